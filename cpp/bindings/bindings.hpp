@@ -1,0 +1,19 @@
+// Shared by the binding files: one register_<area> per capability, and error translation helpers.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace blocktrust::bindings {
+
+namespace py = pybind11;
+
+/// Installs the translator from blocktrust::Error and its shared families to Python exceptions.
+void register_errors(py::module_& m);
+
+/// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
+void set_python_error(const char* cls, const char* message);
+
+/// Returns the class `blocktrust_native.errors.<cls>`.
+py::object error_class(const char* cls);
+
+}  // namespace blocktrust::bindings

@@ -1,0 +1,7 @@
+// blocktrust_native._native: only wires one submodule per capability; logic lives in cpp/src.
+#include "bindings.hpp"
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "Native core of blocktrust_native; use the public modules instead.";
+  blocktrust::bindings::register_errors(m);
+}
