@@ -1,4 +1,4 @@
-"""validate_all_flows: the operator tool that answers GO / NO-GO for a Blocktrust-style deployment."""
+"""validate_all_flows: the operator tool that answers GO / NO-GO for a Blocktrust deployment."""
 
 from __future__ import annotations
 
