@@ -43,7 +43,7 @@ enum Oid : std::uint32_t {
   kText = 25, kOid = 26, kJson = 114, kFloat4 = 700, kFloat8 = 701, kUnknown = 705,
   kBpchar = 1042, kVarchar = 1043, kDate = 1082, kTime = 1083, kTimestamp = 1114,
   kTimestamptz = 1184, kInterval = 1186, kTimetz = 1266, kNumeric = 1700, kUuid = 2950,
-  kJsonb = 3802,
+  kJsonb = 3802, kVoid = 2278,
 };
 
 py::object tz_for(int seconds) {
@@ -72,6 +72,8 @@ py::object to_python(std::string_view v, std::uint32_t oid, const char* col) {
   switch (oid) {
     case kBool:
       return py::bool_(!v.empty() && v[0] == 't');
+    case kVoid:  // SELECT pg_sleep(1), SELECT pg_notify(...)
+      return py::none();
     case kInt2:
     case kInt4:
     case kInt8:
