@@ -181,8 +181,13 @@ class AsyncConnection:
         await self.execute("BEGIN")
         try:
             yield self
-        except BaseException:
-            # Rolling back is left to release(): it also works after a cancellation.
+        except BaseException as exc:
+            # After a cancellation the cancelled statement may still be stopping: release()
+            # rolls back then. Otherwise roll back now so the connection stays usable.
+            idle = self._pending is None or self._pending.done()
+            if idle and not isinstance(exc, asyncio.CancelledError):
+                with contextlib.suppress(DatabaseError):
+                    await self.execute("ROLLBACK")
             raise
         else:
             await self.execute("COMMIT")
@@ -208,6 +213,11 @@ class AsyncConnection:
     def rowcount(self) -> int:
         """Rows affected by the last statement (-1 when not applicable)."""
         return self._native.rowcount
+
+    @property
+    def tx_status(self) -> str:
+        """The server's transaction state: idle, active, intrans, inerror or unknown."""
+        return self._native.tx_status
 
     def __repr__(self) -> str:
         return f"<AsyncConnection {self._native.id}>"
