@@ -112,10 +112,14 @@ def test_async_timeout_and_transaction(pg_dsn: str) -> None:
         async with pool.connection_async() as conn:
             async with conn.transaction():
                 await conn.execute("INSERT INTO atx VALUES ($1)", (1,))
-            with pytest.raises(RuntimeError):
+            failed = False
+            try:
                 async with conn.transaction():
                     await conn.execute("INSERT INTO atx VALUES ($1)", (2,))
                     raise RuntimeError("boom")
+            except RuntimeError:
+                failed = True
+            assert failed
             assert conn.tx_status == "idle"
             assert await conn.execute("SELECT 1") == [(1,)]
         assert await pool.execute_async("SELECT v FROM atx") == [(1,)]
