@@ -216,7 +216,7 @@ class Anvil:
         return f"http://127.0.0.1:{self.port}"
 
     def private_key(self, index: int) -> str:
-        """The 0x-hex private key of funded account ``index`` (test keys of this throwaway chain)."""
+        """The 0x-hex private key of funded account ``index`` (a key of this throwaway chain)."""
         if not self._keys:
             raise AnvilError("anvil is not started")
         return self._keys[index]

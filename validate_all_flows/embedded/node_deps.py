@@ -1,8 +1,8 @@
 """Installs the embedded stack's Node tools (solc-js and anvil) with ``npm ci``, idempotently.
 
-The versions are pinned in ``contracts/package.json`` and ``contracts/package-lock.json``; the packages
-land in ``contracts/node_modules`` (gitignored). A stamp holding the lock file's hash makes a second run
-a no-op until the lock file changes::
+The versions are pinned in ``contracts/package.json`` and ``contracts/package-lock.json``; the
+packages land in ``contracts/node_modules`` (gitignored). A stamp holding the lock file's hash makes
+a second run a no-op until the lock file changes::
 
     python -m validate_all_flows.embedded.node_deps [--force]
 
