@@ -1,0 +1,262 @@
+"""The chain client and the anvil launcher against a real anvil: config files, errors, secrets."""
+
+# Fixtures imported from fix_anvil are parameters of the tests:
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from fix_anvil import anvil, bt, deployed, deployer  # noqa: F401
+
+from blocktrust_native.errors import (
+    ChainConnectionError,
+    ChainIdMismatch,
+    ConfigError,
+    ContractReverted,
+    ContractsConfigError,
+    FileReadError,
+)
+from validate_all_flows.embedded.anvil import Anvil
+from validate_all_flows.embedded.chain import (
+    AMOY_CHAIN_ID,
+    CONTRACT_NAMES,
+    BlocktrustContracts,
+    ChainClient,
+    ChainSettings,
+    ContractsConfig,
+    IdentityStatus,
+    deploy_contracts,
+    load_contracts_config,
+    redact_url,
+)
+from validate_all_flows.embedded.postgres import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) of the sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                found.add(addr)
+    return found
+
+
+# -- anvil ---------------------------------------------------------------------------------------
+
+
+def test_two_anvils_do_not_collide_and_stop_cleanly() -> None:
+    with Anvil() as a, Anvil(chain_id=4242) as b:
+        assert a.port != b.port
+        assert int(a.rpc("eth_chainId"), 16) == 31337
+        assert int(b.rpc("eth_chainId"), 16) == 4242
+        assert a.accounts == b.accounts  # same mnemonic, separate chains
+        a.mine(3)
+        assert int(a.rpc("eth_blockNumber"), 16) == 3
+        assert int(b.rpc("eth_blockNumber"), 16) == 0
+        # Loopback only: never 0.0.0.0 or ::.
+        assert _listening_addresses(a.port) == {"0100007F"}
+        assert repr(a).startswith(f"Anvil(rpc_url='http://127.0.0.1:{a.port}'")
+        assert a.private_key(0)[2:] not in repr(a)
+        pid = a.pid
+        assert pid is not None
+    assert not a.running
+    assert not b.running
+    assert (
+        not Path(f"/proc/{pid}").exists() or "anvil" not in Path(f"/proc/{pid}/cmdline").read_text()
+    )
+    a.stop()  # a second stop is harmless
+
+
+def test_snapshot_and_revert_rewind_the_chain(anvil: Anvil) -> None:
+    start = int(anvil.rpc("eth_blockNumber"), 16)
+    snap = anvil.snapshot()
+    anvil.mine(5)
+    assert int(anvil.rpc("eth_blockNumber"), 16) == start + 5
+    anvil.revert(snap)
+    assert int(anvil.rpc("eth_blockNumber"), 16) == start
+
+
+# -- client construction and errors --------------------------------------------------------------
+
+
+def test_chain_id_mismatch_is_refused(anvil: Anvil) -> None:
+    with pytest.raises(ChainIdMismatch, match=f"serves chain id 31337, configured {AMOY_CHAIN_ID}"):
+        ChainClient(anvil.rpc_url, anvil.private_key(0), chain_id=AMOY_CHAIN_ID)
+    assert ChainClient(anvil.rpc_url, anvil.private_key(0)).chain_id == 31337
+
+
+def test_unreachable_node_is_a_connection_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v2/provider-secret"
+    with pytest.raises(ChainConnectionError) as e:
+        ChainClient(url, "0x" + "11" * 32, timeout=2)
+    assert "provider-secret" not in str(e.value)
+    assert "127.0.0.1" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "0x1234", "zz" * 32, "0x" + "ab" * 33, "0x" + "00" * 32],
+)
+def test_bad_private_key_is_a_config_error_that_hides_it(anvil: Anvil, key: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        ChainClient(anvil.rpc_url, key)
+    if len(key) > 4:
+        assert key.removeprefix("0x") not in str(e.value)
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8545", "ws://127.0.0.1:8545", "http://", ""])
+def test_bad_rpc_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="RPC URL"):
+        ChainClient(url, "0x" + "11" * 32)
+
+
+def test_redact_url_hides_provider_keys() -> None:
+    assert redact_url("https://polygon-amoy.g.alchemy.com/v2/KEY123") == (
+        "https://polygon-amoy.g.alchemy.com/…"
+    )
+    assert redact_url("https://user:pw@rpc.example:8443?apikey=x") == "https://rpc.example:8443/…"
+    assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+
+
+def test_settings_from_env_list_every_problem_and_hide_the_key() -> None:
+    with pytest.raises(ConfigError) as e:
+        ChainSettings.from_env({"CHAIN_ID": "amoy"})
+    msg = str(e.value)
+    assert "RPC_URL is not set" in msg
+    assert "CHAIN_PRIVATE_KEY is not set" in msg
+    assert "CHAIN_ID must be a positive integer" in msg
+    key = "0x" + "5a" * 32
+    s = ChainSettings.from_env(
+        {
+            "RPC_URL": "https://rpc-amoy.polygon.technology",
+            "CHAIN_ID": "80002",
+            "CHAIN_PRIVATE_KEY": key,
+        }
+    )
+    assert s.chain_id == AMOY_CHAIN_ID
+    assert "5a5a5a" not in repr(s)
+    assert "<redacted>" in repr(s)
+    with pytest.raises(ConfigError) as e:
+        ChainSettings.from_env(
+            {"RPC_URL": "http://x", "CHAIN_ID": "1", "CHAIN_PRIVATE_KEY": "0xabc"}
+        )
+    assert "0xabc" not in str(e.value)
+
+
+def test_private_key_never_reaches_logs_reprs_or_errors(
+    anvil: Anvil, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = anvil.private_key(5)
+    bare = key.removeprefix("0x").lower()
+    caplog.set_level(logging.DEBUG)  # every logger, web3's included
+    client = ChainClient(anvil.rpc_url, key)
+    config = deploy_contracts(client)
+    contracts = BlocktrustContracts(client, config)
+    minted = contracts.mint_identity(anvil.accounts[6])
+    with pytest.raises(ContractReverted) as e:
+        contracts.mint_identity(anvil.accounts[6])
+    texts = [caplog.text, repr(client), repr(contracts), str(e.value), repr(minted)]
+    texts += [repr(vars(client)), str(client.__dict__)]
+    for text in texts:
+        assert bare not in text.lower()
+    assert "IdentityNFT.mint mined" in caplog.text  # the client does log, just not the key
+
+
+# -- contracts_config.json -----------------------------------------------------------------------
+
+
+def test_contracts_config_round_trip(
+    deployed: ContractsConfig, deployer: ChainClient, tmp_path: Path
+) -> None:
+    path = deployed.write(tmp_path / "contracts_config.json")
+    data = json.loads(path.read_text())
+    assert list(data) == list(CONTRACT_NAMES)  # the operators' format: one object per contract
+    for name in CONTRACT_NAMES:
+        assert set(data[name]) >= {"address", "abi"}
+        assert data[name]["chainId"] == 31337
+    loaded = load_contracts_config(path)
+    assert loaded == deployed
+    # A file in the operators' minimal format (no deployBlock / chainId) loads too and works.
+    minimal = {n: {"address": data[n]["address"], "abi": data[n]["abi"]} for n in CONTRACT_NAMES}
+    (tmp_path / "minimal.json").write_text(json.dumps(minimal))
+    old = load_contracts_config(tmp_path / "minimal.json")
+    assert old.chain_id is None
+    assert old.fail_safe.deploy_block is None
+    contracts = BlocktrustContracts(deployer, old)
+    assert contracts.status_of(10**6) is IdentityStatus.NONE
+
+
+def _config_error(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "contracts_config.json"
+    p.write_text(text)
+    with pytest.raises(ContractsConfigError) as e:
+        load_contracts_config(p)
+    return str(e.value)
+
+
+def test_contracts_config_errors_name_what_is_wrong(
+    deployed: ContractsConfig, tmp_path: Path
+) -> None:
+    good = deployed.to_dict()
+    assert "line 1" in _config_error(tmp_path, "{not json")
+    assert "expected a JSON object" in _config_error(tmp_path, "[]")
+    no_fs = {k: v for k, v in good.items() if k != "FailSafe"}
+    assert "missing contract(s) FailSafe" in _config_error(tmp_path, json.dumps(no_fs))
+    no_abi = {**good, "ProofRegistry": {"address": good["ProofRegistry"]["address"]}}
+    assert "ProofRegistry: missing 'abi'" in _config_error(tmp_path, json.dumps(no_abi))
+    bad_addr = {**good, "IdentityNFT": {**good["IdentityNFT"], "address": "0x1234"}}
+    assert "IdentityNFT.address" in _config_error(tmp_path, json.dumps(bad_addr))
+    two_chains = {**good, "FailSafe": {**good["FailSafe"], "chainId": 80002}}
+    assert "disagree on chainId" in _config_error(tmp_path, json.dumps(two_chains))
+    with pytest.raises(FileReadError) as e:
+        load_contracts_config(tmp_path / "absent.json")
+    assert e.value.filename == str(tmp_path / "absent.json")
+
+
+def test_config_for_another_chain_or_without_code_is_refused(
+    deployed: ContractsConfig, deployer: ChainClient
+) -> None:
+    other = ContractsConfig(
+        deployed.identity_nft, deployed.proof_registry, deployed.fail_safe, 80002
+    )
+    with pytest.raises(ContractsConfigError, match="chain id 80002"):
+        BlocktrustContracts(deployer, other)
+    empty = type(deployed.fail_safe)("0x" + "42" * 20, deployed.fail_safe.abi)
+    no_code = ContractsConfig(deployed.identity_nft, deployed.proof_registry, empty, 31337)
+    with pytest.raises(ContractsConfigError, match="FailSafe: no contract code"):
+        BlocktrustContracts(deployer, no_code)
+
+
+def test_inputs_are_checked_before_anything_is_sent(bt: BlocktrustContracts) -> None:
+    sent_before = bt.client.w3.eth.get_transaction_count(bt.client.address)
+    with pytest.raises(ConfigError, match="document hash must be 32 bytes"):
+        bt.register_proof(b"short")
+    with pytest.raises(ConfigError, match="wallet must be a 0x-prefixed"):
+        bt.mint_identity("not-an-address")
+    with pytest.raises(ConfigError, match="reason hash"):
+        bt.trigger_failsafe(1, "0xzz")
+    assert bt.client.w3.eth.get_transaction_count(bt.client.address) == sent_before
+
+
+def test_full_flow_through_the_client(bt: BlocktrustContracts, anvil: Anvil) -> None:
+    wallet = anvil.accounts[9]
+    token = bt.mint_identity(wallet).token_id
+    doc = "0x" + "ab" * 32
+    r = bt.register_proof(doc, signer=wallet)
+    proof = bt.get_proof(doc)
+    assert proof is not None
+    assert proof.signer == wallet
+    assert proof.block_number == r.block_number
+    bt.trigger_failsafe(token, "0x" + "cd" * 32)
+    assert bt.status_of(token) is IdentityStatus.CANCELLED
+    with pytest.raises(ContractReverted, match="identity cancelled"):
+        bt.register_proof("0x" + "ef" * 32, signer=wallet)
