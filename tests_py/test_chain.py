@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,9 @@ from blocktrust_native.errors import (
     ContractReverted,
     ContractsConfigError,
     FileReadError,
+    TransactionFailed,
 )
-from validate_all_flows.embedded.anvil import Anvil
+from validate_all_flows.embedded.anvil import Anvil, AnvilError
 from validate_all_flows.embedded.chain import (
     AMOY_CHAIN_ID,
     CONTRACT_NAMES,
@@ -66,6 +68,10 @@ def test_two_anvils_do_not_collide_and_stop_cleanly() -> None:
         assert _listening_addresses(a.port) == {"0100007F"}
         assert repr(a).startswith(f"Anvil(rpc_url='http://127.0.0.1:{a.port}'")
         assert a.private_key(0)[2:] not in repr(a)
+        assert "Listening on 127.0.0.1" in a.log_tail(100_000)
+        assert a.private_key(0)[2:] in a._read_log()  # anvil prints the keys...
+        assert a.private_key(0)[2:] not in a.log_tail(100_000)  # ...our error messages do not
+        assert "test junk" not in a.log_tail(100_000)
         pid = a.pid
         assert pid is not None
     assert not a.running
@@ -74,6 +80,27 @@ def test_two_anvils_do_not_collide_and_stop_cleanly() -> None:
         not Path(f"/proc/{pid}").exists() or "anvil" not in Path(f"/proc/{pid}/cmdline").read_text()
     )
     a.stop()  # a second stop is harmless
+
+
+def test_a_port_taken_meanwhile_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import validate_all_flows.embedded.anvil as anvil_mod
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([taken.getsockname()[1]])
+        real = anvil_mod.free_port
+        # The first pick is a port another process grabbed between our check and anvil's bind.
+        monkeypatch.setattr(anvil_mod, "free_port", lambda: next(ports, None) or real())
+        with Anvil() as node:
+            assert node.port != taken.getsockname()[1]
+            assert int(node.rpc("eth_chainId"), 16) == 31337
+
+
+def test_missing_anvil_binary_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BLOCKTRUST_ANVIL", str(tmp_path / "no-anvil"))
+    with pytest.raises(AnvilError, match=r"BLOCKTRUST_ANVIL=.*no-anvil is not an executable"):
+        Anvil()
 
 
 def test_snapshot_and_revert_rewind_the_chain(anvil: Anvil) -> None:
@@ -245,6 +272,20 @@ def test_inputs_are_checked_before_anything_is_sent(bt: BlocktrustContracts) -> 
     with pytest.raises(ConfigError, match="reason hash"):
         bt.trigger_failsafe(1, "0xzz")
     assert bt.client.w3.eth.get_transaction_count(bt.client.address) == sent_before
+
+
+def test_a_transaction_not_mined_in_time_is_reported() -> None:
+    with Anvil() as node:
+        client = ChainClient(node.rpc_url, node.private_key(0), timeout=1)
+        node.rpc("evm_setAutomine", [False])
+        with pytest.raises(
+            TransactionFailed,
+            match=r"deploy IdentityNFT: transaction 0x[0-9a-f]{64} "
+            r"not mined within 1",
+        ):
+            client.deploy("IdentityNFT", client.address)
+        node.mine(1)
+        assert client.w3.eth.get_transaction_count(client.address) == 1  # it was sent, just late
 
 
 def test_full_flow_through_the_client(bt: BlocktrustContracts, anvil: Anvil) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,10 @@ __all__ = ["ANVIL_CHAIN_ID", "DEFAULT_MNEMONIC", "Anvil", "AnvilError", "find_an
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 #: The chain id anvil uses unless told otherwise.
 ANVIL_CHAIN_ID = 31337
+
+
+# anvil prints the accounts' private keys and the mnemonic at start-up.
+_SECRET_LINE = re.compile(r"(0x)?[0-9a-fA-F]{64}|mnemonic", re.IGNORECASE)
 
 
 class AnvilError(RuntimeError):
@@ -145,9 +150,12 @@ class Anvil:
             if self._proc.poll() is not None:
                 self._proc = None
                 return False
-            with contextlib.suppress(OSError, AnvilError, ValueError):
-                if int(self.rpc("eth_chainId"), 16) == self.chain_id:
-                    return True
+            # Our own log must say we bound the port: a probe alone could reach another process
+            # that took the port first (and then ours exits with "address in use").
+            if f"Listening on 127.0.0.1:{self.port}" in self._read_log():
+                with contextlib.suppress(OSError, AnvilError, ValueError):
+                    if int(self.rpc("eth_chainId", timeout=0.5), 16) == self.chain_id:
+                        return True
             time.sleep(0.05)
         self._kill()
         raise AnvilError(
@@ -246,8 +254,18 @@ class Anvil:
         """Mines ``blocks`` empty blocks."""
         self.rpc("anvil_mine", [hex(blocks)])
 
-    def log_tail(self, chars: int = 2000) -> str:
-        """The end of anvil's own log (for error messages)."""
-        if self._log_path is None or not self._log_path.exists():
+    def _read_log(self) -> str:
+        if self._log_path is None:
             return ""
-        return self._log_path.read_text(errors="replace")[-chars:]
+        try:
+            return self._log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, chars: int = 2000) -> str:
+        """The end of anvil's own log (for error messages), without keys or the mnemonic."""
+        lines = [
+            "<redacted>" if _SECRET_LINE.search(line) else line
+            for line in self._read_log().splitlines()
+        ]
+        return "\n".join(lines)[-chars:]
