@@ -288,6 +288,28 @@ def test_a_transaction_not_mined_in_time_is_reported() -> None:
         assert client.w3.eth.get_transaction_count(client.address) == 1  # it was sent, just late
 
 
+def test_node_refusal_is_a_typed_error_without_the_key(anvil: Anvil) -> None:
+    from eth_account import Account
+
+    poor = Account.create()
+    key = "0x" + bytes(poor.key).hex()
+    client = ChainClient(anvil.rpc_url, key)
+    with pytest.raises(TransactionFailed, match="refused") as e:
+        client.deploy("IdentityNFT", client.address)  # no funds for gas
+    assert key[2:] not in str(e.value)
+
+
+def test_views_check_their_arguments(bt: BlocktrustContracts) -> None:
+    with pytest.raises(ConfigError, match="leaf index"):
+        bt.verify_inclusion(b"\1" * 32, -1, 4, [], b"\2" * 32)
+    with pytest.raises(ConfigError, match="token id"):
+        bt.status_of(True)
+    with pytest.raises(ConfigError, match="no role 'OWNER_ROLE'"):
+        bt.has_role("IdentityNFT", "OWNER_ROLE", bt.client.address)
+    with pytest.raises(ContractsConfigError, match="unknown contract 'Nope'"):
+        bt.contract("Nope")
+
+
 def test_full_flow_through_the_client(bt: BlocktrustContracts, anvil: Anvil) -> None:
     wallet = anvil.accounts[9]
     token = bt.mint_identity(wallet).token_id

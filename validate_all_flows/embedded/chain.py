@@ -20,6 +20,7 @@ ContractsConfigError, FileReadError.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import json
@@ -27,7 +28,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,20 @@ from urllib.parse import urlsplit
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    Web3Exception,
+    Web3RPCError,
+    Web3TypeError,
+    Web3ValidationError,
+    Web3ValueError,
+)
 from web3.logs import DISCARD
 
 from blocktrust_native.errors import (
     ChainConnectionError,
+    ChainError,
     ChainIdMismatch,
     ConfigError,
     ContractReverted,
@@ -352,6 +362,30 @@ def _revert_reason(e: ContractLogicError) -> str:
     return text.removeprefix("execution reverted: ").removeprefix("execution reverted")
 
 
+@contextlib.contextmanager
+def _translated(label: str, where: str, refused: type[ChainError] = ChainError) -> Iterator[None]:
+    """Turns web3 / transport exceptions into ours; ``refused`` is raised when the node answers
+    with a JSON-RPC error. Messages name the step and the redacted URL, never the key."""
+    try:
+        yield
+    except TimeExhausted:
+        raise  # the caller reports it with the transaction hash
+    except ContractLogicError as e:
+        raise ContractReverted(label, _revert_reason(e)) from None
+    except Web3RPCError as e:
+        raise refused(f"{label}: the node at {where} refused: {e.message or e}") from None
+    except (Web3ValidationError, Web3TypeError, Web3ValueError) as e:
+        raise ConfigError(f"{label}: invalid arguments: {e}") from None
+    except (OSError, Web3Exception) as e:
+        raise ChainConnectionError(f"{label}: {where} failed: {type(e).__name__}") from None
+
+
+def _uint(value: int, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**256:
+        raise ConfigError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
 class ChainClient:
     """A JSON-RPC connection plus the signing account; thread-safe (sends are serialised).
 
@@ -423,6 +457,11 @@ class ChainClient:
         """A web3 contract object for ``address`` / ``abi``."""
         return self.w3.eth.contract(address=_checksum(address, "contract address"), abi=abi)
 
+    def view(self, call: Any, label: str) -> Any:
+        """Runs a read-only contract ``call`` (eth_call) with our error types."""
+        with _translated(label, self.rpc_url_redacted):
+            return call.call()
+
     def _fees(self) -> dict[str, int]:
         latest = self.w3.eth.get_block("latest")
         base = latest.get("baseFeePerGas")
@@ -435,15 +474,9 @@ class ChainClient:
         """Estimates, signs, sends ``call`` (a web3 contract function or constructor call) and waits
         for its receipt; ContractReverted with the reason if it would revert."""
         sender = self.address
-        with self._send_lock:
-            try:
-                gas = int(call.estimate_gas({"from": sender}))
-            except ContractLogicError as e:
-                raise ContractReverted(label, _revert_reason(e)) from None
-            except (OSError, Web3Exception) as e:
-                raise ChainConnectionError(
-                    f"{label}: gas estimate failed at {self.rpc_url_redacted}: {type(e).__name__}"
-                ) from None
+        where = self.rpc_url_redacted
+        with self._send_lock, _translated(label, where, TransactionFailed):
+            gas = int(call.estimate_gas({"from": sender}))
             tx = call.build_transaction(
                 {
                     "from": sender,
@@ -458,9 +491,10 @@ class ChainClient:
         hex_hash = "0x" + bytes(tx_hash).hex()
         log.debug("sent %s from %s as %s", label, sender, hex_hash)
         try:
-            raw = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self.timeout, poll_latency=0.05
-            )
+            with _translated(label, where, TransactionFailed):
+                raw = self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self.timeout, poll_latency=0.05
+                )
         except TimeExhausted:
             raise TransactionFailed(
                 f"{label}: transaction {hex_hash} not mined within {self.timeout}s"
@@ -610,12 +644,16 @@ class BlocktrustContracts:
 
     def role_id(self, contract: str, role: str) -> bytes:
         """The bytes32 id of ``role`` (e.g. ``"MINTER_ROLE"``) on ``contract``."""
-        return bytes(getattr(self.contract(contract).functions, role)().call())
+        fns = self.contract(contract).functions
+        if role not in {f["name"] for f in self.config.entry(contract).abi if "name" in f}:
+            raise ConfigError(f"{contract} has no role {role!r}")
+        return bytes(self.client.view(getattr(fns, role)(), f"{contract}.{role}"))
 
     def has_role(self, contract: str, role: str, account: str) -> bool:
         """True when ``account`` holds ``role`` on ``contract``."""
         fn = self.contract(contract).functions.hasRole
-        return bool(fn(self.role_id(contract, role), _checksum(account, "account")).call())
+        call = fn(self.role_id(contract, role), _checksum(account, "account"))
+        return bool(self.client.view(call, f"{contract}.hasRole"))
 
     def grant_role(self, contract: str, role: str, account: str) -> Receipt:
         """Grants ``role`` on ``contract`` to ``account`` (the client must be admin)."""
@@ -640,24 +678,25 @@ class BlocktrustContracts:
 
     def token_of(self, wallet: str) -> int:
         """The identity token id of ``wallet`` (0 when it has none)."""
-        fn = self._c["IdentityNFT"].functions.tokenOf
-        return int(fn(_checksum(wallet, "wallet")).call())
+        call = self._c["IdentityNFT"].functions.tokenOf(_checksum(wallet, "wallet"))
+        return int(self.client.view(call, "IdentityNFT.tokenOf"))
 
     def status_of(self, token_id: int) -> IdentityStatus:
         """The status of identity ``token_id``."""
-        return IdentityStatus(int(self._c["IdentityNFT"].functions.statusOf(token_id).call()))
+        call = self._c["IdentityNFT"].functions.statusOf(_uint(token_id, "token id"))
+        return IdentityStatus(int(self.client.view(call, "IdentityNFT.statusOf")))
 
     def is_active(self, wallet: str) -> bool:
         """True when ``wallet`` holds an active identity."""
-        fn = self._c["IdentityNFT"].functions.isActive
-        return bool(fn(_checksum(wallet, "wallet")).call())
+        call = self._c["IdentityNFT"].functions.isActive(_checksum(wallet, "wallet"))
+        return bool(self.client.view(call, "IdentityNFT.isActive"))
 
     # -- FailSafe
 
     def trigger_failsafe(self, token_id: int, reason_hash: bytes | str) -> Receipt:
         """Cancels identity ``token_id`` through FailSafe for a 32-byte ``reason_hash``."""
         reason = _hex32(reason_hash, "reason hash")
-        call = self._c["FailSafe"].functions.trigger(token_id, reason)
+        call = self._c["FailSafe"].functions.trigger(_uint(token_id, "token id"), reason)
         return self.client.transact(call, "FailSafe.trigger")
 
     # -- ProofRegistry
@@ -675,7 +714,8 @@ class BlocktrustContracts:
     def get_proof(self, document_hash: bytes | str) -> ProofRecord | None:
         """The record of ``document_hash``, or None when it was never registered."""
         doc = _hex32(document_hash, "document hash")
-        signer, token_id, ts, block = self._c["ProofRegistry"].functions.getProof(doc).call()
+        call = self._c["ProofRegistry"].functions.getProof(doc)
+        signer, token_id, ts, block = self.client.view(call, "ProofRegistry.getProof")
         if signer == _ZERO_ADDRESS:
             return None
         return ProofRecord("0x" + doc.hex(), signer, int(token_id), int(ts), int(block))
@@ -693,7 +733,8 @@ class BlocktrustContracts:
 
     def get_batch(self, batch_id: int) -> BatchRecord | None:
         """Anchored batch ``batch_id``, or None when unknown."""
-        root, size, ts, block = self._c["ProofRegistry"].functions.getBatch(batch_id).call()
+        call = self._c["ProofRegistry"].functions.getBatch(_uint(batch_id, "batch id"))
+        root, size, ts, block = self.client.view(call, "ProofRegistry.getBatch")
         if size == 0:
             return None
         return BatchRecord(batch_id, "0x" + bytes(root).hex(), int(size), int(ts), int(block))
@@ -708,15 +749,14 @@ class BlocktrustContracts:
     ) -> bool:
         """Checks an RFC 6962 inclusion proof on chain (ProofRegistry.verifyInclusion, a view)."""
         nodes = [_hex32(p, f"path[{i}]") for i, p in enumerate(path)]
-        fn = self._c["ProofRegistry"].functions.verifyInclusion
-        call = fn(
+        call = self._c["ProofRegistry"].functions.verifyInclusion(
             _hex32(document_hash, "document hash"),
-            leaf_index,
-            tree_size,
+            _uint(leaf_index, "leaf index"),
+            _uint(tree_size, "tree size"),
             nodes,
             _hex32(root, "root"),
         )
-        return bool(call.call())
+        return bool(self.client.view(call, "ProofRegistry.verifyInclusion"))
 
     def verify_anchored_inclusion(
         self,
@@ -727,5 +767,10 @@ class BlocktrustContracts:
     ) -> bool:
         """Checks an inclusion proof against anchored batch ``batch_id`` on chain."""
         nodes = [_hex32(p, f"path[{i}]") for i, p in enumerate(path)]
-        fn = self._c["ProofRegistry"].functions.verifyAnchoredInclusion
-        return bool(fn(batch_id, _hex32(document_hash, "document hash"), leaf_index, nodes).call())
+        call = self._c["ProofRegistry"].functions.verifyAnchoredInclusion(
+            _uint(batch_id, "batch id"),
+            _hex32(document_hash, "document hash"),
+            _uint(leaf_index, "leaf index"),
+            nodes,
+        )
+        return bool(self.client.view(call, "ProofRegistry.verifyAnchoredInclusion"))
