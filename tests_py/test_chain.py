@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -323,3 +326,61 @@ def test_full_flow_through_the_client(bt: BlocktrustContracts, anvil: Anvil) -> 
     assert bt.status_of(token) is IdentityStatus.CANCELLED
     with pytest.raises(ContractReverted, match="identity cancelled"):
         bt.register_proof("0x" + "ef" * 32, signer=wallet)
+
+
+def test_concurrent_sends_from_threads_get_distinct_nonces(bt: BlocktrustContracts) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from eth_account import Account
+
+    wallets = [str(Account.create().address) for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        minted = list(pool.map(bt.mint_identity, wallets))
+    assert len({m.token_id for m in minted}) == len(wallets)
+    for m in minted:
+        assert bt.token_of(m.wallet) == m.token_id
+
+
+def _deploy_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parent.parent
+    full_env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{root / 'python'}:{root}",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "validate_all_flows.embedded.deploy", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_deploy_command_writes_a_working_config(
+    anvil: Anvil, deployer: ChainClient, tmp_path: Path
+) -> None:
+    key = anvil.private_key(4)
+    out = tmp_path / "contracts_config.json"
+    env = {"RPC_URL": anvil.rpc_url, "CHAIN_ID": "31337", "CHAIN_PRIVATE_KEY": key}
+    proc = _deploy_cli(env, "--out", str(out), "--operator", anvil.accounts[0])
+    assert proc.returncode == 0, proc.stderr
+    assert key[2:] not in proc.stdout + proc.stderr
+    assert f"wrote {out}" in proc.stdout
+    config = load_contracts_config(out)
+    contracts = BlocktrustContracts(deployer, config)  # account 0 is the operator
+    assert contracts.has_role("IdentityNFT", "MINTER_ROLE", anvil.accounts[0])
+    assert contracts.has_role("IdentityNFT", "ADMIN_ROLE", anvil.accounts[4])
+    assert contracts.mint_identity(anvil.accounts[3]).token_id == 1
+
+
+def test_deploy_command_exit_codes(anvil: Anvil, tmp_path: Path) -> None:
+    bad = _deploy_cli({"RPC_URL": anvil.rpc_url, "CHAIN_ID": "31337"})
+    assert bad.returncode == 2
+    assert "CHAIN_PRIVATE_KEY is not set" in bad.stderr
+    env = {"RPC_URL": anvil.rpc_url, "CHAIN_ID": "80002", "CHAIN_PRIVATE_KEY": anvil.private_key(4)}
+    wrong_chain = _deploy_cli(env, "--out", str(tmp_path / "c.json"))
+    assert wrong_chain.returncode == 1
+    assert "serves chain id 31337, configured 80002" in wrong_chain.stderr
+    assert not (tmp_path / "c.json").exists()
