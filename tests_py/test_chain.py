@@ -274,6 +274,8 @@ def test_inputs_are_checked_before_anything_is_sent(bt: BlocktrustContracts) -> 
         bt.mint_identity("not-an-address")
     with pytest.raises(ConfigError, match="reason hash"):
         bt.trigger_failsafe(1, "0xzz")
+    with pytest.raises(ConfigError, match="root must be 32 bytes or hex text, got int"):
+        bt.anchor_batch(123, 4)  # type: ignore[arg-type]
     assert bt.client.w3.eth.get_transaction_count(bt.client.address) == sent_before
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "ContractEntry",
     "ContractsConfig",
     "IdentityStatus",
+    "Minted",
     "ProofRecord",
     "Receipt",
     "deploy_contracts",
@@ -124,7 +125,9 @@ def _hex32(value: bytes | str, what: str) -> bytes:
             value = bytes.fromhex(text)
         except ValueError:
             raise ConfigError(f"{what} must be 32 bytes of hex, got {value[:80]!r}") from None
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+    if not isinstance(value, bytes | bytearray):
+        raise ConfigError(f"{what} must be 32 bytes or hex text, got {type(value).__name__}")
+    if len(value) != 32:
         raise ConfigError(f"{what} must be 32 bytes, got {len(value)}")
     return bytes(value)
 
