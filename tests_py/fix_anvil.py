@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -43,7 +43,7 @@ def bt(deployer: ChainClient, deployed: ContractsConfig) -> BlocktrustContracts:
 
 
 @pytest.fixture(scope="module")
-def as_account(anvil: Anvil, deployed: ContractsConfig):  # type: ignore[no-untyped-def]
+def as_account(anvil: Anvil, deployed: ContractsConfig) -> Callable[[int], BlocktrustContracts]:
     """Factory: the deployed contracts bound to a client for anvil account ``i``."""
 
     def make(i: int) -> BlocktrustContracts:

@@ -40,8 +40,6 @@ from validate_all_flows.embedded.chain import (
 )
 from validate_all_flows.embedded.postgres import free_port
 
-pytestmark = pytest.mark.slow
-
 
 def _listening_addresses(port: int) -> set[str]:
     """Local addresses (hex, as in /proc/net/tcp*) of the sockets listening on ``port``."""
@@ -58,6 +56,7 @@ def _listening_addresses(port: int) -> set[str]:
 # -- anvil ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_anvils_do_not_collide_and_stop_cleanly() -> None:
     with Anvil() as a, Anvil(chain_id=4242) as b:
         assert a.port != b.port
@@ -85,6 +84,7 @@ def test_two_anvils_do_not_collide_and_stop_cleanly() -> None:
     a.stop()  # a second stop is harmless
 
 
+@pytest.mark.slow
 def test_a_port_taken_meanwhile_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     import validate_all_flows.embedded.anvil as anvil_mod
 
@@ -106,6 +106,7 @@ def test_missing_anvil_binary_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path
         Anvil()
 
 
+@pytest.mark.slow
 def test_snapshot_and_revert_rewind_the_chain(anvil: Anvil) -> None:
     start = int(anvil.rpc("eth_blockNumber"), 16)
     snap = anvil.snapshot()
@@ -118,12 +119,14 @@ def test_snapshot_and_revert_rewind_the_chain(anvil: Anvil) -> None:
 # -- client construction and errors --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chain_id_mismatch_is_refused(anvil: Anvil) -> None:
     with pytest.raises(ChainIdMismatch, match=f"serves chain id 31337, configured {AMOY_CHAIN_ID}"):
         ChainClient(anvil.rpc_url, anvil.private_key(0), chain_id=AMOY_CHAIN_ID)
     assert ChainClient(anvil.rpc_url, anvil.private_key(0)).chain_id == 31337
 
 
+@pytest.mark.slow
 def test_unreachable_node_is_a_connection_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/v2/provider-secret"
     with pytest.raises(ChainConnectionError) as e:
@@ -136,6 +139,7 @@ def test_unreachable_node_is_a_connection_error() -> None:
     "key",
     ["", "0x1234", "zz" * 32, "0x" + "ab" * 33, "0x" + "00" * 32],
 )
+@pytest.mark.slow
 def test_bad_private_key_is_a_config_error_that_hides_it(anvil: Anvil, key: str) -> None:
     with pytest.raises(ConfigError) as e:
         ChainClient(anvil.rpc_url, key)
@@ -182,6 +186,7 @@ def test_settings_from_env_list_every_problem_and_hide_the_key() -> None:
     assert "0xabc" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_private_key_never_reaches_logs_reprs_or_errors(
     anvil: Anvil, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,6 +209,7 @@ def test_private_key_never_reaches_logs_reprs_or_errors(
 # -- contracts_config.json -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_contracts_config_round_trip(
     deployed: ContractsConfig, deployer: ChainClient, tmp_path: Path
 ) -> None:
@@ -233,6 +239,7 @@ def _config_error(tmp_path: Path, text: str) -> str:
     return str(e.value)
 
 
+@pytest.mark.slow
 def test_contracts_config_errors_name_what_is_wrong(
     deployed: ContractsConfig, tmp_path: Path
 ) -> None:
@@ -252,6 +259,7 @@ def test_contracts_config_errors_name_what_is_wrong(
     assert e.value.filename == str(tmp_path / "absent.json")
 
 
+@pytest.mark.slow
 def test_config_for_another_chain_or_without_code_is_refused(
     deployed: ContractsConfig, deployer: ChainClient
 ) -> None:
@@ -266,6 +274,7 @@ def test_config_for_another_chain_or_without_code_is_refused(
         BlocktrustContracts(deployer, no_code)
 
 
+@pytest.mark.slow
 def test_inputs_are_checked_before_anything_is_sent(bt: BlocktrustContracts) -> None:
     sent_before = bt.client.w3.eth.get_transaction_count(bt.client.address)
     with pytest.raises(ConfigError, match="document hash must be 32 bytes"):
@@ -279,6 +288,7 @@ def test_inputs_are_checked_before_anything_is_sent(bt: BlocktrustContracts) -> 
     assert bt.client.w3.eth.get_transaction_count(bt.client.address) == sent_before
 
 
+@pytest.mark.slow
 def test_a_transaction_not_mined_in_time_is_reported() -> None:
     with Anvil() as node:
         client = ChainClient(node.rpc_url, node.private_key(0), timeout=1)
@@ -293,6 +303,7 @@ def test_a_transaction_not_mined_in_time_is_reported() -> None:
         assert client.w3.eth.get_transaction_count(client.address) == 1  # it was sent, just late
 
 
+@pytest.mark.slow
 def test_node_refusal_is_a_typed_error_without_the_key(anvil: Anvil) -> None:
     from eth_account import Account
 
@@ -304,6 +315,7 @@ def test_node_refusal_is_a_typed_error_without_the_key(anvil: Anvil) -> None:
     assert key[2:] not in str(e.value)
 
 
+@pytest.mark.slow
 def test_views_check_their_arguments(bt: BlocktrustContracts) -> None:
     with pytest.raises(ConfigError, match="leaf index"):
         bt.verify_inclusion(b"\1" * 32, -1, 4, [], b"\2" * 32)
@@ -315,6 +327,7 @@ def test_views_check_their_arguments(bt: BlocktrustContracts) -> None:
         bt.contract("Nope")
 
 
+@pytest.mark.slow
 def test_full_flow_through_the_client(bt: BlocktrustContracts, anvil: Anvil) -> None:
     wallet = anvil.accounts[9]
     token = bt.mint_identity(wallet).token_id
@@ -330,6 +343,7 @@ def test_full_flow_through_the_client(bt: BlocktrustContracts, anvil: Anvil) -> 
         bt.register_proof("0x" + "ef" * 32, signer=wallet)
 
 
+@pytest.mark.slow
 def test_concurrent_sends_from_threads_get_distinct_nonces(bt: BlocktrustContracts) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -360,6 +374,7 @@ def _deploy_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_deploy_command_writes_a_working_config(
     anvil: Anvil, deployer: ChainClient, tmp_path: Path
 ) -> None:
@@ -377,6 +392,7 @@ def test_deploy_command_writes_a_working_config(
     assert contracts.mint_identity(anvil.accounts[3]).token_id == 1
 
 
+@pytest.mark.slow
 def test_deploy_command_exit_codes(anvil: Anvil, tmp_path: Path) -> None:
     bad = _deploy_cli({"RPC_URL": anvil.rpc_url, "CHAIN_ID": "31337"})
     assert bad.returncode == 2
