@@ -206,6 +206,21 @@ def test_private_key_never_reaches_logs_reprs_or_errors(
     assert "IdentityNFT.mint mined" in caplog.text  # the client does log, just not the key
 
 
+@pytest.mark.slow
+def test_provider_api_key_in_the_url_never_reaches_logs(
+    anvil: Anvil, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "apikey=PROVIDER-SECRET-7f3a"
+    caplog.set_level(logging.DEBUG)
+    client = ChainClient(f"{anvil.rpc_url}/?{secret}", anvil.private_key(0))
+    deploy_contracts(client)
+    assert "PROVIDER-SECRET" not in repr(client)
+    # web3 and urllib3 did log the requests (so the check below is not vacuous)...
+    assert any(r.name.startswith(("web3", "urllib3")) for r in caplog.records)
+    # ...without the key.
+    assert "PROVIDER-SECRET" not in caplog.text
+
+
 # -- contracts_config.json -----------------------------------------------------------------------
 
 

@@ -117,6 +117,44 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}" + ("/…" if hidden else "")
 
 
+class _RedactUrlSecrets(logging.Filter):
+    """Rewrites log records of web3 and urllib3, which log request URLs at DEBUG, so the secret
+    parts of our RPC URLs (API keys in the path or query, credentials) never reach a handler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, url: str) -> None:
+        parts = urlsplit(url)
+        found = {parts.password or "", parts.username or "", parts.query}
+        if parts.path.strip("/"):
+            found.add(parts.path)
+        with self._lock:
+            self.secrets |= {x for x in found if len(x) >= 3}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            redacted = text
+            for secret in sorted(self.secrets, key=len, reverse=True):
+                redacted = redacted.replace(secret, "…")
+            if redacted != text:
+                record.msg, record.args = redacted, None
+        return True
+
+
+_URL_FILTER = _RedactUrlSecrets()
+# The loggers that print request URLs (web3 7-8, urllib3 2).
+for _name in (
+    "web3.providers.HTTPProvider",
+    "web3._utils.http_session_manager.HTTPSessionManager",
+    "urllib3.connectionpool",
+):
+    logging.getLogger(_name).addFilter(_URL_FILTER)
+
+
 def _hex32(value: bytes | str, what: str) -> bytes:
     """A 32-byte value from bytes or (0x-)hex; ConfigError naming ``what`` otherwise."""
     if isinstance(value, str):
@@ -411,6 +449,7 @@ class ChainClient:
         if timeout <= 0:
             raise ConfigError(f"chain timeout must be positive, got {timeout}")
         self._secret = _Secret(private_key)
+        _URL_FILTER.add(rpc_url)
         self.rpc_url_redacted = redact_url(rpc_url)
         self.timeout = timeout
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
