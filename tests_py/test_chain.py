@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,18 @@ def test_a_port_taken_meanwhile_is_retried(monkeypatch: pytest.MonkeyPatch) -> N
         with Anvil() as node:
             assert node.port != taken.getsockname()[1]
             assert int(node.rpc("eth_chainId"), 16) == 31337
+
+
+@pytest.mark.slow
+def test_anvil_that_fails_to_start_leaves_nothing_behind(tmp_path: Path) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("blocktrust-anvil-*.log"))
+    node = Anvil(chain_id=31337, mnemonic="not a valid mnemonic")
+    with pytest.raises(AnvilError, match="did not start"):
+        node.start()
+    assert not node.running
+    assert set(Path(tempfile.gettempdir()).glob("blocktrust-anvil-*.log")) <= before
+    with pytest.raises(AnvilError, match="chain id must be a positive integer"):
+        Anvil(chain_id=0)
 
 
 def test_missing_anvil_binary_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -86,6 +86,10 @@ class Anvil:
         block_time: float | None = None,
         startup_timeout: float = 20.0,
     ) -> None:
+        if not isinstance(chain_id, int) or chain_id <= 0:
+            raise AnvilError(f"chain id must be a positive integer, got {chain_id!r}")
+        if not isinstance(accounts, int) or not 1 <= accounts <= 1000:
+            raise AnvilError(f"accounts must be 1..1000, got {accounts!r}")
         self.chain_id = chain_id
         self.n_accounts = accounts
         self._mnemonic = mnemonic
@@ -109,14 +113,18 @@ class Anvil:
         os.close(fd)
         self._log_path = Path(log)
         last = ""
-        for _attempt in range(5):
-            self.port = free_port()
-            if self._spawn_and_wait():
-                self._derive_accounts()
-                return self
-            last = self.log_tail()
-            if "in use" not in last.lower():
-                break
+        try:
+            for _attempt in range(5):
+                self.port = free_port()
+                if self._spawn_and_wait():
+                    self._derive_accounts()
+                    return self
+                last = self.log_tail()
+                if "in use" not in last.lower():
+                    break
+        except BaseException:
+            self.stop()
+            raise
         self.stop()
         raise AnvilError(f"anvil did not start on 127.0.0.1; its log ends with:\n{last}")
 
