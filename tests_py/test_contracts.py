@@ -20,7 +20,7 @@ from fix_anvil import anvil, as_account, bt, deployed, deployer  # noqa: F401
 from blocktrust_native.errors import ConfigError, ContractReverted
 from validate_all_flows.embedded.anvil import Anvil
 from validate_all_flows.embedded.chain import BlocktrustContracts, ChainClient, IdentityStatus
-from validate_all_flows.embedded.node_deps import PACKAGE_DIR, ensure_node_tools
+from validate_all_flows.embedded.node_deps import PACKAGE_DIR, anvil_path, ensure_node_tools
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -460,3 +460,17 @@ def test_anchored_batch_verifies_its_leaves(bt: BlocktrustContracts, as_account:
         assert _reason(e) == reason
     with pytest.raises(ConfigError):
         bt.anchor_batch(_doc("r"), 0)
+
+
+@pytest.mark.slow
+def test_node_tools_install_is_idempotent() -> None:
+    if shutil.which("npm") is None:
+        pytest.skip("npm not installed (scripts/setup installs it)")
+    ensure_node_tools(quiet=True)
+    assert ensure_node_tools(quiet=True) is False  # up to date: npm is not run again
+    assert anvil_path().is_file()
+    out = subprocess.run(
+        [str(anvil_path()), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    pinned = json.loads((PACKAGE_DIR / "package.json").read_text())["devDependencies"]
+    assert pinned["@foundry-rs/anvil-linux-amd64"] in out
