@@ -474,3 +474,25 @@ def test_node_tools_install_is_idempotent() -> None:
     ).stdout
     pinned = json.loads((PACKAGE_DIR / "package.json").read_text())["devDependencies"]
     assert pinned["@foundry-rs/anvil-linux-amd64"] in out
+
+
+@pytest.mark.slow
+def test_admin_grants_and_revokes_roles_with_events(
+    bt: BlocktrustContracts, as_account: Any
+) -> None:
+    helper = as_account(6)
+    who = helper.client.address
+    receipt = bt.grant_role("IdentityNFT", "MINTER_ROLE", who)
+    minter_role = bt.role_id("IdentityNFT", "MINTER_ROLE")
+    assert bt.events(receipt, "IdentityNFT", "RoleGranted") == [
+        {"role": minter_role, "account": who, "sender": bt.client.address}
+    ]
+    helper.mint_identity(_wallet())  # now allowed
+    revoke = bt.contract("IdentityNFT").functions.revokeRole(minter_role, who)
+    receipt = bt.client.transact(revoke, "IdentityNFT.revokeRole")
+    assert bt.events(receipt, "IdentityNFT", "RoleRevoked") == [
+        {"role": minter_role, "account": who, "sender": bt.client.address}
+    ]
+    with pytest.raises(ContractReverted) as e:
+        helper.mint_identity(_wallet())
+    assert _reason(e) == "IdentityNFT: caller is not a minter"
