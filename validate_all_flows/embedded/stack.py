@@ -30,6 +30,7 @@ from validate_all_flows.embedded.chain import (
     ChainClient,
     deploy_contracts,
 )
+from validate_all_flows.embedded.listener import Listener
 from validate_all_flows.embedded.migrate import apply_migrations, load_migrations
 from validate_all_flows.embedded.postgres import TempPostgres, free_port
 
@@ -62,6 +63,7 @@ class Stack:
         self.pool: Pool | None = None
         self.contracts: BlocktrustContracts | None = None
         self.worker: Any = None
+        self.listener: Listener | None = None
         self.server: Any = None
         self._server_thread: threading.Thread | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -145,8 +147,12 @@ class Stack:
         services = Services(settings, self.pool, self.contracts)
         app = self._phase("service", lambda: create_app(services))
         self._serve(app, port)
+        self.worker = ChainWorker(self.pool, self.contracts, settings.worker_interval).start()
         if "no_listener" not in settings.faults:
-            self.worker = ChainWorker(self.pool, self.contracts, settings.worker_interval).start()
+            self.listener = self._phase(
+                "listener",
+                lambda: Listener(self.pool, self.anvil.rpc_url, config, poll_interval=0.5).start(),
+            )
 
     def _serve(self, app: Any, port: int) -> None:
         import uvicorn
@@ -168,6 +174,9 @@ class Stack:
 
     def stop(self) -> None:
         """Tears down whatever is up, in reverse order; safe to call twice."""
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

@@ -19,7 +19,7 @@ __all__ = ["FAULTS", "ServiceSettings", "SettingsError"]
 #: Fault switches for testing the validator; see ServiceSettings.faults.
 FAULTS = {
     "skip_migration": "leave the last migration unapplied",
-    "no_listener": "do not start the chain listener",
+    "no_listener": "do not start the chain listener (the embedded stack honours it)",
     "duress_noop": "a duress login or signature does not trip the fail-safe",
     "unsigned_webhooks": "accept KYC webhooks without a valid signature",
     "no_rate_limits": "switch the rate limits off",
