@@ -352,7 +352,7 @@ Pool::~Pool() {
   close(Millis(0));
 }
 
-std::shared_ptr<PoolCore> Pool::core() {
+std::shared_ptr<PoolCore> Pool::core() const {
   const int now = ::getpid();
   int seen = pid_.load(std::memory_order_acquire);
   if (seen == now) return core_.load();
@@ -504,7 +504,7 @@ void Pool::open_min(Millis timeout) {
 }
 
 PoolStats Pool::stats() const {
-  auto core = core_.load();
+  auto core = this->core();
   PoolStats s;
   std::vector<double> w;
   {

@@ -238,10 +238,11 @@ class Pool final {
   [[nodiscard]] const PoolConfig& config() const noexcept { return config_; }
 
  private:
-  std::shared_ptr<PoolCore> core();
+  // The core of this process: a forked child swaps in a fresh one on first use.
+  std::shared_ptr<PoolCore> core() const;
   PoolConfig config_;
-  std::atomic<std::shared_ptr<PoolCore>> core_;
-  std::atomic<int> pid_{0};
+  mutable std::atomic<std::shared_ptr<PoolCore>> core_;
+  mutable std::atomic<int> pid_{0};
 };
 
 /// Helpers for the text forms libpq returns, shared with the bindings.
