@@ -440,3 +440,23 @@ def test_child_after_fork_opens_its_own_connections(pg_dsn: str) -> None:
         with pool.connection() as conn:
             assert conn.backend_pid == parent_pid
             assert conn.execute("SELECT 1") == [(1,)]
+
+
+def test_listen_notify_on_a_dedicated_session(pg_dsn: str) -> None:
+    with Pool(
+        pg_dsn, min_size=0, max_size=2, leak_threshold=0.1, maintenance_interval=0.05
+    ) as pool:
+        listener = pool.acquire()
+        listener.keep_out_of_pool()
+        listener.execute("LISTEN bt_chan")
+        assert listener.notifications(timeout=0.05) == []
+        pool.execute("SELECT pg_notify('bt_chan', $1)", ("hello",))
+        got = listener.notifications(timeout=2)
+        assert [(c, p) for c, p, _pid in got] == [("bt_chan", "hello")]
+        time.sleep(0.3)
+        assert pool.stats()["leaks"] == 0  # dedicated sessions are not leaks
+        pid = listener.backend_pid
+        listener.release()
+        assert pool.stats()["size"] == 1  # closed, not pooled (the pool_execute one stays)
+        with pool.connection() as conn:
+            assert conn.backend_pid != pid

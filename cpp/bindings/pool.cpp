@@ -359,6 +359,23 @@ void register_pool(py::module_& parent) {
             self.conn.release();
           },
           "Returns the connection to the pool (rolled back or discarded if dirty).")
+      .def(
+          "wait_notifications",
+          [](PyConn& self, double timeout) {
+            auto t = millis(timeout, "timeout");
+            std::vector<pg::Notification> got;
+            {
+              py::gil_scoped_release nogil;
+              got = self.conn.wait_notifications(t);
+            }
+            py::list out;
+            for (auto& n : got) out.append(py::make_tuple(n.channel, n.payload, n.backend_pid));
+            return out;
+          },
+          py::arg("timeout"),
+          "Waits up to timeout s for NOTIFY messages: [(channel, payload, backend_pid)].")
+      .def("keep_out_of_pool", [](PyConn& self) { self.conn.keep_out_of_pool(); },
+           "Dedicated session: closed on release, never reported as a leak.")
       .def("set_where", [](PyConn& self, std::string w) { self.conn.set_where(std::move(w)); },
            "Records where the connection was acquired, for leak warnings.")
       .def_property_readonly("rowcount", [](const PyConn& s) { return s.rowcount; },

@@ -120,7 +120,7 @@ struct PoolCore {
       c->abandon();  // forked child: the parent owns this socket and this pool's lock
       return;
     }
-    bool discard = !c->ok();
+    bool discard = !c->ok() || c->dedicated;
     bool rolled_back = false, dirty = false;
     if (!discard) {
       switch (c->tx_status()) {
@@ -288,6 +288,20 @@ std::int64_t Connection::execute_many(std::string_view sql,
     if (n > 0) total += n;
   }
   return total;
+}
+
+std::vector<Notification> Connection::wait_notifications(Millis timeout) {
+  PhysConn& c = live();
+  std::unique_lock busy(c.busy, std::try_to_lock);
+  if (!busy.owns_lock()) throw Error("the connection is in use by another thread");
+  return c.wait_notifications(timeout);
+}
+
+void Connection::keep_out_of_pool() {
+  PhysConn& c = live();
+  std::lock_guard lk(core_->mu);
+  c.dedicated = true;
+  c.leak_warned = true;
 }
 
 void Connection::cancel() noexcept {

@@ -141,6 +141,12 @@ class Result final {
 /// Server transaction state of a connection, as libpq reports it.
 enum class TxStatus { kIdle, kActive, kInTransaction, kInError, kUnknown };
 
+/// A NOTIFY received on a channel the session LISTENs to.
+struct Notification {
+  std::string channel, payload;
+  int backend_pid = 0;  ///< The server process that sent it.
+};
+
 /// Pool counters and the spread of recent acquire waits.
 struct PoolStats {
   std::size_t size = 0, idle = 0, in_use = 0, waiting = 0, connecting = 0;
@@ -182,6 +188,12 @@ class Connection final {
   void cancel() noexcept;
   /// The server's transaction state.
   [[nodiscard]] TxStatus tx_status() const noexcept;
+  /// Waits up to `timeout` for NOTIFY messages (after LISTEN); throws OperationalError when the
+  /// connection is lost.
+  std::vector<Notification> wait_notifications(Millis timeout);
+  /// Makes this lease a dedicated session (LISTEN, session settings): never reported as a leak,
+  /// and closed instead of pooled when released.
+  void keep_out_of_pool();
   /// Returns the connection to the pool now (rolled back or discarded if dirty).
   void release() noexcept;
   /// Whether this lease still holds a connection.
