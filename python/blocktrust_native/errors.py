@@ -7,7 +7,12 @@ passwords are redacted before they reach a message).
 from __future__ import annotations
 
 __all__ = [
+    "ChainConnectionError",
+    "ChainError",
+    "ChainIdMismatch",
     "ConfigError",
+    "ContractReverted",
+    "ContractsConfigError",
     "DatabaseError",
     "Error",
     "FileReadError",
@@ -15,6 +20,7 @@ __all__ = [
     "OperationalError",
     "PoolClosed",
     "PoolTimeout",
+    "TransactionFailed",
 ]
 
 
@@ -69,3 +75,34 @@ class PoolTimeout(Error, TimeoutError):
 
 class PoolClosed(Error):
     """Raised when a connection is asked of a pool that is closed or closing."""
+
+
+# --- chain
+
+
+class ChainError(Error):
+    """Root of the chain client's errors (validate_all_flows.embedded.chain); names the step."""
+
+
+class ChainConnectionError(ChainError, ConnectionError):
+    """Raised when the JSON-RPC endpoint cannot be reached; names the URL without its secrets."""
+
+
+class ChainIdMismatch(ChainError):
+    """Raised when the node's chain id differs from the configured one (wrong network)."""
+
+
+class ContractReverted(ChainError):
+    """Raised when a contract call or transaction reverts; ``reason`` holds the revert reason."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what} reverted: {reason}")
+        self.reason = reason
+
+
+class TransactionFailed(ChainError):
+    """Raised when a sent transaction is not mined in time or is mined with status 0."""
+
+
+class ContractsConfigError(ConfigError):
+    """Raised when contracts_config.json is unreadable, malformed or lacks a contract or field."""
