@@ -127,6 +127,7 @@ std::string build_conninfo(const PoolConfig& config) {
     kv["application_name"] = "blocktrust_native";
   }
   if (!kv.count("connect_timeout")) kv["connect_timeout"] = std::to_string(config.connect_timeout);
+  kv["client_encoding"] = "UTF8";  // the bindings decode text as UTF-8 whatever the database's is
   if (!config.pgbouncer) {
     // Session settings ride on the startup packet: no extra round trip. PgBouncer rejects
     // the `options` startup parameter, so that mode leaves them to the server's defaults.

@@ -257,7 +257,11 @@ Connection& Connection::operator=(Connection&& o) noexcept {
 Connection::~Connection() { release(); }
 
 void Connection::release() noexcept {
-  if (conn_) core_->put_back(std::move(conn_));
+  if (conn_) {
+    // Misuse guard: a statement still running on another thread finishes before we return it.
+    { std::lock_guard wait_idle(conn_->busy); }
+    core_->put_back(std::move(conn_));
+  }
   core_.reset();
 }
 
