@@ -462,3 +462,30 @@ def test_listen_notify_on_a_dedicated_session(pg_dsn: str) -> None:
         assert pool.stats()["size"] == 1  # closed, not pooled (the pool_execute one stays)
         with pool.connection() as conn:
             assert conn.backend_pid != pid
+
+
+def test_signal_ends_a_wait_for_a_connection(pg_dsn: str) -> None:
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(_signum, _frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        with Pool(pg_dsn, min_size=0, max_size=1, acquire_timeout=10) as pool:
+            held = pool.acquire()
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            start = time.monotonic()
+            with pytest.raises(Interrupted):
+                pool.acquire()
+            assert time.monotonic() - start < 2
+            assert pool.stats()["waiting"] == 0
+            held.release()
+            assert pool.execute("SELECT 1") == [(1,)]
+            assert pool.stats()["in_use"] == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

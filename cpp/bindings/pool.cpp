@@ -273,6 +273,22 @@ struct NoGilDelete {
   }
 };
 
+// Lets Ctrl-C (and other signal handlers) end a wait for a connection: the handler runs with
+// the GIL and leaves its exception set, which acquire_or_raise turns back into a Python error.
+bool signal_pending() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+pg::Connection acquire_or_raise(pg::Pool& pool, pg::Millis timeout) {
+  try {
+    py::gil_scoped_release nogil;
+    return pool.acquire(timeout, signal_pending);
+  } catch (const pg::AcquireAbandoned&) {
+    throw py::error_already_set();
+  }
+}
+
 const char* tx_name(pg::TxStatus s) {
   switch (s) {
     case pg::TxStatus::kIdle:
@@ -427,23 +443,20 @@ void register_pool(py::module_& parent) {
           [](pg::Pool& self, const py::object& timeout) {
             auto t = timeout.is_none() ? self.config().acquire_timeout
                                        : millis(timeout.cast<double>(), "timeout");
-            std::unique_ptr<PyConn, NoGilDelete<PyConn>> out;
-            {
-              py::gil_scoped_release nogil;
-              out.reset(new PyConn{self.acquire(t)});
-            }
-            return out;
+            return std::unique_ptr<PyConn, NoGilDelete<PyConn>>(
+                new PyConn{acquire_or_raise(self, t)});
           },
           py::arg("timeout") = py::none(), "Waits (FIFO) for a connection.")
       .def(
           "execute",
           [](pg::Pool& self, const std::string& sql, const py::object& params, bool as_dict) {
             auto ps = to_params(params);
+            auto c = acquire_or_raise(self, self.config().acquire_timeout);
             pg::Result r;
             {
               py::gil_scoped_release nogil;
-              auto c = self.acquire();
-              r = c.execute(sql, ps);
+              pg::Connection lease = std::move(c);  // returned here, without the GIL, on any exit
+              r = lease.execute(sql, ps);
             }
             return to_rows(r, as_dict);
           },

@@ -388,9 +388,11 @@ std::shared_ptr<PoolCore> Pool::core() const {
   }
 }
 
-Connection Pool::acquire() { return acquire(config_.acquire_timeout); }
+Connection Pool::acquire() { return acquire(config_.acquire_timeout, {}); }
 
-Connection Pool::acquire(Millis timeout) {
+Connection Pool::acquire(Millis timeout) { return acquire(timeout, {}); }
+
+Connection Pool::acquire(Millis timeout, const std::function<bool()>& abandon) {
   auto core = this->core();
   const auto start = Clock::now();
   const auto deadline = start + timeout;
@@ -467,7 +469,23 @@ Connection Pool::acquire(Millis timeout) {
         core->waiters.push_back(&w);
         queued = true;
       }
-      if (w.cv.wait_until(lk, deadline) == std::cv_status::timeout && !w.conn) {
+      const auto until = abandon ? std::min(deadline, Clock::now() + Millis(100)) : deadline;
+      (void)w.cv.wait_until(lk, until);
+      if (w.conn) continue;
+      if (abandon && Clock::now() < deadline) {
+        lk.unlock();  // the callback may take the GIL: never while holding the pool lock
+        const bool stop = abandon();
+        lk.lock();
+        if (stop) {
+          dequeue();
+          std::vector<std::unique_ptr<PhysConn>> spill;
+          if (w.conn) core->give_back_locked(std::move(w.conn), spill);
+          lk.unlock();
+          throw AcquireAbandoned();
+        }
+        continue;
+      }
+      if (Clock::now() >= deadline) {
         dequeue();
         ++core->counters.timeouts;
         const double waited = seconds(Clock::now() - start);

@@ -96,6 +96,12 @@ class PoolTimeout : public Error {
   double waited_;
 };
 
+/// acquire() stopped waiting because its abandon callback asked it to (e.g. Ctrl-C in Python).
+class AcquireAbandoned : public Error {
+ public:
+  AcquireAbandoned() : Error("acquire abandoned") {}
+};
+
 /// The pool was closed (or is closing) when a connection was asked for.
 class PoolClosed : public Error {
  public:
@@ -234,6 +240,9 @@ class Pool final {
   Connection acquire();
   /// Waits up to `timeout` for a connection.
   Connection acquire(Millis timeout);
+  /// Like acquire(timeout), calling `abandon` (without any pool lock) every 100 ms while it
+  /// waits; when that returns true the wait ends with AcquireAbandoned and leaks nothing.
+  Connection acquire(Millis timeout, const std::function<bool()>& abandon);
   /// Opens min_size connections now; throws OperationalError when the server cannot be reached.
   void open_min(Millis timeout);
   /// Counters and wait percentiles.
