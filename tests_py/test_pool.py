@@ -270,3 +270,13 @@ def test_stats_and_check(pool: Pool) -> None:
     assert c["ok"] is True
     assert c["error"] is None
     assert c["stats"]["size"] >= 1
+
+
+def test_text_is_utf8_whatever_the_database_encoding(pg_cluster) -> None:
+    if pg_cluster is None:
+        pytest.skip("needs our own cluster")
+    pg_cluster.psql(
+        "CREATE DATABASE latin1db ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+    )
+    with Pool(pg_cluster.dsn("latin1db"), min_size=0, max_size=1) as p:
+        assert p.execute("SELECT $1::text, length($1::text)", ("café",)) == [("café", 4)]

@@ -203,8 +203,9 @@ def test_unreachable_server_fails_fast_with_clear_error() -> None:
 
 
 def test_exhaustion_fifo_and_timeout(pg_dsn: str) -> None:
-    with Pool(pg_dsn, min_size=0, max_size=2, acquire_timeout=5) as pool:
-        held = [pool.acquire(), pool.acquire()]
+    # One connection: each waiter gets it in turn, so the order they record is the hand-over order.
+    with Pool(pg_dsn, min_size=0, max_size=1, acquire_timeout=5) as pool:
+        held = [pool.acquire()]
         order: list[int] = []
         lock = threading.Lock()
 
@@ -226,6 +227,7 @@ def test_exhaustion_fifo_and_timeout(pg_dsn: str) -> None:
             t.join(10)
         assert order == [0, 1, 2, 3]
 
+    with Pool(pg_dsn, min_size=0, max_size=2, acquire_timeout=5) as pool:
         held = [pool.acquire(), pool.acquire()]
         start = time.monotonic()
         with pytest.raises(PoolTimeout) as ei:
@@ -440,3 +442,50 @@ def test_child_after_fork_opens_its_own_connections(pg_dsn: str) -> None:
         with pool.connection() as conn:
             assert conn.backend_pid == parent_pid
             assert conn.execute("SELECT 1") == [(1,)]
+
+
+def test_listen_notify_on_a_dedicated_session(pg_dsn: str) -> None:
+    with Pool(
+        pg_dsn, min_size=0, max_size=2, leak_threshold=0.1, maintenance_interval=0.05
+    ) as pool:
+        listener = pool.acquire()
+        listener.keep_out_of_pool()
+        listener.execute("LISTEN bt_chan")
+        assert listener.notifications(timeout=0.05) == []
+        pool.execute("SELECT pg_notify('bt_chan', $1)", ("hello",))
+        got = listener.notifications(timeout=2)
+        assert [(c, p) for c, p, _pid in got] == [("bt_chan", "hello")]
+        time.sleep(0.3)
+        assert pool.stats()["leaks"] == 0  # dedicated sessions are not leaks
+        pid = listener.backend_pid
+        listener.release()
+        assert pool.stats()["size"] == 1  # closed, not pooled (the pool_execute one stays)
+        with pool.connection() as conn:
+            assert conn.backend_pid != pid
+
+
+def test_signal_ends_a_wait_for_a_connection(pg_dsn: str) -> None:
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(_signum, _frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        with Pool(pg_dsn, min_size=0, max_size=1, acquire_timeout=10) as pool:
+            held = pool.acquire()
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            start = time.monotonic()
+            with pytest.raises(Interrupted):
+                pool.acquire()
+            assert time.monotonic() - start < 2
+            assert pool.stats()["waiting"] == 0
+            held.release()
+            assert pool.execute("SELECT 1") == [(1,)]
+            assert pool.stats()["in_use"] == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -273,6 +273,22 @@ struct NoGilDelete {
   }
 };
 
+// Lets Ctrl-C (and other signal handlers) end a wait for a connection: the handler runs with
+// the GIL and leaves its exception set, which acquire_or_raise turns back into a Python error.
+bool signal_pending() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+pg::Connection acquire_or_raise(pg::Pool& pool, pg::Millis timeout) {
+  try {
+    py::gil_scoped_release nogil;
+    return pool.acquire(timeout, signal_pending);
+  } catch (const pg::AcquireAbandoned&) {
+    throw py::error_already_set();
+  }
+}
+
 const char* tx_name(pg::TxStatus s) {
   switch (s) {
     case pg::TxStatus::kIdle:
@@ -359,6 +375,23 @@ void register_pool(py::module_& parent) {
             self.conn.release();
           },
           "Returns the connection to the pool (rolled back or discarded if dirty).")
+      .def(
+          "wait_notifications",
+          [](PyConn& self, double timeout) {
+            auto t = millis(timeout, "timeout");
+            std::vector<pg::Notification> got;
+            {
+              py::gil_scoped_release nogil;
+              got = self.conn.wait_notifications(t);
+            }
+            py::list out;
+            for (auto& n : got) out.append(py::make_tuple(n.channel, n.payload, n.backend_pid));
+            return out;
+          },
+          py::arg("timeout"),
+          "Waits up to timeout s for NOTIFY messages: [(channel, payload, backend_pid)].")
+      .def("keep_out_of_pool", [](PyConn& self) { self.conn.keep_out_of_pool(); },
+           "Dedicated session: closed on release, never reported as a leak.")
       .def("set_where", [](PyConn& self, std::string w) { self.conn.set_where(std::move(w)); },
            "Records where the connection was acquired, for leak warnings.")
       .def_property_readonly("rowcount", [](const PyConn& s) { return s.rowcount; },
@@ -410,23 +443,20 @@ void register_pool(py::module_& parent) {
           [](pg::Pool& self, const py::object& timeout) {
             auto t = timeout.is_none() ? self.config().acquire_timeout
                                        : millis(timeout.cast<double>(), "timeout");
-            std::unique_ptr<PyConn, NoGilDelete<PyConn>> out;
-            {
-              py::gil_scoped_release nogil;
-              out.reset(new PyConn{self.acquire(t)});
-            }
-            return out;
+            return std::unique_ptr<PyConn, NoGilDelete<PyConn>>(
+                new PyConn{acquire_or_raise(self, t)});
           },
           py::arg("timeout") = py::none(), "Waits (FIFO) for a connection.")
       .def(
           "execute",
           [](pg::Pool& self, const std::string& sql, const py::object& params, bool as_dict) {
             auto ps = to_params(params);
+            auto c = acquire_or_raise(self, self.config().acquire_timeout);
             pg::Result r;
             {
               py::gil_scoped_release nogil;
-              auto c = self.acquire();
-              r = c.execute(sql, ps);
+              pg::Connection lease = std::move(c);  // returned here, without the GIL, on any exit
+              r = lease.execute(sql, ps);
             }
             return to_rows(r, as_dict);
           },

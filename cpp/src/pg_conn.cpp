@@ -175,6 +175,33 @@ bool PhysConn::looks_broken() noexcept {
   return !notified;
 }
 
+std::vector<Notification> PhysConn::wait_notifications(Millis timeout) {
+  std::vector<Notification> out;
+  auto drain = [&] {
+    while (PGnotify* n = PQnotifies(raw)) {
+      out.push_back({n->relname ? n->relname : "", n->extra ? n->extra : "", n->be_pid});
+      PQfreemem(n);
+    }
+  };
+  auto lost = [&] {
+    return OperationalError("connection lost while waiting for notifications: " +
+                                trim(PQerrorMessage(raw)),
+                            "08006", "");
+  };
+  if (!ok()) throw lost();
+  if (!PQconsumeInput(raw)) throw lost();
+  drain();
+  if (!out.empty()) return out;
+  pollfd p{PQsocket(raw), POLLIN, 0};
+  const int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  if (n > 0) {
+    if (!PQconsumeInput(raw)) throw lost();
+    drain();
+  }
+  if (!ok()) throw lost();
+  return out;
+}
+
 bool PhysConn::rollback() noexcept {
   PGresult* r = PQexec(raw, "ROLLBACK");
   const bool good = r != nullptr && PQresultStatus(r) == PGRES_COMMAND_OK;

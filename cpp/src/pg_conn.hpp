@@ -38,6 +38,8 @@ struct PhysConn {
   bool rollback() noexcept;
   /// Sends a cancel request for the running statement (thread-safe).
   void cancel() noexcept;
+  /// Waits for notifications (see Connection::wait_notifications).
+  std::vector<Notification> wait_notifications(Millis timeout);
   /// In a forked child: forget the socket without telling the server (the parent owns it).
   void abandon() noexcept;
 
@@ -48,6 +50,7 @@ struct PhysConn {
   Clock::time_point acquired_at;
   std::string where;
   bool leak_warned = false;
+  bool dedicated = false;  ///< Closed on release, exempt from leak warnings.
   std::mutex busy;  ///< Held while a statement runs, to refuse concurrent use.
 
  private:

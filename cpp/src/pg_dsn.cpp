@@ -4,7 +4,8 @@
 
 #include <map>
 #include <memory>
-#include <regex>
+#include <algorithm>
+#include <cctype>
 
 namespace blocktrust::pg {
 
@@ -22,6 +23,57 @@ std::string strip_driver(std::string_view dsn) {
   return std::string(dsn);
 }
 
+namespace {
+
+bool iequals_at(const std::string& s, std::size_t pos, std::string_view word) {
+  if (pos + word.size() > s.size()) return false;
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[pos + i])) != word[i]) return false;
+  }
+  return true;
+}
+
+// URL query: every `password=` parameter value up to the next '&'.
+std::string redact_query(std::string dsn, std::size_t from) {
+  for (std::size_t i = from; i < dsn.size(); ++i) {
+    if ((dsn[i] == '?' || dsn[i] == '&') && iequals_at(dsn, i + 1, "password=")) {
+      const std::size_t start = i + 10;
+      std::size_t end = dsn.find('&', start);
+      if (end == std::string::npos) end = dsn.size();
+      dsn.replace(start, end - start, "***");
+    }
+  }
+  return dsn;
+}
+
+// key=value form: `password = value` where value is bare or '...' with backslash escapes.
+std::string redact_keywords(std::string dsn) {
+  for (std::size_t i = 0; i < dsn.size(); ++i) {
+    if ((i > 0 && !std::isspace(static_cast<unsigned char>(dsn[i - 1]))) ||
+        !iequals_at(dsn, i, "password")) {
+      continue;
+    }
+    std::size_t p = i + 8;
+    while (p < dsn.size() && dsn[p] == ' ') ++p;
+    if (p >= dsn.size() || dsn[p] != '=') continue;
+    ++p;
+    while (p < dsn.size() && dsn[p] == ' ') ++p;
+    std::size_t end = p;
+    if (end < dsn.size() && dsn[end] == '\'') {
+      ++end;
+      while (end < dsn.size() && dsn[end] != '\'') end += dsn[end] == '\\' ? 2 : 1;
+      end = std::min(end + 1, dsn.size());
+    } else {
+      while (end < dsn.size() && !std::isspace(static_cast<unsigned char>(dsn[end]))) ++end;
+    }
+    dsn.replace(p, end - p, "***");
+    i = p + 3;
+  }
+  return dsn;
+}
+
+}  // namespace
+
 std::string redact_dsn(std::string_view dsn_in) {
   std::string dsn(dsn_in);
   auto scheme = dsn.find("://");
@@ -35,12 +87,9 @@ std::string redact_dsn(std::string_view dsn_in) {
       auto colon = dsn.find(':', start);
       if (colon != std::string::npos && colon < at) dsn.replace(colon + 1, at - colon - 1, "***");
     }
-    static const std::regex query_pw(R"(([?&]password=)[^&]*)", std::regex::icase);
-    return std::regex_replace(dsn, query_pw, "$1***");
+    return redact_query(std::move(dsn), start);
   }
-  static const std::regex kv_pw(R"((^|\s)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*))",
-                                std::regex::icase);
-  return std::regex_replace(dsn, kv_pw, "$1$2***");
+  return redact_keywords(std::move(dsn));
 }
 
 namespace {
@@ -78,6 +127,7 @@ std::string build_conninfo(const PoolConfig& config) {
     kv["application_name"] = "blocktrust_native";
   }
   if (!kv.count("connect_timeout")) kv["connect_timeout"] = std::to_string(config.connect_timeout);
+  kv["client_encoding"] = "UTF8";  // the bindings decode text as UTF-8 whatever the database's is
   if (!config.pgbouncer) {
     // Session settings ride on the startup packet: no extra round trip. PgBouncer rejects
     // the `options` startup parameter, so that mode leaves them to the server's defaults.

@@ -120,7 +120,7 @@ struct PoolCore {
       c->abandon();  // forked child: the parent owns this socket and this pool's lock
       return;
     }
-    bool discard = !c->ok();
+    bool discard = !c->ok() || c->dedicated;
     bool rolled_back = false, dirty = false;
     if (!discard) {
       switch (c->tx_status()) {
@@ -257,7 +257,11 @@ Connection& Connection::operator=(Connection&& o) noexcept {
 Connection::~Connection() { release(); }
 
 void Connection::release() noexcept {
-  if (conn_) core_->put_back(std::move(conn_));
+  if (conn_) {
+    // Misuse guard: a statement still running on another thread finishes before we return it.
+    { std::lock_guard wait_idle(conn_->busy); }
+    core_->put_back(std::move(conn_));
+  }
   core_.reset();
 }
 
@@ -288,6 +292,20 @@ std::int64_t Connection::execute_many(std::string_view sql,
     if (n > 0) total += n;
   }
   return total;
+}
+
+std::vector<Notification> Connection::wait_notifications(Millis timeout) {
+  PhysConn& c = live();
+  std::unique_lock busy(c.busy, std::try_to_lock);
+  if (!busy.owns_lock()) throw Error("the connection is in use by another thread");
+  return c.wait_notifications(timeout);
+}
+
+void Connection::keep_out_of_pool() {
+  PhysConn& c = live();
+  std::lock_guard lk(core_->mu);
+  c.dedicated = true;
+  c.leak_warned = true;
 }
 
 void Connection::cancel() noexcept {
@@ -352,7 +370,7 @@ Pool::~Pool() {
   close(Millis(0));
 }
 
-std::shared_ptr<PoolCore> Pool::core() {
+std::shared_ptr<PoolCore> Pool::core() const {
   const int now = ::getpid();
   int seen = pid_.load(std::memory_order_acquire);
   if (seen == now) return core_.load();
@@ -370,9 +388,11 @@ std::shared_ptr<PoolCore> Pool::core() {
   }
 }
 
-Connection Pool::acquire() { return acquire(config_.acquire_timeout); }
+Connection Pool::acquire() { return acquire(config_.acquire_timeout, {}); }
 
-Connection Pool::acquire(Millis timeout) {
+Connection Pool::acquire(Millis timeout) { return acquire(timeout, {}); }
+
+Connection Pool::acquire(Millis timeout, const std::function<bool()>& abandon) {
   auto core = this->core();
   const auto start = Clock::now();
   const auto deadline = start + timeout;
@@ -449,7 +469,23 @@ Connection Pool::acquire(Millis timeout) {
         core->waiters.push_back(&w);
         queued = true;
       }
-      if (w.cv.wait_until(lk, deadline) == std::cv_status::timeout && !w.conn) {
+      const auto until = abandon ? std::min(deadline, Clock::now() + Millis(100)) : deadline;
+      (void)w.cv.wait_until(lk, until);
+      if (w.conn) continue;
+      if (abandon && Clock::now() < deadline) {
+        lk.unlock();  // the callback may take the GIL: never while holding the pool lock
+        const bool stop = abandon();
+        lk.lock();
+        if (stop) {
+          dequeue();
+          std::vector<std::unique_ptr<PhysConn>> spill;
+          if (w.conn) core->give_back_locked(std::move(w.conn), spill);
+          lk.unlock();
+          throw AcquireAbandoned();
+        }
+        continue;
+      }
+      if (Clock::now() >= deadline) {
         dequeue();
         ++core->counters.timeouts;
         const double waited = seconds(Clock::now() - start);
@@ -504,7 +540,7 @@ void Pool::open_min(Millis timeout) {
 }
 
 PoolStats Pool::stats() const {
-  auto core = core_.load();
+  auto core = this->core();
   PoolStats s;
   std::vector<double> w;
   {

@@ -103,6 +103,16 @@ class Connection:
         finally:
             self._depth = depth
 
+    def notifications(self, timeout: float = 1.0) -> list[tuple[str, str, int]]:
+        """Waits up to ``timeout`` s for NOTIFY messages on channels this session LISTENs to;
+        returns ``[(channel, payload, sender_backend_pid), ...]`` (empty on timeout)."""
+        return self._native.wait_notifications(timeout)
+
+    def keep_out_of_pool(self) -> None:
+        """Makes this a dedicated session (for LISTEN or session settings): it is never
+        reported as a leak and is closed, not pooled, when released."""
+        self._native.keep_out_of_pool()
+
     def cancel(self) -> None:
         """Asks the server to cancel the running statement (safe from any thread)."""
         self._native.cancel()

@@ -96,6 +96,12 @@ class PoolTimeout : public Error {
   double waited_;
 };
 
+/// acquire() stopped waiting because its abandon callback asked it to (e.g. Ctrl-C in Python).
+class AcquireAbandoned : public Error {
+ public:
+  AcquireAbandoned() : Error("acquire abandoned") {}
+};
+
 /// The pool was closed (or is closing) when a connection was asked for.
 class PoolClosed : public Error {
  public:
@@ -141,6 +147,12 @@ class Result final {
 /// Server transaction state of a connection, as libpq reports it.
 enum class TxStatus { kIdle, kActive, kInTransaction, kInError, kUnknown };
 
+/// A NOTIFY received on a channel the session LISTENs to.
+struct Notification {
+  std::string channel, payload;
+  int backend_pid = 0;  ///< The server process that sent it.
+};
+
 /// Pool counters and the spread of recent acquire waits.
 struct PoolStats {
   std::size_t size = 0, idle = 0, in_use = 0, waiting = 0, connecting = 0;
@@ -182,6 +194,12 @@ class Connection final {
   void cancel() noexcept;
   /// The server's transaction state.
   [[nodiscard]] TxStatus tx_status() const noexcept;
+  /// Waits up to `timeout` for NOTIFY messages (after LISTEN); throws OperationalError when the
+  /// connection is lost.
+  std::vector<Notification> wait_notifications(Millis timeout);
+  /// Makes this lease a dedicated session (LISTEN, session settings): never reported as a leak,
+  /// and closed instead of pooled when released.
+  void keep_out_of_pool();
   /// Returns the connection to the pool now (rolled back or discarded if dirty).
   void release() noexcept;
   /// Whether this lease still holds a connection.
@@ -222,6 +240,9 @@ class Pool final {
   Connection acquire();
   /// Waits up to `timeout` for a connection.
   Connection acquire(Millis timeout);
+  /// Like acquire(timeout), calling `abandon` (without any pool lock) every 100 ms while it
+  /// waits; when that returns true the wait ends with AcquireAbandoned and leaks nothing.
+  Connection acquire(Millis timeout, const std::function<bool()>& abandon);
   /// Opens min_size connections now; throws OperationalError when the server cannot be reached.
   void open_min(Millis timeout);
   /// Counters and wait percentiles.
@@ -238,10 +259,11 @@ class Pool final {
   [[nodiscard]] const PoolConfig& config() const noexcept { return config_; }
 
  private:
-  std::shared_ptr<PoolCore> core();
+  // The core of this process: a forked child swaps in a fresh one on first use.
+  std::shared_ptr<PoolCore> core() const;
   PoolConfig config_;
-  std::atomic<std::shared_ptr<PoolCore>> core_;
-  std::atomic<int> pid_{0};
+  mutable std::atomic<std::shared_ptr<PoolCore>> core_;
+  mutable std::atomic<int> pid_{0};
 };
 
 /// Helpers for the text forms libpq returns, shared with the bindings.
