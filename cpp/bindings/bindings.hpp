@@ -10,6 +10,9 @@ namespace py = pybind11;
 /// Installs the translator from blocktrust::Error and its shared families to Python exceptions.
 void register_errors(py::module_& m);
 
+/// Binds blocktrust_native._native.ratelimit.
+void register_ratelimit(py::module_& m);
+
 /// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
 void set_python_error(const char* cls, const char* message);
 

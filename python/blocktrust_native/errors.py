@@ -6,7 +6,7 @@ passwords are redacted before they reach a message).
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "Error", "FileReadError"]
+__all__ = ["ConfigError", "Error", "FileReadError", "RateLimitExceeded"]
 
 
 class Error(Exception):
@@ -19,3 +19,15 @@ class ConfigError(Error, ValueError):
 
 class FileReadError(Error, OSError):
     """Raised when a file cannot be opened or read; ``filename`` names it, ``errno`` says why."""
+
+
+# --- ratelimit
+
+
+class RateLimitExceeded(Error):
+    """Raised by ``RateLimiter.check`` and the route decorator when a hit is denied."""
+
+    def __init__(self, decision: object) -> None:
+        retry = getattr(decision, "retry_after", 0.0)
+        super().__init__(f"rate limit exceeded; retry after {retry:.3f}s")
+        self.decision = decision
