@@ -23,7 +23,7 @@ constexpr std::uint64_t kMask24 = (1ULL << 24) - 1;
 constexpr std::int64_t kMaxSlidingLimit = static_cast<std::int64_t>(kMask20);
 constexpr std::int64_t kMaxFixedLimit = std::numeric_limits<std::int32_t>::max();
 constexpr std::size_t kMaxRules = 8;
-constexpr std::size_t kMaxShards = 64;
+constexpr std::size_t kMaxShards = 1024;
 constexpr std::size_t kMinPerShard = 16;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
@@ -55,28 +55,51 @@ struct RateLimiter::RuleParams {
   std::int64_t capacity;  // GCRA: limit * emission, the burst tolerance plus one emission
 };
 
+// One key's state: a word per rule, the first two inline (one cache line with the map node).
 struct RateLimiter::Entry {
-  Entry(std::size_t n, std::uint64_t fresh) : state(new std::atomic<std::uint64_t>[n]) {
-    for (std::size_t i = 0; i < n; ++i) state[i].store(fresh, std::memory_order_relaxed);
+  static constexpr std::size_t kInline = 2;
+  Entry(std::size_t n, std::uint64_t fresh) {
+    if (n > kInline) extra.reset(new std::atomic<std::uint64_t>[n - kInline]);
+    for (std::size_t i = 0; i < n; ++i) at(i).store(fresh, std::memory_order_relaxed);
   }
-  std::atomic<std::int64_t> last_seen{0};
-  std::unique_ptr<std::atomic<std::uint64_t>[]> state;
+  std::atomic<std::uint64_t>& at(std::size_t i) {
+    return i < kInline ? inline_state[i] : extra[i - kInline];
+  }
+  const std::atomic<std::uint64_t>& at(std::size_t i) const {
+    return i < kInline ? inline_state[i] : extra[i - kInline];
+  }
+  std::atomic<std::uint64_t> inline_state[kInline];
+  std::unique_ptr<std::atomic<std::uint64_t>[]> extra;
 };
 
 namespace {
+
+// A key with its hash already computed (it also picked the shard), so lookups hash once.
+struct HashedKey {
+  std::string_view text;
+  std::size_t hash;
+};
 
 struct KeyHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept {
     return std::hash<std::string_view>{}(s);
   }
+  std::size_t operator()(const HashedKey& k) const noexcept { return k.hash; }
+};
+
+struct KeyEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+  bool operator()(const HashedKey& a, std::string_view b) const noexcept { return a.text == b; }
+  bool operator()(std::string_view a, const HashedKey& b) const noexcept { return a == b.text; }
 };
 
 }  // namespace
 
 struct alignas(64) RateLimiter::Shard {
   mutable std::shared_mutex mu;
-  std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> map;
+  std::unordered_map<std::string, Entry, KeyHash, KeyEq> map;
   std::uint64_t expired = 0;  // guarded by the writer lock
   std::uint64_t evicted = 0;  // guarded by the writer lock
 };
@@ -242,31 +265,59 @@ void RateLimiter::check_cost(std::int64_t cost) const {
   }
 }
 
+namespace {
+
+template <class R>
+Step run_step(Algorithm a, const R& p, std::uint64_t raw, std::int64_t cost, std::int64_t now,
+              bool consume) {
+  switch (a) {
+    case Algorithm::kGcra:
+      return gcra_step(p, raw, cost, now, consume);
+    case Algorithm::kSlidingWindow:
+      return sliding_step(p, raw, cost, now, consume);
+    case Algorithm::kFixedWindow:
+      break;
+  }
+  return fixed_step(p, raw, cost, now, consume);
+}
+
+Decision to_decision(const Step& s, std::int64_t limit, std::size_t index) {
+  Decision d;
+  d.allowed = s.allowed;
+  d.limit = limit;
+  d.remaining = s.remaining;
+  d.reset_after_ns = s.reset_after;
+  d.retry_after_ns = s.retry_after;
+  d.rule_index = static_cast<int>(index);
+  return d;
+}
+
+}  // namespace
+
 Decision RateLimiter::apply(Entry& e, std::int64_t cost, std::int64_t now, bool consume) const {
   const std::size_t n = params_.size();
+  if (n == 1) {  // the common case: one word, one CAS loop
+    std::atomic<std::uint64_t>& word = e.at(0);
+    std::uint64_t raw = word.load(std::memory_order_acquire);
+    for (;;) {
+      const Step s = run_step(algorithm_, params_[0], raw, cost, now, consume);
+      if (!s.allowed || !consume ||
+          word.compare_exchange_weak(raw, s.next, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        return to_decision(s, params_[0].limit, 0);
+      }
+    }
+  }
+
   std::uint64_t raw[kMaxRules];
   Step steps[kMaxRules];
-  auto step = [&](std::size_t i) {
-    const RuleParams& p = params_[i];
-    switch (algorithm_) {
-      case Algorithm::kGcra:
-        return gcra_step(p, raw[i], cost, now, consume);
-      case Algorithm::kSlidingWindow:
-        return sliding_step(p, raw[i], cost, now, consume);
-      case Algorithm::kFixedWindow:
-        break;
-    }
-    return fixed_step(p, raw[i], cost, now, consume);
-  };
   auto decide = [&](std::size_t upto, bool allowed) {
     // Denied: the rule that keeps it waiting longest. Admitted: the one with least left.
-    std::size_t best = 0;
-    bool found = false;
+    std::size_t best = upto;
     for (std::size_t i = 0; i < upto; ++i) {
       if (steps[i].allowed != allowed) continue;
-      if (!found) {
+      if (best == upto) {
         best = i;
-        found = true;
         continue;
       }
       const Step& a = steps[i];
@@ -277,101 +328,90 @@ Decision RateLimiter::apply(Entry& e, std::int64_t cost, std::int64_t now, bool 
         best = i;
       }
     }
-    Decision d;
-    d.allowed = allowed;
-    d.limit = params_[best].limit;
-    d.remaining = steps[best].remaining;
-    d.reset_after_ns = steps[best].reset_after;
-    d.retry_after_ns = steps[best].retry_after;
-    d.rule_index = static_cast<int>(best);
-    return d;
+    return to_decision(steps[best], params_[best].limit, best);
   };
 
   bool all = true;
   for (std::size_t i = 0; i < n; ++i) {
-    raw[i] = e.state[i].load(std::memory_order_acquire);
-    steps[i] = step(i);
+    raw[i] = e.at(i).load(std::memory_order_acquire);
+    steps[i] = run_step(algorithm_, params_[i], raw[i], cost, now, consume);
     all = all && steps[i].allowed;
   }
   if (!all || !consume) return decide(n, all);
 
+  // Every rule admits it: take from each in turn. Another thread may win a word in between; if
+  // a rule then refuses, give back what the earlier rules took (the hit never happened).
   for (std::size_t i = 0; i < n; ++i) {
-    while (!e.state[i].compare_exchange_weak(raw[i], steps[i].next, std::memory_order_acq_rel,
-                                             std::memory_order_acquire)) {
-      steps[i] = step(i);  // raw[i] now holds the value another thread wrote
+    while (!e.at(i).compare_exchange_weak(raw[i], steps[i].next, std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+      steps[i] = run_step(algorithm_, params_[i], raw[i], cost, now, consume);
       if (steps[i].allowed) continue;
-      // Lost a race: give back what rules 0..i-1 took, then report this rule's denial.
-      for (std::size_t j = 0; j < i; ++j) {
-        const RuleParams& p = params_[j];
-        std::uint64_t cur = e.state[j].load(std::memory_order_acquire);
-        for (;;) {
-          std::uint64_t back = cur;
-          if (algorithm_ == Algorithm::kGcra) {
-            back =
-                std::bit_cast<std::uint64_t>(std::bit_cast<std::int64_t>(cur) - cost * p.emission);
-          } else if (algorithm_ == Algorithm::kFixedWindow) {
-            if ((cur >> 32) == (steps[j].next >> 32)) back = cur - static_cast<std::uint64_t>(cost);
-          } else {
-            const std::uint64_t w = steps[j].next >> 40;
-            const auto c = static_cast<std::uint64_t>(cost);
-            if ((cur >> 40) == w) {
-              back = cur - c;
-            } else if ((cur >> 40) == ((w + 1) & kMask24)) {
-              back = cur - (c << 20);
-            }
-          }
-          if (back == cur || e.state[j].compare_exchange_weak(cur, back, std::memory_order_acq_rel,
-                                                              std::memory_order_acquire)) {
-            break;
-          }
-        }
-      }
-      Decision d = decide(i + 1, false);
-      return d;
+      for (std::size_t j = 0; j < i; ++j) give_back(e.at(j), params_[j], steps[j].next, cost);
+      return decide(i + 1, false);
     }
   }
   return decide(n, true);
 }
 
-bool RateLimiter::idle(const Entry& e, std::int64_t now) const {
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    const std::uint64_t raw = e.state[i].load(std::memory_order_acquire);
-    const Step s = [&] {
-      switch (algorithm_) {
-        case Algorithm::kGcra:
-          return gcra_step(params_[i], raw, 1, now, false);
-        case Algorithm::kSlidingWindow:
-          return sliding_step(params_[i], raw, 1, now, false);
-        case Algorithm::kFixedWindow:
-          break;
+void RateLimiter::give_back(std::atomic<std::uint64_t>& word, const RuleParams& p,
+                            std::uint64_t taken, std::int64_t cost) const {
+  const auto c = static_cast<std::uint64_t>(cost);
+  std::uint64_t cur = word.load(std::memory_order_acquire);
+  for (;;) {
+    std::uint64_t back = cur;
+    if (algorithm_ == Algorithm::kGcra) {
+      // Pulling the TAT back by what we added; if it had been in the past, "now" and the old
+      // value both mean a full bucket, so nothing else changes.
+      back = std::bit_cast<std::uint64_t>(std::bit_cast<std::int64_t>(cur) - cost * p.emission);
+    } else if (algorithm_ == Algorithm::kFixedWindow) {
+      if ((cur >> 32) == (taken >> 32)) back = cur - c;  // same window: uncount
+    } else {
+      const std::uint64_t w = taken >> 40;
+      if ((cur >> 40) == w) {
+        back = cur - c;
+      } else if ((cur >> 40) == ((w + 1) & kMask24)) {
+        back = cur - (c << 20);  // the window turned: our units now count as previous
       }
-      return fixed_step(params_[i], raw, 1, now, false);
-    }();
-    if (s.remaining != params_[i].limit || s.reset_after != 0) return false;
+    }
+    if (back == cur || word.compare_exchange_weak(cur, back, std::memory_order_acq_rel,
+                                                  std::memory_order_acquire)) {
+      return;
+    }
   }
-  return true;
+}
+
+std::int64_t RateLimiter::recovery(const Entry& e, std::int64_t now) const {
+  std::int64_t longest = 0;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const std::uint64_t raw = e.at(i).load(std::memory_order_acquire);
+    const Step s = run_step(algorithm_, params_[i], raw, 1, now, false);
+    longest = std::max(longest, s.remaining == params_[i].limit ? 0 : s.reset_after);
+  }
+  return longest;
 }
 
 void RateLimiter::make_room(Shard& s, std::int64_t now) {
-  // Called with the writer lock held and the shard full: first drop every idle key (nothing is
-  // lost), and only when none is idle drop the least recently seen one.
-  auto oldest = s.map.end();
+  // Called with the writer lock held and the shard full: drop every key whose quota is back
+  // (nothing is lost); only when there is none, drop the one closest to recovering.
+  auto soonest = s.map.end();
+  std::int64_t soonest_at = 0;
   std::size_t dropped = 0;
   for (auto it = s.map.begin(); it != s.map.end();) {
-    if (idle(it->second, now)) {
+    const std::int64_t r = recovery(it->second, now);
+    if (r == 0) {
       it = s.map.erase(it);
       ++dropped;
       continue;
     }
-    if (oldest == s.map.end() || it->second.last_seen.load(std::memory_order_relaxed) <
-                                     oldest->second.last_seen.load(std::memory_order_relaxed)) {
-      oldest = it;
+    if (soonest == s.map.end() || r < soonest_at) {
+      soonest = it;
+      soonest_at = r;
     }
     ++it;
   }
   s.expired += dropped;
-  if (dropped == 0 && oldest != s.map.end()) {
-    s.map.erase(oldest);
+  if (dropped == 0 && soonest != s.map.end()) {
+    s.map.erase(soonest);
     ++s.evicted;
   }
 }
@@ -381,21 +421,18 @@ Decision RateLimiter::hit(std::string_view key, std::int64_t cost) {
   const std::int64_t now = clock_->now_ns();
   std::size_t hash = 0;
   Shard& s = shard_for(key, hash);
+  const HashedKey hk{key, hash};
   {
     std::shared_lock lock(s.mu);
-    auto it = s.map.find(key);
-    if (it != s.map.end()) {
-      it->second.last_seen.store(now, std::memory_order_relaxed);
-      return apply(it->second, cost, now, true);
-    }
+    auto it = s.map.find(hk);
+    if (it != s.map.end()) return apply(it->second, cost, now, true);
   }
   std::unique_lock lock(s.mu);
-  auto it = s.map.find(key);
+  auto it = s.map.find(hk);
   if (it == s.map.end()) {
     if (s.map.size() >= per_shard_) make_room(s, now);
     it = s.map.try_emplace(std::string(key), params_.size(), fresh_state(algorithm_)).first;
   }
-  it->second.last_seen.store(now, std::memory_order_relaxed);
   return apply(it->second, cost, now, true);
 }
 
@@ -405,7 +442,7 @@ Decision RateLimiter::test(std::string_view key, std::int64_t cost) const {
   std::size_t hash = 0;
   Shard& s = shard_for(key, hash);
   std::shared_lock lock(s.mu);
-  auto it = s.map.find(key);
+  auto it = s.map.find(HashedKey{key, hash});
   if (it != s.map.end()) return apply(it->second, cost, now, false);
   Entry fresh(params_.size(), fresh_state(algorithm_));
   return apply(fresh, cost, now, false);
@@ -415,7 +452,7 @@ bool RateLimiter::reset(std::string_view key) {
   std::size_t hash = 0;
   Shard& s = shard_for(key, hash);
   std::unique_lock lock(s.mu);
-  auto it = s.map.find(key);
+  auto it = s.map.find(HashedKey{key, hash});
   if (it == s.map.end()) return false;
   s.map.erase(it);
   return true;
@@ -427,7 +464,7 @@ std::size_t RateLimiter::purge_expired() {
   for (auto& sp : shards_) {
     std::unique_lock lock(sp->mu);
     for (auto it = sp->map.begin(); it != sp->map.end();) {
-      if (idle(it->second, now)) {
+      if (recovery(it->second, now) == 0) {
         it = sp->map.erase(it);
         ++dropped;
         ++sp->expired;

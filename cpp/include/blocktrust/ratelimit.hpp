@@ -97,8 +97,8 @@ class ManualClock final : public Clock {
 struct Options {
   /// The decision algorithm.
   Algorithm algorithm = Algorithm::kGcra;
-  /// Keys kept at most; when full, idle (fully recovered) keys go first, then the least recently
-  /// used one (its usage is forgotten, so size this above the working set).
+  /// Keys kept at most; when full, idle (fully recovered) keys go first, then the one closest to
+  /// recovering (its usage is forgotten, so size this above the keys active within a period).
   std::size_t max_keys = 100'000;
   /// Time source; nullptr means SteadyClock.
   std::shared_ptr<const Clock> clock;
@@ -150,7 +150,9 @@ class RateLimiter final {
   struct RuleParams;
 
   Decision apply(Entry& e, std::int64_t cost, std::int64_t now, bool consume) const;
-  [[nodiscard]] bool idle(const Entry& e, std::int64_t now) const;
+  [[nodiscard]] std::int64_t recovery(const Entry& e, std::int64_t now) const;
+  void give_back(std::atomic<std::uint64_t>& word, const RuleParams& p, std::uint64_t taken,
+                 std::int64_t cost) const;
   void make_room(Shard& s, std::int64_t now);
   void check_cost(std::int64_t cost) const;
   Shard& shard_for(std::string_view key, std::size_t& hash) const;
