@@ -12,6 +12,9 @@ void register_errors(py::module_& m);
 
 /// Binds blocktrust_native._native.pool (the PostgreSQL pool).
 void register_pool(py::module_& m);
+
+/// Binds blocktrust_native._native.passwords.
+void register_passwords(py::module_& m);
 /// Binds blocktrust_native._native.ratelimit.
 void register_ratelimit(py::module_& m);
 

@@ -17,7 +17,9 @@ __all__ = [
     "Error",
     "FileReadError",
     "IntegrityError",
+    "InvalidPasswordHash",
     "OperationalError",
+    "PasswordError",
     "PoolClosed",
     "PoolTimeout",
     "RateLimitExceeded",
@@ -119,3 +121,14 @@ class RateLimitExceeded(Error):
         retry = getattr(decision, "retry_after", 0.0)
         super().__init__(f"rate limit exceeded; retry after {retry:.3f}s")
         self.decision = decision
+
+
+# --- passwords
+
+
+class InvalidPasswordHash(Error, ValueError):
+    """Raised when a stored password hash is not a well-formed Argon2 PHC string."""
+
+
+class PasswordError(Error, ValueError):
+    """Raised for an unusable password: too long, or a duress password equal to the normal one."""
