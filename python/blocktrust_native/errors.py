@@ -17,6 +17,9 @@ __all__ = [
     "Error",
     "FileReadError",
     "IntegrityError",
+    "InvalidProof",
+    "LeafIndexError",
+    "NotBytesLike",
     "OperationalError",
     "PoolClosed",
     "PoolTimeout",
@@ -106,3 +109,18 @@ class TransactionFailed(ChainError):
 
 class ContractsConfigError(ConfigError):
     """Raised when contracts_config.json is unreadable, malformed or lacks a contract or field."""
+
+
+# --- digest
+
+
+class NotBytesLike(Error, TypeError):
+    """Raised when data to hash or a Merkle leaf is not a bytes-like object (encode str first)."""
+
+
+class InvalidProof(Error, ValueError):
+    """Raised for a malformed Merkle proof: bad JSON, a hash that is not 32 bytes, a bad index."""
+
+
+class LeafIndexError(Error, IndexError):
+    """Raised when a Merkle proof or leaf hash is asked for an index outside the tree."""
