@@ -18,6 +18,9 @@ __all__ = [
     "FileReadError",
     "IntegrityError",
     "InvalidPasswordHash",
+    "InvalidProof",
+    "LeafIndexError",
+    "NotBytesLike",
     "OperationalError",
     "PasswordError",
     "PoolClosed",
@@ -132,3 +135,18 @@ class InvalidPasswordHash(Error, ValueError):
 
 class PasswordError(Error, ValueError):
     """Raised for an unusable password: too long, or a duress password equal to the normal one."""
+
+
+# --- digest
+
+
+class NotBytesLike(Error, TypeError):
+    """Raised when data to hash or a Merkle leaf is not a bytes-like object (encode str first)."""
+
+
+class InvalidProof(Error, ValueError):
+    """Raised for a malformed Merkle proof: bad JSON, a hash that is not 32 bytes, a bad index."""
+
+
+class LeafIndexError(Error, IndexError):
+    """Raised when a Merkle proof or leaf hash is asked for an index outside the tree."""
