@@ -1,5 +1,8 @@
 """The Blocktrust reference service: a FastAPI app built on blocktrust_native.
 
+(No ``from __future__ import annotations`` here: FastAPI must evaluate the dependency annotations
+of the routes, which refer to functions local to create_app.)
+
 Endpoints (all JSON): ``GET /api/health``, ``GET /api/ready``, ``POST /api/auth/register``,
 ``POST /api/auth/login``, ``POST /api/kyc/start``, ``POST /api/kyc/webhook``, ``GET /api/identity``,
 ``POST /api/documents/sign``, ``GET /api/documents/{id}``, ``GET /api/failsafe/status``,
@@ -10,8 +13,6 @@ Duress, done right: login and signing always run both Argon2id checks in a fixed
 rate-limit accounting) and only queues the fail-safe, which the chain worker runs after a randomised
 delay through the same queue as all chain work.
 """
-
-from __future__ import annotations
 
 import hashlib
 import json
