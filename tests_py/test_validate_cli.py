@@ -58,7 +58,8 @@ def test_logs_with_errors_and_credentials_are_no_go(tmp_path: Path, capsys) -> N
         f"DEBUG config jwt={SECRET}\n"
         "ERROR request failed\n"
         "INFO Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123\n"
-        "INFO key 0x" + "ab" * 32 + "\n"
+        "INFO private_key=0x" + "ab" * 32 + "\n"
+        "INFO mined tx 0x" + "cd" * 32 + "\n"
     )
     rc = main(
         [
@@ -83,6 +84,7 @@ def test_logs_with_errors_and_credentials_are_no_go(tmp_path: Path, capsys) -> N
     assert any(":2: a secret from the environment" in e for e in leaks)
     assert any(":4: a bearer token" in e for e in leaks)
     assert any(":5: a private key" in e for e in leaks)
+    assert not any(":6:" in e for e in leaks)  # a transaction hash is not a key
     assert SECRET not in text
     assert "abcdefghijklmnopqrstuvwxyz0123" not in text
 

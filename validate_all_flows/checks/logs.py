@@ -10,7 +10,11 @@ from validate_all_flows.target import Target
 _ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\b(ERROR|CRITICAL|FATAL)\b")
 # Credentials that must never be logged, whatever the env file says.
 _CREDENTIALS = [
-    ("a private key", re.compile(r"(?<![0-9a-fA-Fx])(0x)?[0-9a-fA-F]{64}(?![0-9a-fA-F])")),
+    # 64 hex digits alone may be a transaction or block hash; with a key-ish name it is a key.
+    (
+        "a private key",
+        re.compile(r"(?i)(priv(ate)?[_ -]?key|secret|mnemonic)\W{0,4}(0x)?[0-9a-f]{64}\b"),
+    ),
     ("a bearer token", re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}")),
     ("a JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("an API key", re.compile(r"\b[a-z][a-z0-9]*_(live|test)_[A-Za-z0-9]{30,}\b")),
