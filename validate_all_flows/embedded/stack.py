@@ -70,6 +70,7 @@ class Stack:
         self.database_url = ""
         self.base_url = ""
         self.contracts_config = ""
+        self.env_file = ""
         self.service_env: dict[str, str] = {}
         self.timings: dict[str, float] = {}
 
@@ -143,6 +144,11 @@ class Stack:
         }
         if self.extra_env.get("BLOCKTRUST_FAULTS"):
             self.service_env.setdefault("BLOCKTRUST_ALLOW_FAULTS", "1")
+        # The service's environment, for curl walkthroughs and `--env-file`; readable by us only.
+        self.env_file = str(Path(self._tmp.name) / "service.env")
+        fd = os.open(self.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(f"{k}={v}\n" for k, v in self.service_env.items())
         settings = ServiceSettings.from_env(self.service_env)
         services = Services(settings, self.pool, self.contracts)
         app = self._phase("service", lambda: create_app(services))
@@ -213,6 +219,7 @@ class Stack:
 def main() -> int:
     """Brings the stack up, prints where each part listens, and waits for Ctrl-C."""
     stop = threading.Event()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with Stack(progress=lambda m: print(m, file=sys.stderr, flush=True)) as stack:
@@ -220,6 +227,7 @@ def main() -> int:
             print(f"database:    {stack.database_url}")
             print(f"chain:       {stack.rpc_url} (chain id {stack.contracts.client.chain_id})")
             print(f"contracts:   {stack.contracts_config}")
+            print(f"environment: {stack.env_file} (secrets: mode 0600)")
             print("Ctrl-C stops the stack.", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(0.5):
@@ -231,5 +239,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())
