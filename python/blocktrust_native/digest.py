@@ -50,8 +50,8 @@ __all__ = [
     "new",
     "node_hash",
     "root_from_inclusion_proof",
-    "sha256",
     "sha3_256",
+    "sha256",
     "sha512",
     "verify_inclusion",
 ]
@@ -79,7 +79,7 @@ merkle_root_packed = _native.merkle_root_packed
 algorithms_available: frozenset[str] = frozenset(_native.algorithms())
 
 
-def hash(data: Any, algorithm: str = "sha256") -> bytes:  # noqa: A001 - mirrors hashlib.new
+def hash(data: Any, algorithm: str = "sha256") -> bytes:
     """Digest of a bytes-like object with ``algorithm``; unknown names raise ConfigError."""
     return _native.hash(data, algorithm)
 
