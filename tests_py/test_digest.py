@@ -151,7 +151,10 @@ def test_unknown_algorithm_raises_config_error_naming_it(name: str, tmp_path: Pa
 # -- files
 
 
-@pytest.mark.parametrize("size", [0, 1, 1024 * 1024 - 1, 1024 * 1024, 2 * 1024 * 1024 + 3])
+# From 4 MiB up a helper thread reads the next block while the caller hashes.
+@pytest.mark.parametrize(
+    "size", [0, 1, 1024 * 1024 - 1, 1024 * 1024, 2 * 1024 * 1024 + 3, 8 * 1024 * 1024, 9_000_001]
+)
 def test_hash_file_equals_hashlib(tmp_path: Path, size: int) -> None:
     data = os.urandom(size)
     p = tmp_path / "data.bin"
