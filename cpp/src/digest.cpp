@@ -67,8 +67,8 @@ std::string os_message(int errnum) {
 // Files at least this large are read on a helper thread while this one hashes (see below).
 constexpr std::size_t kPipelineFrom = 4 * kFileBlock;
 
-// Reads a whole block unless the file ends first, so a short block always means end of file and
-// a small file costs one read(2). Returns the bytes read, or -errno.
+// Reads a whole block unless the file ends first (read(2) returned 0), so a short block always
+// means end of file. Returns the bytes read, or -errno.
 ssize_t read_block(int fd, std::uint8_t* buf) {
   std::size_t have = 0;
   while (have < kFileBlock) {
@@ -86,11 +86,14 @@ ssize_t read_block(int fd, std::uint8_t* buf) {
 // Hashes one open file descriptor into `out`; returns 0 or the errno of the failing read.
 int hash_fd(int fd, EVP_MD_CTX* ctx, const EVP_MD* md, std::uint8_t* buf, std::uint8_t* out) {
   check(EVP_DigestInit_ex2(ctx, md, nullptr), "EVP_DigestInit_ex2");
-  for (;;) {
+  for (bool first = true;; first = false) {
     const ssize_t got = read_block(fd, buf);
     if (got < 0) return static_cast<int>(-got);
     check(EVP_DigestUpdate(ctx, buf, static_cast<std::size_t>(got)), "EVP_DigestUpdate");
     if (static_cast<std::size_t>(got) < kFileBlock) break;
+    // More than one block: ask for aggressive read-ahead. Advisory only, so a failure is ignored
+    // on purpose; small files (the common case in batches) skip the system call altogether.
+    if (first) (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
   unsigned int len = 0;
   check(EVP_DigestFinal_ex(ctx, out, &len), "EVP_DigestFinal_ex");
@@ -192,11 +195,11 @@ void hash_path(const std::string& path, EVP_MD_CTX* ctx, const EVP_MD* md, std::
     return;
   }
   const Fd fd{opened};
-  // Advisory only: a failure changes nothing but read-ahead, so its result is ignored on purpose.
-  (void)::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   struct stat st{};
   pipeline = pipeline && ::fstat(fd.fd, &st) == 0 && S_ISREG(st.st_mode) &&
              static_cast<std::size_t>(st.st_size) >= kPipelineFrom;
+  // Advisory only (see hash_fd): a failure changes nothing but read-ahead.
+  if (pipeline) (void)::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   result.digest.resize(size);
   const int err = pipeline ? hash_fd_pipelined(fd.fd, ctx, md, buf, result.digest.data())
                            : hash_fd(fd.fd, ctx, md, buf, result.digest.data());
