@@ -176,13 +176,16 @@ TEST(Digest, AlgorithmNames) {
 
 TEST(Digest, HashFileMatchesOneShot) {
   const TempDir dir;
-  // Sizes around the 1 MiB read block.
-  for (std::size_t n : {std::size_t{0}, std::size_t{1}, dg::kFileBlock - 1, dg::kFileBlock,
-                        dg::kFileBlock + 1, 3 * dg::kFileBlock + 17}) {
+  // Sizes around the 1 MiB read block; from 4 MiB up a helper thread reads ahead.
+  for (std::size_t n :
+       {std::size_t{0}, std::size_t{1}, dg::kFileBlock - 1, dg::kFileBlock, dg::kFileBlock + 1,
+        3 * dg::kFileBlock + 17, 4 * dg::kFileBlock, 5 * dg::kFileBlock + 3, 8 * dg::kFileBlock}) {
     const std::string data = random_bytes(n, static_cast<unsigned>(n));
     const std::string p = dir.write(std::to_string(n) + ".bin", data);
     EXPECT_EQ(dg::hash_file(dg::Algorithm::kSha256, p), dg::sha256(view(data))) << n;
     EXPECT_EQ(dg::hash_file(dg::Algorithm::kSha3_256, p), dg::sha3_256(view(data))) << n;
+    const auto batch = dg::hash_files(dg::Algorithm::kSha512, {&p, 1}, 1, true);
+    EXPECT_EQ(batch.at(0).digest, dg::sha512(view(data))) << n;
   }
 }
 
