@@ -30,8 +30,12 @@ TRACTION = {
     "variables": {
         "DATABASE_URL": {"required": True, "type": "url", "schemes": ["postgresql"]},
         "JWT_SECRET": {"required": True, "secret": True, "min_length": 32},
-        "TEMPLATE_STORAGE_PATH": {"required": True, "type": "path", "absolute": True,
-                                  "writable_dir": True},
+        "TEMPLATE_STORAGE_PATH": {
+            "required": True,
+            "type": "path",
+            "absolute": True,
+            "writable_dir": True,
+        },
         "DEBUG_MODE": {"type": "bool", "in_production": False},
         "CORS_ORIGINS": {"type": "list", "required_in_production": True},
         "LLM_PROVIDER": {"one_of": ["groq", "openai"]},
@@ -41,7 +45,7 @@ TRACTION = {
         {"when": {"LLM_PROVIDER": "groq"}, "require": ["GROQ_API_KEY"]},
         {"when": {"LLM_PROVIDER": "openai"}, "require": ["OPENAI_API_KEY"]},
     ],
-}  # fmt: skip
+}
 
 
 def _problems(schema: EnvSchema, env: dict[str, str]) -> dict[str, str]:

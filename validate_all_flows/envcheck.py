@@ -53,17 +53,40 @@ __all__ = [
 BUILTIN_SCHEMA = Path(__file__).resolve().parent / "schemas" / "blocktrust_env.yaml"
 
 _VAR_KEYS = {
-    "required", "required_in_production", "secret", "min_length", "type", "schemes", "absolute",
-    "writable_dir", "one_of", "min", "max", "in_production", "description",
-}  # fmt: skip
+    "required",
+    "required_in_production",
+    "secret",
+    "min_length",
+    "type",
+    "schemes",
+    "absolute",
+    "writable_dir",
+    "one_of",
+    "min",
+    "max",
+    "in_production",
+    "description",
+}
 _TYPES = {"string", "int", "bool", "url", "path", "list"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # Values seen as secrets in real deploy documents and leaked configs.
 _WEAK = {
-    "secret", "changeme", "change-me", "changethis", "password", "default", "test", "dev",
-    "example", "your-secret-key", "supersecret", "jwt_secret", "secretkey", "12345678",
-}  # fmt: skip
+    "secret",
+    "changeme",
+    "change-me",
+    "changethis",
+    "password",
+    "default",
+    "test",
+    "dev",
+    "example",
+    "your-secret-key",
+    "supersecret",
+    "jwt_secret",
+    "secretkey",
+    "12345678",
+}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -12,6 +12,8 @@ void register_errors(py::module_& m);
 
 /// Binds blocktrust_native._native.pool (the PostgreSQL pool).
 void register_pool(py::module_& m);
+/// Binds blocktrust_native._native.ratelimit.
+void register_ratelimit(py::module_& m);
 
 /// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
 void set_python_error(const char* cls, const char* message);

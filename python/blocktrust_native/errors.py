@@ -20,6 +20,7 @@ __all__ = [
     "OperationalError",
     "PoolClosed",
     "PoolTimeout",
+    "RateLimitExceeded",
     "TransactionFailed",
 ]
 
@@ -106,3 +107,15 @@ class TransactionFailed(ChainError):
 
 class ContractsConfigError(ConfigError):
     """Raised when contracts_config.json is unreadable, malformed or lacks a contract or field."""
+
+
+# --- ratelimit
+
+
+class RateLimitExceeded(Error):
+    """Raised by ``RateLimiter.check`` and the route decorator when a hit is denied."""
+
+    def __init__(self, decision: object) -> None:
+        retry = getattr(decision, "retry_after", 0.0)
+        super().__init__(f"rate limit exceeded; retry after {retry:.3f}s")
+        self.decision = decision
