@@ -395,7 +395,7 @@ def test_gil_is_released_during_queries(pg_dsn: str) -> None:
         pool.execute("SELECT pg_sleep(0.5)")
         done.set()
         t.join()
-        assert ticks[0] > 100
+        assert ticks[0] > 20  # about 400 when the GIL is free; 0 if it were held
 
 
 def test_one_connection_refuses_concurrent_threads(pg_dsn: str) -> None:
