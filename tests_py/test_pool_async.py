@@ -60,7 +60,7 @@ def test_event_loop_is_not_blocked(pg_dsn: str) -> None:
         return ticks
 
     with Pool(pg_dsn, min_size=0, max_size=1) as pool:
-        assert run(main(pool)) > 20
+        assert run(main(pool)) > 10  # about 45 when the loop runs freely; 1 if it blocked
 
 
 def test_cancelled_execute_cancels_on_server_and_returns_connection(pg_dsn: str) -> None:
