@@ -1,5 +1,15 @@
 """Shared fixtures; each family lives in its own fix_*.py module."""
 
+from fix_anvil import anvil, as_account, bt, deployed, deployer
 from fix_pg import fresh_pg_dsn, pg_cluster, pg_dsn
 
-__all__ = ["fresh_pg_dsn", "pg_cluster", "pg_dsn"]
+__all__ = [
+    "anvil",
+    "as_account",
+    "bt",
+    "deployed",
+    "deployer",
+    "fresh_pg_dsn",
+    "pg_cluster",
+    "pg_dsn",
+]

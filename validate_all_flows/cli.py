@@ -1,36 +1,103 @@
-"""Command line of ``python -m validate_all_flows``.
+"""Command line of ``python -m validate_all_flows``: the GO / NO-GO verdict for a deployment.
 
-The flow checks and the GO / NO-GO verdict are not built yet; until they are, the command reports
-the native library's known-answer self-check and says plainly that it validates no deployment.
-Exit codes: 0 self-check passed, 1 a self-check failed, 2 the native library cannot be loaded.
+``python -m validate_all_flows stack up`` only brings the embedded stack up (until Ctrl-C).
+With no target it brings up the embedded stack (throwaway PostgreSQL, anvil, contracts, the
+reference service), runs every check against it, prints the verdict and tears it down.
+Exit codes: 0 GO, 1 NO-GO, 2 cannot run (bad arguments, unreadable inputs, a stack that will not
+come up), with the reason on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import io
+import logging
+import shlex
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
-_NOT_YET = (
-    "flows: not validated. The deployment flows (register, KYC -> NFT, signatures, duress "
-    "fail-safe), the embedded stack and the GO / NO-GO verdict come in a later release; this run "
-    "checked only the native library."
-)
+from validate_all_flows.checks import GROUPS
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m validate_all_flows",
-        description="Validate a Blocktrust deployment (today: the native library self-check).",
+        description="Validate a Blocktrust-style deployment end to end and answer GO or NO-GO. "
+        "With no target, validate an embedded stack brought up on this machine.",
     )
+    t = p.add_argument_group("target (each optional; checks needing a missing one are skipped)")
+    t.add_argument("--base-url", help="the service, e.g. https://api.example.org")
+    t.add_argument("--database-url", help="PostgreSQL URL (the password is never printed)")
+    t.add_argument("--rpc-url", help="EVM JSON-RPC URL")
+    t.add_argument("--contracts", help="contracts_config.json")
+    t.add_argument("--env-file", help="the service's .env file (checked against the schema)")
+    t.add_argument("--env-schema", help="an environment schema (YAML/JSON); default: built-in")
+    t.add_argument("--logs", nargs="*", default=[], help="log files to scan")
+    t.add_argument("--logs-cmd", help='a command printing logs, e.g. "journalctl -u api -n 500"')
+    o = p.add_argument_group("objectives")
+    o.add_argument("--p95-ms", type=float, default=800.0, help="latency objective (800)")
+    o.add_argument("--error-rate", type=float, default=0.01, help="error-rate objective (0.01)")
+    o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
+    o.add_argument("--listener-lag", type=float, default=180.0, help="listener lag, s (180)")
+    r = p.add_argument_group("output")
+    r.add_argument("--only", help=f"comma-separated check groups: {','.join(GROUPS)}")
+    r.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    r.add_argument("--output", help="write the report here instead of stdout")
+    r.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--self-check", action="store_true", help="only the native self-check")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
 
 
+class _CannotRun(Exception):
+    pass
+
+
+def _read_logs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    out = []
+    for path in args.logs:
+        try:
+            out.append((path, Path(path).read_text(errors="replace")))
+        except OSError as exc:
+            raise _CannotRun(f"--logs {path}: {exc.strerror}") from None
+    if args.logs_cmd:
+        try:
+            proc = subprocess.run(
+                shlex.split(args.logs_cmd), capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise _CannotRun(f"--logs-cmd failed: {exc}") from None
+        if proc.returncode != 0:
+            raise _CannotRun(f"--logs-cmd exited {proc.returncode}: {proc.stderr.strip()[:200]}")
+        out.append((args.logs_cmd, proc.stdout))
+    return out
+
+
+def _self_check() -> int:
+    from validate_all_flows.selfcheck import run_selfcheck
+
+    results = run_selfcheck()
+    for res in results:
+        print(f"  {'PASS' if res.passed else 'FAIL'}  {res.id:<18} {res.detail}")
+    return 0 if all(r.passed for r in results) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["stack"]:
+        if argv[1:] not in ([], ["up"]):
+            print("usage: python -m validate_all_flows stack [up]", file=sys.stderr)
+            return 2
+        from validate_all_flows.embedded.stack import main as stack_main
+
+        return stack_main()
     args = _parser().parse_args(argv)
     try:
         import blocktrust_native
@@ -40,14 +107,102 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.version:
         print(f"validate_all_flows {blocktrust_native.__version__}")
         return 0
+    if args.self_check:
+        return _self_check()
+    try:
+        return _validate(args, blocktrust_native.__version__)
+    except _CannotRun as exc:
+        print(f"cannot run: {exc}", file=sys.stderr)
+        return 2
 
-    from validate_all_flows.selfcheck import run_selfcheck
 
-    print(f"blocktrust_native {blocktrust_native.__version__}: native self-check")
-    results = run_selfcheck()
-    for r in results:
-        print(f"  {'PASS' if r.passed else 'FAIL'}  {r.id:<18} {r.detail}")
-    failed = [r.id for r in results if not r.passed]
-    print(f"self-check: {len(results) - len(failed)}/{len(results)} passed")
-    print(_NOT_YET)
-    return 1 if failed else 0
+def _validate(args: argparse.Namespace, version: str) -> int:
+    from validate_all_flows.checks import run_checks
+    from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
+    from validate_all_flows.report import decide, to_json, to_junit, to_text
+    from validate_all_flows.target import Slo, Target
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"· {msg}", file=sys.stderr, flush=True)
+
+    groups = None
+    if args.only:
+        groups = {g.strip() for g in args.only.split(",") if g.strip()}
+        unknown = groups - set(GROUPS)
+        if unknown:
+            raise _CannotRun(f"--only: unknown group(s) {sorted(unknown)}; known: {GROUPS}")
+    target = Target(
+        base_url=args.base_url,
+        database_url=args.database_url,
+        rpc_url=args.rpc_url,
+        contracts=args.contracts,
+        slo=Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
+    )
+    if args.env_schema:
+        target.env_schema = Path(args.env_schema)
+    if args.env_file:
+        try:
+            target.env = parse_env_file(args.env_file)
+        except EnvSchemaError as exc:
+            raise _CannotRun(str(exc)) from None
+    target.log_texts = _read_logs(args)
+    target.add_secrets([u for u in (args.database_url, args.rpc_url) if u and "@" in u])
+    given = any(
+        [args.base_url, args.database_url, args.rpc_url, args.contracts, args.env_file,
+         args.logs, args.logs_cmd]
+    )  # fmt: skip
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    stack = None
+    capture = io.StringIO()
+    handler = logging.StreamHandler(capture)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    try:
+        if not given:
+            from validate_all_flows.embedded.stack import Stack, StackError
+
+            # The embedded service logs into this buffer; the log checks read it afterwards.
+            handler.setLevel(logging.INFO)
+            logging.getLogger().addHandler(handler)
+            logging.getLogger().setLevel(logging.INFO)
+            say("no target given: bringing up the embedded stack")
+            try:
+                stack = Stack(progress=say).start()
+            except StackError as exc:
+                raise _CannotRun(f"the embedded stack did not come up: {exc}") from None
+            target.embedded = stack
+            target.base_url, target.database_url = stack.base_url, stack.database_url
+            target.rpc_url, target.contracts = stack.rpc_url, stack.contracts_config
+            target.env = dict(stack.service_env)
+        target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
+        results = run_checks(target, groups, progress=say)
+        if stack is not None and (groups is None or "logs" in groups):
+            from validate_all_flows.checks import logs as log_checks
+
+            target.log_texts = [("embedded service", capture.getvalue())]
+            results = [r for r in results if not r.id.startswith("logs.")]
+            results += log_checks.log_hygiene(target)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        target.close()
+        if stack is not None:
+            say("tearing the embedded stack down")
+            stack.stop()
+    seconds = time.monotonic() - t0
+    verdict = decide(results)
+    if args.format == "json":
+        text = to_json(results, verdict, target, started, seconds, version)
+    elif args.format == "junit":
+        text = target.redact(to_junit(results, verdict, seconds))
+    else:
+        text = target.redact(to_text(results, verdict, seconds))
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            raise _CannotRun(f"--output {args.output}: {exc.strerror}") from None
+        print(f"{verdict.label}: {verdict.reason} (report in {args.output})")
+    else:
+        sys.stdout.write(text)
+    return 0 if verdict.go else 1

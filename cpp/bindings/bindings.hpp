@@ -10,6 +10,9 @@ namespace py = pybind11;
 /// Installs the translator from blocktrust::Error and its shared families to Python exceptions.
 void register_errors(py::module_& m);
 
+/// Binds blocktrust_native._native.pool (the PostgreSQL pool).
+void register_pool(py::module_& m);
+
 /// Binds blocktrust_native._native.ratelimit.
 void register_ratelimit(py::module_& m);
 

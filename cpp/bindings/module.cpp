@@ -4,5 +4,6 @@
 PYBIND11_MODULE(_native, m) {
   m.doc() = "Native core of blocktrust_native; use the public modules instead.";
   blocktrust::bindings::register_errors(m);
+  blocktrust::bindings::register_pool(m);
   blocktrust::bindings::register_ratelimit(m);
 }

@@ -6,7 +6,23 @@ passwords are redacted before they reach a message).
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "Error", "FileReadError", "RateLimitExceeded"]
+__all__ = [
+    "ChainConnectionError",
+    "ChainError",
+    "ChainIdMismatch",
+    "ConfigError",
+    "ContractReverted",
+    "ContractsConfigError",
+    "DatabaseError",
+    "Error",
+    "FileReadError",
+    "IntegrityError",
+    "OperationalError",
+    "PoolClosed",
+    "PoolTimeout",
+    "RateLimitExceeded",
+    "TransactionFailed",
+]
 
 
 class Error(Exception):
@@ -21,11 +37,83 @@ class FileReadError(Error, OSError):
     """Raised when a file cannot be opened or read; ``filename`` names it, ``errno`` says why."""
 
 
+# --- pool
+
+
+class DatabaseError(Error):
+    """Raised when PostgreSQL rejects a statement; ``sqlstate``, ``detail`` and ``hint`` say why."""
+
+    def __init__(self, message: str, sqlstate: str = "", detail: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = str(self.args[0]) if self.args else ""
+        if self.sqlstate:
+            text += f" (SQLSTATE {self.sqlstate})"
+        if self.detail:
+            text += f"\nDETAIL: {self.detail}"
+        return text
+
+
+class IntegrityError(DatabaseError):
+    """Raised when a statement violates a constraint (unique, foreign key, check; SQLSTATE 23)."""
+
+
+class OperationalError(DatabaseError):
+    """Raised when a connection cannot be opened or is lost, or a statement is cancelled."""
+
+
+class PoolTimeout(Error, TimeoutError):
+    """Raised when no pooled connection came free in time; ``waited`` holds the seconds waited."""
+
+    def __init__(self, message: str, waited: float = 0.0) -> None:
+        super().__init__(message)
+        self.waited = waited
+
+
+class PoolClosed(Error):
+    """Raised when a connection is asked of a pool that is closed or closing."""
+
+
+# --- chain
+
+
+class ChainError(Error):
+    """Root of the chain client's errors (validate_all_flows.embedded.chain); names the step."""
+
+
+class ChainConnectionError(ChainError, ConnectionError):
+    """Raised when the JSON-RPC endpoint cannot be reached; names the URL without its secrets."""
+
+
+class ChainIdMismatch(ChainError):
+    """Raised when the node's chain id differs from the configured one (wrong network)."""
+
+
+class ContractReverted(ChainError):
+    """Raised when a contract call or transaction reverts; ``reason`` holds the revert reason."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what} reverted: {reason}")
+        self.reason = reason
+
+
+class TransactionFailed(ChainError):
+    """Raised when a sent transaction is not mined in time or is mined with status 0."""
+
+
+class ContractsConfigError(ConfigError):
+    """Raised when contracts_config.json is unreadable, malformed or lacks a contract or field."""
+
+
 # --- ratelimit
 
 
 class RateLimitExceeded(Error):
-    """Raised by ``RateLimiter.check`` and the route decorator when a hit is denied."""
+    """Raised by ``check(key)`` of a rate limiter when the hit is denied; carries ``decision``."""
 
     def __init__(self, decision: object) -> None:
         retry = getattr(decision, "retry_after", 0.0)

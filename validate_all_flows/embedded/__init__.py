@@ -1,1 +1,12 @@
 """The embedded Blocktrust stack that ``validate_all_flows`` brings up when given no target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["migrations_dir"]
+
+
+def migrations_dir() -> Path:
+    """The directory of the numbered SQL migrations (``NNN_name.sql``, applied in name order)."""
+    return Path(__file__).resolve().parent / "migrations"

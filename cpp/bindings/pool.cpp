@@ -1,0 +1,524 @@
+// blocktrust_native._native.pool: type conversion between Python values and PostgreSQL text
+// forms, and GIL release around every wait on the network or on the pool.
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+// datetime.h needs Python.h first (pybind11 includes it).
+#include <datetime.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <unordered_map>
+
+#include "bindings.hpp"
+#include "blocktrust/pgpool.hpp"
+
+namespace blocktrust::bindings {
+
+namespace {
+
+namespace pg = blocktrust::pg;
+
+// Python callables used by the conversions; created once and deliberately never freed (they
+// must outlive every static destructor that could still run after the interpreter is gone).
+struct PyTypes {
+  py::object decimal, uuid, json_loads, json_dumps, utc;
+};
+PyTypes& types() {
+  static PyTypes* t = [] {
+    auto* p = new PyTypes();
+    p->decimal = py::module_::import("decimal").attr("Decimal");
+    p->uuid = py::module_::import("uuid").attr("UUID");
+    auto json = py::module_::import("json");
+    p->json_loads = json.attr("loads");
+    p->json_dumps = json.attr("dumps");
+    p->utc = py::reinterpret_borrow<py::object>(PyDateTime_TimeZone_UTC);
+    return p;
+  }();
+  return *t;
+}
+
+// PostgreSQL type OIDs (pg_type.dat).
+enum Oid : std::uint32_t {
+  kBool = 16, kBytea = 17, kChar = 18, kName = 19, kInt8 = 20, kInt2 = 21, kInt4 = 23,
+  kText = 25, kOid = 26, kJson = 114, kFloat4 = 700, kFloat8 = 701, kUnknown = 705,
+  kBpchar = 1042, kVarchar = 1043, kDate = 1082, kTime = 1083, kTimestamp = 1114,
+  kTimestamptz = 1184, kInterval = 1186, kTimetz = 1266, kNumeric = 1700, kUuid = 2950,
+  kJsonb = 3802, kVoid = 2278,
+};
+
+py::object tz_for(int seconds) {
+  if (seconds == 0) return types().utc;
+  static auto* cache = new std::unordered_map<int, py::object>();
+  auto it = cache->find(seconds);
+  if (it != cache->end()) return it->second;
+  auto delta = py::reinterpret_steal<py::object>(PyDelta_FromDSU(0, seconds, 0));
+  auto tz = py::reinterpret_steal<py::object>(PyTimeZone_FromOffset(delta.ptr()));
+  if (!tz) throw py::error_already_set();
+  cache->emplace(seconds, tz);
+  return tz;
+}
+
+[[noreturn]] void bad_value(const char* what, std::string_view v, const char* col) {
+  throw py::value_error(std::string("column '") + col + "': cannot convert " + what + " '" +
+                        std::string(v.substr(0, 40)) + "' to a Python value");
+}
+
+py::object steal(PyObject* o) {
+  if (o == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(o);
+}
+
+py::object to_python(std::string_view v, std::uint32_t oid, const char* col) {
+  switch (oid) {
+    case kBool:
+      return py::bool_(!v.empty() && v[0] == 't');
+    case kVoid:  // SELECT pg_sleep(1), SELECT pg_notify(...)
+      return py::none();
+    case kInt2:
+    case kInt4:
+    case kInt8:
+    case kOid: {
+      long long n = 0;
+      auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (r.ec != std::errc()) bad_value("integer", v, col);
+      return steal(PyLong_FromLongLong(n));
+    }
+    case kFloat4:
+    case kFloat8:
+      return steal(PyFloat_FromDouble(std::strtod(std::string(v).c_str(), nullptr)));
+    case kNumeric:
+      return types().decimal(py::str(v.data(), v.size()));
+    case kText:
+    case kVarchar:
+    case kBpchar:
+    case kName:
+    case kChar:
+    case kUnknown:
+      return steal(PyUnicode_DecodeUTF8(v.data(), static_cast<Py_ssize_t>(v.size()), "strict"));
+    case kBytea: {
+      auto raw = pg::text::decode_bytea(v);
+      return py::bytes(raw);
+    }
+    case kUuid:
+      return types().uuid(py::str(v.data(), v.size()));
+    case kJson:
+    case kJsonb:
+      return types().json_loads(py::str(v.data(), v.size()));
+    case kDate: {
+      pg::text::DateTime d;
+      if (!pg::text::parse_date(v, d)) bad_value("date", v, col);
+      return steal(PyDate_FromDate(d.year, d.month, d.day));
+    }
+    case kTime:
+    case kTimetz: {
+      pg::text::DateTime d;
+      if (!pg::text::parse_time(v, d)) bad_value("time", v, col);
+      py::object tz = d.has_tz ? tz_for(d.tz_seconds) : py::none();
+      return steal(PyDateTimeAPI->Time_FromTime(d.hour, d.minute, d.second, d.micro, tz.ptr(),
+                                                PyDateTimeAPI->TimeType));
+    }
+    case kTimestamp:
+    case kTimestamptz: {
+      pg::text::DateTime d;
+      if (!pg::text::parse_timestamp(v, d)) bad_value("timestamp", v, col);
+      py::object tz = d.has_tz ? tz_for(d.tz_seconds) : py::none();
+      return steal(PyDateTimeAPI->DateTime_FromDateAndTime(d.year, d.month, d.day, d.hour,
+                                                           d.minute, d.second, d.micro, tz.ptr(),
+                                                           PyDateTimeAPI->DateTimeType));
+    }
+    default:
+      throw py::type_error(std::string("column '") + col + "' has PostgreSQL type oid " +
+                           std::to_string(oid) +
+                           ", which blocktrust_native.pool does not convert; cast it in SQL "
+                           "(for example ::text)");
+  }
+}
+
+py::list to_rows(const pg::Result& r, bool as_dict) {
+  const int nrows = r.rows(), ncols = r.columns();
+  py::list out(nrows);
+  std::vector<std::uint32_t> oids(ncols);
+  std::vector<py::str> names;
+  for (int c = 0; c < ncols; ++c) {
+    oids[c] = r.column_type(c);
+    if (as_dict) names.emplace_back(r.column_name(c));
+  }
+  for (int i = 0; i < nrows; ++i) {
+    auto cell = [&](int c) -> py::object {
+      return r.is_null(i, c) ? py::none() : to_python(r.value(i, c), oids[c], r.column_name(c));
+    };
+    if (as_dict) {
+      py::dict row;
+      for (int c = 0; c < ncols; ++c) row[names[c]] = cell(c);
+      out[i] = std::move(row);
+    } else {
+      py::tuple row(ncols);
+      for (int c = 0; c < ncols; ++c) row[c] = cell(c);
+      out[i] = std::move(row);
+    }
+  }
+  return out;
+}
+
+std::string str_of(const py::handle& o) { return py::str(o).cast<std::string>(); }
+
+pg::Param to_param(const py::handle& v, std::size_t index) {
+  pg::Param p;
+  PyObject* o = v.ptr();
+  if (o == Py_None) {
+    p.is_null = true;
+  } else if (PyBool_Check(o)) {
+    p.value = o == Py_True ? "t" : "f";
+    p.oid = kBool;
+  } else if (PyLong_Check(o)) {
+    int overflow = 0;
+    const long long n = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow != 0) {
+      p.value = str_of(v);
+      p.oid = kNumeric;
+    } else {
+      // int4 when it fits (functions such as repeat() or generate_series() take int4), else int8.
+      p.value = std::to_string(n);
+      p.oid = (n >= INT32_MIN && n <= INT32_MAX) ? kInt4 : kInt8;
+    }
+  } else if (PyFloat_Check(o)) {
+    char* s = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, Py_DTSF_ADD_DOT_0, nullptr);
+    if (s == nullptr) throw py::error_already_set();
+    p.value = s;
+    PyMem_Free(s);
+    p.oid = kFloat8;
+  } else if (PyUnicode_Check(o)) {
+    Py_ssize_t n = 0;
+    const char* s = PyUnicode_AsUTF8AndSize(o, &n);
+    if (s == nullptr) throw py::error_already_set();
+    p.value.assign(s, static_cast<std::size_t>(n));
+    p.oid = 0;  // unknown: the server infers text, a date, json... from the context
+  } else if (PyBytes_Check(o) || PyByteArray_Check(o) || PyMemoryView_Check(o)) {
+    py::buffer_info info = py::reinterpret_borrow<py::buffer>(v).request();
+    p.value.assign(static_cast<const char*>(info.ptr),
+                   static_cast<std::size_t>(info.size * info.itemsize));
+    p.oid = kBytea;
+    p.binary = true;
+  } else if (PyDateTime_Check(o)) {
+    p.value = str_of(v.attr("isoformat")());
+    p.oid = v.attr("utcoffset")().is_none() ? kTimestamp : kTimestamptz;
+  } else if (PyDate_Check(o)) {
+    p.value = str_of(v.attr("isoformat")());
+    p.oid = kDate;
+  } else if (PyTime_Check(o)) {
+    p.value = str_of(v.attr("isoformat")());
+    p.oid = v.attr("tzinfo").is_none() ? kTime : kTimetz;
+  } else if (PyDelta_Check(o)) {
+    p.value = std::to_string(PyDateTime_DELTA_GET_DAYS(o)) + " days " +
+              std::to_string(PyDateTime_DELTA_GET_SECONDS(o)) + " seconds " +
+              std::to_string(PyDateTime_DELTA_GET_MICROSECONDS(o)) + " microseconds";
+    p.oid = kInterval;
+  } else if (py::isinstance(v, types().decimal)) {
+    p.value = str_of(v);
+    p.oid = kNumeric;
+  } else if (py::isinstance(v, types().uuid)) {
+    p.value = str_of(v);
+    p.oid = kUuid;
+  } else if (PyDict_Check(o) || PyList_Check(o)) {
+    p.value = types().json_dumps(v).cast<std::string>();
+    p.oid = kJsonb;
+  } else {
+    auto t = py::type::of(v);
+    throw py::type_error("parameter $" + std::to_string(index + 1) + ": cannot send " +
+                         str_of(t.attr("__module__")) + "." + str_of(t.attr("__qualname__")) +
+                         " to PostgreSQL (supported: None, bool, int, float, Decimal, str, bytes, "
+                         "datetime, date, time, timedelta, UUID, dict, list)");
+  }
+  return p;
+}
+
+std::vector<pg::Param> to_params(const py::object& params) {
+  std::vector<pg::Param> out;
+  if (params.is_none()) return out;
+  if (PyUnicode_Check(params.ptr()) || PyBytes_Check(params.ptr()) ||
+      PyDict_Check(params.ptr())) {
+    throw py::type_error("params must be a sequence (tuple or list) of values for $1..$n");
+  }
+  auto seq = py::reinterpret_borrow<py::sequence>(params);
+  out.reserve(seq.size());
+  std::size_t i = 0;
+  for (auto item : seq) out.push_back(to_param(item, i++));
+  return out;
+}
+
+pg::Millis millis(double seconds, const char* name) {
+  if (!(seconds >= 0) || seconds > 1e9) {
+    throw blocktrust::ConfigError(std::string("pool: ") + name + " must be a non-negative number of seconds");
+  }
+  return pg::Millis(static_cast<long long>(seconds * 1000.0 + 0.5));
+}
+
+// The binding's lease: the native lease plus the row count of its last statement.
+struct PyConn {
+  pg::Connection conn;
+  std::int64_t rowcount = -1;
+};
+
+// Deleters that drop the GIL: closing may wait for the maintainer thread or roll back on the
+// server, and the maintainer may itself be waiting for the GIL (leak handler).
+template <class T>
+struct NoGilDelete {
+  void operator()(T* p) const {
+    if (PyGILState_Check()) {
+      py::gil_scoped_release nogil;
+      delete p;
+    } else {
+      delete p;
+    }
+  }
+};
+
+const char* tx_name(pg::TxStatus s) {
+  switch (s) {
+    case pg::TxStatus::kIdle:
+      return "idle";
+    case pg::TxStatus::kActive:
+      return "active";
+    case pg::TxStatus::kInTransaction:
+      return "intrans";
+    case pg::TxStatus::kInError:
+      return "inerror";
+    default:
+      return "unknown";
+  }
+}
+
+void raise_db(const char* cls, const pg::DatabaseError& e) {
+  py::object err = error_class(cls)(e.what(), e.sqlstate(), e.detail(), e.hint());
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
+}
+
+}  // namespace
+
+void register_pool(py::module_& parent) {
+  PyDateTime_IMPORT;
+  if (PyDateTimeAPI == nullptr) throw py::error_already_set();
+  (void)types();
+  auto m = parent.def_submodule("pool", "Native PostgreSQL pool; use blocktrust_native.pool.");
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const pg::PoolTimeout& e) {
+      py::object err = error_class("PoolTimeout")(e.what(), e.waited());
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
+    } catch (const pg::PoolClosed& e) {
+      set_python_error("PoolClosed", e.what());
+    } catch (const pg::IntegrityError& e) {
+      raise_db("IntegrityError", e);
+    } catch (const pg::OperationalError& e) {
+      raise_db("OperationalError", e);
+    } catch (const pg::DatabaseError& e) {
+      raise_db("DatabaseError", e);
+    }
+  });
+
+  py::class_<PyConn, std::unique_ptr<PyConn, NoGilDelete<PyConn>>>(
+      m, "Connection", "A leased connection; release() returns it to the pool.")
+      .def(
+          "execute",
+          [](PyConn& self, const std::string& sql, const py::object& params, bool as_dict) {
+            auto ps = to_params(params);
+            pg::Result r;
+            {
+              py::gil_scoped_release nogil;
+              r = self.conn.execute(sql, ps);
+            }
+            self.rowcount = r.affected();
+            return to_rows(r, as_dict);
+          },
+          py::arg("sql"), py::arg("params") = py::none(), py::arg("as_dict") = false,
+          "Runs one statement with $1..$n parameters; returns the rows.")
+      .def(
+          "execute_many",
+          [](PyConn& self, const std::string& sql, const py::iterable& sets) {
+            std::vector<std::vector<pg::Param>> all;
+            for (auto s : sets) all.push_back(to_params(py::reinterpret_borrow<py::object>(s)));
+            py::gil_scoped_release nogil;
+            self.rowcount = self.conn.execute_many(sql, all);
+            return self.rowcount;
+          },
+          py::arg("sql"), py::arg("params_seq"),
+          "Runs one statement per parameter set; returns the total of affected rows.")
+      .def(
+          "cancel",
+          [](PyConn& self) {
+            py::gil_scoped_release nogil;
+            self.conn.cancel();
+          },
+          "Asks the server to cancel the running statement (callable from any thread).")
+      .def(
+          "release",
+          [](PyConn& self) {
+            py::gil_scoped_release nogil;
+            self.conn.release();
+          },
+          "Returns the connection to the pool (rolled back or discarded if dirty).")
+      .def("set_where", [](PyConn& self, std::string w) { self.conn.set_where(std::move(w)); },
+           "Records where the connection was acquired, for leak warnings.")
+      .def_property_readonly("rowcount", [](const PyConn& s) { return s.rowcount; },
+                             "Rows affected by the last statement (-1: not applicable).")
+      .def_property_readonly("active", [](const PyConn& s) { return s.conn.active(); },
+                             "Whether the lease still holds a connection.")
+      .def_property_readonly("tx_status",
+                             [](const PyConn& s) { return tx_name(s.conn.tx_status()); },
+                             "idle, active, intrans, inerror or unknown.")
+      .def_property_readonly("id", [](const PyConn& s) { return s.conn.id(); },
+                             "Pool-unique id of the physical connection.")
+      .def_property_readonly("backend_pid", [](const PyConn& s) { return s.conn.backend_pid(); },
+                             "Server process id of the session.");
+
+  py::class_<pg::Pool, std::unique_ptr<pg::Pool, NoGilDelete<pg::Pool>>>(
+      m, "Pool", "A thread-safe PostgreSQL connection pool.")
+      .def(py::init([](const std::string& dsn, std::size_t min_size, std::size_t max_size,
+                       double acquire_timeout, std::size_t max_waiting, double max_lifetime,
+                       double idle_timeout, double validation_threshold, double leak_threshold,
+                       double statement_timeout, const std::string& application_name,
+                       int connect_timeout, bool pgbouncer, std::size_t statement_cache_size,
+                       double maintenance_interval) {
+             pg::PoolConfig c;
+             c.dsn = dsn;
+             c.min_size = min_size;
+             c.max_size = max_size;
+             c.acquire_timeout = millis(acquire_timeout, "acquire_timeout");
+             c.max_waiting = max_waiting;
+             c.max_lifetime = millis(max_lifetime, "max_lifetime");
+             c.idle_timeout = millis(idle_timeout, "idle_timeout");
+             c.validation_threshold = millis(validation_threshold, "validation_threshold");
+             c.leak_threshold = millis(leak_threshold, "leak_threshold");
+             c.statement_timeout = millis(statement_timeout, "statement_timeout");
+             c.application_name = application_name;
+             c.connect_timeout = connect_timeout;
+             c.pgbouncer = pgbouncer;
+             c.statement_cache_size = statement_cache_size;
+             c.maintenance_interval = millis(maintenance_interval, "maintenance_interval");
+             return std::unique_ptr<pg::Pool, NoGilDelete<pg::Pool>>(new pg::Pool(std::move(c)));
+           }),
+           py::arg("dsn"), py::arg("min_size"), py::arg("max_size"), py::arg("acquire_timeout"),
+           py::arg("max_waiting"), py::arg("max_lifetime"), py::arg("idle_timeout"),
+           py::arg("validation_threshold"), py::arg("leak_threshold"),
+           py::arg("statement_timeout"), py::arg("application_name"),
+           py::arg("connect_timeout"), py::arg("pgbouncer"), py::arg("statement_cache_size"),
+           py::arg("maintenance_interval"))
+      .def(
+          "acquire",
+          [](pg::Pool& self, const py::object& timeout) {
+            auto t = timeout.is_none() ? self.config().acquire_timeout
+                                       : millis(timeout.cast<double>(), "timeout");
+            std::unique_ptr<PyConn, NoGilDelete<PyConn>> out;
+            {
+              py::gil_scoped_release nogil;
+              out.reset(new PyConn{self.acquire(t)});
+            }
+            return out;
+          },
+          py::arg("timeout") = py::none(), "Waits (FIFO) for a connection.")
+      .def(
+          "execute",
+          [](pg::Pool& self, const std::string& sql, const py::object& params, bool as_dict) {
+            auto ps = to_params(params);
+            pg::Result r;
+            {
+              py::gil_scoped_release nogil;
+              auto c = self.acquire();
+              r = c.execute(sql, ps);
+            }
+            return to_rows(r, as_dict);
+          },
+          py::arg("sql"), py::arg("params") = py::none(), py::arg("as_dict") = false,
+          "Acquires, runs one statement, releases; returns the rows.")
+      .def(
+          "open_min",
+          [](pg::Pool& self, double timeout) {
+            auto t = millis(timeout, "timeout");
+            py::gil_scoped_release nogil;
+            self.open_min(t);
+          },
+          py::arg("timeout"), "Opens min_size connections now.")
+      .def(
+          "stats",
+          [](const pg::Pool& self) {
+            auto s = self.stats();
+            py::dict d;
+            d["size"] = s.size;
+            d["idle"] = s.idle;
+            d["in_use"] = s.in_use;
+            d["waiting"] = s.waiting;
+            d["connecting"] = s.connecting;
+            d["min_size"] = s.min_size;
+            d["max_size"] = s.max_size;
+            d["acquired"] = s.acquired;
+            d["timeouts"] = s.timeouts;
+            d["errors"] = s.errors;
+            d["connections_opened"] = s.connections_opened;
+            d["connections_closed"] = s.connections_closed;
+            d["validations"] = s.validations;
+            d["rollbacks"] = s.rollbacks;
+            d["discarded_dirty"] = s.discarded_dirty;
+            d["leaks"] = s.leaks;
+            d["wait_p50"] = s.wait_p50;
+            d["wait_p90"] = s.wait_p90;
+            d["wait_p99"] = s.wait_p99;
+            d["wait_max"] = s.wait_max;
+            d["closed"] = s.closed;
+            return d;
+          },
+          "Counters and acquire-wait percentiles (seconds).")
+      .def(
+          "check",
+          [](pg::Pool& self, double timeout) {
+            auto t = millis(timeout, "timeout");
+            pg::CheckResult r;
+            {
+              py::gil_scoped_release nogil;
+              r = self.check(t);
+            }
+            py::dict d;
+            d["ok"] = r.ok;
+            d["seconds"] = r.seconds;
+            d["error"] = r.ok ? py::object(py::none()) : py::object(py::str(r.error));
+            return d;
+          },
+          py::arg("timeout"), "Runs SELECT 1 through the pool.")
+      .def(
+          "close",
+          [](pg::Pool& self, double deadline) {
+            auto t = millis(deadline, "deadline");
+            py::gil_scoped_release nogil;
+            self.close(t);
+          },
+          py::arg("deadline") = 0.0, "Drains the pool, waiting up to deadline seconds.")
+      .def(
+          "set_leak_handler",
+          [](pg::Pool& self, const py::function& fn) {
+            // The maintainer copies the handler without the GIL: share it through a pointer
+            // whose last owner takes the GIL to drop the reference.
+            std::shared_ptr<py::object> held(new py::object(fn), [](py::object* o) {
+              if (Py_IsInitialized() == 0 || _Py_IsFinalizing()) return;  // leak at exit
+              py::gil_scoped_acquire gil;
+              delete o;
+            });
+            self.set_leak_handler([held](const pg::LeakReport& r) {
+              if (Py_IsInitialized() == 0 || _Py_IsFinalizing()) return;
+              py::gil_scoped_acquire gil;
+              try {
+                (*held)(r.where, r.held_seconds, r.connection_id);
+              } catch (py::error_already_set& e) {
+                e.discard_as_unraisable("blocktrust_native.pool leak handler");
+              }
+            });
+          },
+          py::arg("handler"), "Calls handler(where, held_seconds, connection_id) on leaks.")
+      .def_property_readonly("redacted_dsn", &pg::Pool::redacted_dsn,
+                             "The DSN with its password replaced by ***.");
+
+  m.def("redact_dsn", [](const std::string& dsn) { return pg::redact_dsn(dsn); }, py::arg("dsn"),
+        "Returns the DSN with any password replaced by ***.");
+}
+
+}  // namespace blocktrust::bindings

@@ -1,0 +1,99 @@
+#include "pg_dsn.hpp"
+
+#include <libpq-fe.h>
+
+#include <map>
+#include <memory>
+#include <regex>
+
+namespace blocktrust::pg {
+
+std::string strip_driver(std::string_view dsn) {
+  for (std::string_view scheme : {"postgresql+", "postgres+"}) {
+    if (dsn.substr(0, scheme.size()) == scheme) {
+      auto sep = dsn.find("://");
+      if (sep != std::string_view::npos) {
+        std::string out(scheme.substr(0, scheme.size() - 1));
+        out += dsn.substr(sep);
+        return out;
+      }
+    }
+  }
+  return std::string(dsn);
+}
+
+std::string redact_dsn(std::string_view dsn_in) {
+  std::string dsn(dsn_in);
+  auto scheme = dsn.find("://");
+  if (scheme != std::string::npos && dsn.find_first_of(" =") > scheme) {
+    // URL: scheme://[user[:password]@]host... ; userinfo ends at the last '@' of the authority.
+    auto start = scheme + 3;
+    auto end = dsn.find_first_of("/?", start);
+    if (end == std::string::npos) end = dsn.size();
+    auto at = dsn.rfind('@', end);
+    if (at != std::string::npos && at >= start) {
+      auto colon = dsn.find(':', start);
+      if (colon != std::string::npos && colon < at) dsn.replace(colon + 1, at - colon - 1, "***");
+    }
+    static const std::regex query_pw(R"(([?&]password=)[^&]*)", std::regex::icase);
+    return std::regex_replace(dsn, query_pw, "$1***");
+  }
+  static const std::regex kv_pw(R"((^|\s)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*))",
+                                std::regex::icase);
+  return std::regex_replace(dsn, kv_pw, "$1$2***");
+}
+
+namespace {
+
+std::string quote(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::string build_conninfo(const PoolConfig& config) {
+  const std::string dsn = strip_driver(config.dsn);
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (opts == nullptr) {
+    std::string why = err ? err : "out of memory";
+    if (err) PQfreemem(err);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    throw ConfigError("invalid DSN " + redact_dsn(config.dsn) + ": " + why);
+  }
+  std::map<std::string, std::string> kv;
+  for (auto* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr) kv[o->keyword] = o->val;
+  }
+  PQconninfoFree(opts);
+
+  if (!config.application_name.empty()) {
+    kv["application_name"] = config.application_name;
+  } else if (!kv.count("application_name")) {
+    kv["application_name"] = "blocktrust_native";
+  }
+  if (!kv.count("connect_timeout")) kv["connect_timeout"] = std::to_string(config.connect_timeout);
+  if (!config.pgbouncer) {
+    // Session settings ride on the startup packet: no extra round trip. PgBouncer rejects
+    // the `options` startup parameter, so that mode leaves them to the server's defaults.
+    std::string o = kv.count("options") ? kv["options"] + " " : "";
+    o += "-c DateStyle=ISO";
+    if (config.statement_timeout.count() > 0) {
+      o += " -c statement_timeout=" + std::to_string(config.statement_timeout.count());
+    }
+    kv["options"] = o;
+  }
+  std::string out;
+  for (const auto& [k, v] : kv) {
+    if (!out.empty()) out += ' ';
+    out += k + "=" + quote(v);
+  }
+  return out;
+}
+
+}  // namespace blocktrust::pg

@@ -1,0 +1,442 @@
+"""Pool behaviour against a real cluster: broken connections, restarts, exhaustion, timeouts,
+dirty returns, leaks, lifetimes, close() and fork()."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from blocktrust_native.errors import Error
+from blocktrust_native.pool import OperationalError, Pool, PoolClosed, PoolTimeout
+from validate_all_flows.embedded.postgres import TempPostgres
+
+pytestmark = pytest.mark.pg
+
+
+def app_name() -> str:
+    return f"bt_{uuid.uuid4().hex[:10]}"
+
+
+def our_backends(admin: Pool, app: str) -> list[int]:
+    rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name = $1", (app,))
+    return [r[0] for r in rows]
+
+
+def terminate(admin: Pool, app: str) -> int:
+    rows = admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        (app,),
+    )
+    return len(rows)
+
+
+def wait_for(pred, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+@pytest.fixture
+def admin(pg_dsn: str):
+    with Pool(pg_dsn, min_size=0, max_size=2, application_name="bt_admin") as p:
+        yield p
+
+
+def test_terminated_backend_in_flight_raises_then_pool_recovers(pg_dsn: str, admin: Pool) -> None:
+    app = app_name()
+    with Pool(pg_dsn, min_size=2, max_size=4, application_name=app, wait=True) as pool:
+        conn = pool.acquire()
+        assert conn.execute("SELECT 1") == [(1,)]
+        assert terminate(admin, app) == 2
+        with pytest.raises(OperationalError) as ei:
+            conn.execute("SELECT 1")
+        assert ei.value.sqlstate in ("57P01", "08006")
+        conn.release()
+        # Later callers succeed on fresh connections.
+        for _ in range(5):
+            assert pool.execute("SELECT 1") == [(1,)]
+        # The maintainer brings back min_size without anyone asking.
+        assert wait_for(lambda: len(our_backends(admin, app)) == 2)
+        assert pool.stats()["in_use"] == 0
+
+
+def test_terminate_under_threaded_load(pg_dsn: str, admin: Pool) -> None:
+    app = app_name()
+    max_size = 4
+    results: dict[str, int] = {"ok": 0, "operational": 0}
+    other: list[BaseException] = []
+    peak = [0]
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    with Pool(pg_dsn, min_size=2, max_size=max_size, application_name=app) as pool:
+
+        def worker() -> None:
+            while not stop.is_set():
+                try:
+                    with pool.connection() as conn:
+                        conn.execute("SELECT pg_sleep(0.005)")
+                    key = "ok"
+                except OperationalError:
+                    key = "operational"
+                except BaseException as e:
+                    other.append(e)
+                    return
+                with lock:
+                    results[key] += 1
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for _ in range(5):
+            time.sleep(0.3)
+            terminate(admin, app)
+            peak[0] = max(peak[0], len(our_backends(admin, app)))
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert not other, other
+        assert results["ok"] > 50
+        assert peak[0] <= max_size
+        # Once the killing stops, everything works again.
+        assert pool.execute("SELECT 1") == [(1,)]
+        assert pool.stats()["in_use"] == 0
+    assert wait_for(lambda: our_backends(admin, app) == [])
+
+
+def _restart(pg: TempPostgres) -> None:
+    assert pg.root is not None
+    data = str(pg.root / "data")
+    pg._run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"])
+    time.sleep(1.0)
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -p {pg.port} -k {pg.root / 'sock'} -c fsync=off "
+        "-c max_connections=200"
+    )
+    pg._run("pg_ctl", ["-D", data, "-l", str(pg.root / "server.log"), "-o", opts, "-w", "start"])
+
+
+@pytest.mark.slow
+def test_server_restart_during_load() -> None:
+    app = app_name()
+    with TempPostgres() as pg:
+        max_size = 4
+        errors: list[BaseException] = []
+        counts = {"ok": 0, "failed": 0}
+        last_ok = [0.0]
+        stop = threading.Event()
+        lock = threading.Lock()
+        with Pool(
+            pg.dsn(),
+            min_size=2,
+            max_size=max_size,
+            application_name=app,
+            connect_timeout=2,
+            acquire_timeout=3,
+        ) as pool:
+
+            def worker() -> None:
+                while not stop.is_set():
+                    try:
+                        pool.execute("SELECT 1")
+                        with lock:
+                            counts["ok"] += 1
+                            last_ok[0] = time.monotonic()
+                    except (OperationalError, PoolTimeout):
+                        with lock:
+                            counts["failed"] += 1
+                        time.sleep(0.01)
+                    except BaseException as e:
+                        errors.append(e)
+                        return
+
+            threads = [threading.Thread(target=worker) for _ in range(6)]
+            for t in threads:
+                t.start()
+            time.sleep(0.5)
+            _restart(pg)
+            back = time.monotonic()
+            assert wait_for(lambda: last_ok[0] > back, timeout=5.0), "pool did not recover"
+            time.sleep(0.3)
+            stop.set()
+            for t in threads:
+                t.join(30)
+            assert not errors, errors
+            assert counts["failed"] > 0  # the outage was seen...
+            n = int(
+                pg.psql(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'")
+            )
+            assert n <= max_size
+        # ...and close() leaves nothing behind on the server.
+        assert wait_for(
+            lambda: (
+                int(
+                    pg.psql(
+                        f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
+                    )
+                )
+                == 0
+            )
+        )
+
+
+def test_unreachable_server_fails_fast_with_clear_error() -> None:
+    pg = TempPostgres().start()
+    dsn = pg.dsn()
+    pg.stop()
+    with Pool(dsn, min_size=1, max_size=2, connect_timeout=2) as pool:
+        start = time.monotonic()
+        with pytest.raises(OperationalError, match="could not connect"):
+            pool.execute("SELECT 1")
+        assert time.monotonic() - start < 3
+        assert pool.stats()["errors"] >= 1
+        assert pool.check(timeout=1)["ok"] is False
+
+
+def test_exhaustion_fifo_and_timeout(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=0, max_size=2, acquire_timeout=5) as pool:
+        held = [pool.acquire(), pool.acquire()]
+        order: list[int] = []
+        lock = threading.Lock()
+
+        def waiter(i: int) -> None:
+            with pool.connection() as conn:
+                with lock:
+                    order.append(i)
+                conn.execute("SELECT 1")
+
+        threads = []
+        for i in range(4):
+            t = threading.Thread(target=waiter, args=(i,))
+            t.start()
+            threads.append(t)
+            assert wait_for(lambda n=i + 1: pool.stats()["waiting"] == n)
+        for c in held:
+            c.release()
+        for t in threads:
+            t.join(10)
+        assert order == [0, 1, 2, 3]
+
+        held = [pool.acquire(), pool.acquire()]
+        start = time.monotonic()
+        with pytest.raises(PoolTimeout) as ei:
+            pool.acquire(timeout=0.3)
+        waited = time.monotonic() - start
+        assert 0.25 < waited < 2
+        assert 0.25 < ei.value.waited < 2
+        assert "size 2/2" in str(ei.value)
+        assert "in use 2" in str(ei.value)
+        assert isinstance(ei.value, TimeoutError)
+        assert pool.stats()["timeouts"] == 1
+        for c in held:
+            c.release()
+        assert pool.stats()["waiting"] == 0
+        assert pool.stats()["idle"] == 2  # the timed-out wait leaked nothing
+
+
+def test_max_waiting_fails_fast(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=0, max_size=1, max_waiting=1, acquire_timeout=5) as pool:
+        held = pool.acquire()
+        t = threading.Thread(target=lambda: pool.acquire(timeout=1).release())
+        t.start()
+        assert wait_for(lambda: pool.stats()["waiting"] == 1)
+        with pytest.raises(PoolTimeout, match="queue is full"):
+            pool.acquire()
+        held.release()
+        t.join(5)
+
+
+def test_leak_warning_names_where_acquired(pg_dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="blocktrust_native.pool")
+    with Pool(
+        pg_dsn, min_size=0, max_size=2, leak_threshold=0.2, maintenance_interval=0.05
+    ) as pool:
+        conn = pool.acquire()  # the leak warning must point at this line
+        assert wait_for(lambda: pool.stats()["leaks"] == 1, timeout=3)
+        conn.release()
+    msgs = [r.getMessage() for r in caplog.records if r.name == "blocktrust_native.pool"]
+    assert any("held for" in m and "test_leak_warning_names_where_acquired" in m for m in msgs)
+
+
+def test_statement_timeout_cancels_and_connection_stays_usable(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=0, max_size=1, statement_timeout=0.2) as pool:
+        with pool.connection() as conn:
+            pid = conn.backend_pid
+            start = time.monotonic()
+            with pytest.raises(OperationalError, match="statement timeout") as ei:
+                conn.execute("SELECT pg_sleep(5)")
+            assert time.monotonic() - start < 2
+            assert ei.value.sqlstate == "57014"
+            assert conn.execute("SELECT 1") == [(1,)]
+        with pool.connection() as conn:
+            assert conn.backend_pid == pid  # same session: it was not discarded
+
+
+def test_dirty_connections_are_never_handed_out(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=0, max_size=1) as pool:
+        pool.execute("CREATE TABLE IF NOT EXISTS dirty (v int)")
+        pool.execute("TRUNCATE dirty")
+        conn = pool.acquire()
+        pid = conn.backend_pid
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO dirty VALUES (1)")
+        conn.release()  # open transaction
+        with pool.connection() as conn:
+            assert conn.tx_status == "idle"
+            assert conn.backend_pid == pid
+            assert conn.execute("SELECT count(*) FROM dirty") == [(0,)]
+            conn.execute("BEGIN")
+            with pytest.raises(Error):
+                conn.execute("SELECT * FROM no_such_table")
+            assert conn.tx_status == "inerror"
+        with pool.connection() as conn:  # failed transaction
+            assert conn.tx_status == "idle"
+            assert conn.execute("SELECT 1") == [(1,)]
+        assert pool.stats()["rollbacks"] == 2
+
+
+def test_validation_only_for_connections_idle_past_threshold(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=0, max_size=1, validation_threshold=0.3) as pool:
+        pool.execute("SELECT 1")
+        before = pool.stats()["validations"]
+        for _ in range(5):
+            pool.execute("SELECT 1")  # used within the threshold: no round trip
+        assert pool.stats()["validations"] == before
+        time.sleep(0.5)
+        pool.execute("SELECT 1")
+        assert pool.stats()["validations"] == before + 1
+
+
+def test_max_lifetime_and_idle_timeout(pg_dsn: str, admin: Pool) -> None:
+    app = app_name()
+    with Pool(
+        pg_dsn,
+        min_size=0,
+        max_size=3,
+        max_lifetime=0.4,
+        application_name=app,
+        maintenance_interval=0.05,
+    ) as pool:
+        with pool.connection() as conn:
+            first = conn.backend_pid
+        time.sleep(0.6)
+        with pool.connection() as conn:
+            assert conn.backend_pid != first
+    app = app_name()
+    with Pool(
+        pg_dsn,
+        min_size=1,
+        max_size=3,
+        idle_timeout=0.3,
+        application_name=app,
+        maintenance_interval=0.05,
+    ) as pool:
+        held = [pool.acquire() for _ in range(3)]
+        for c in held:
+            c.release()
+        assert pool.stats()["size"] == 3
+        assert wait_for(lambda: pool.stats()["size"] == 1, timeout=3)
+        assert wait_for(lambda: len(our_backends(admin, app)) == 1)
+
+
+def test_close_with_deadline_cancels_running_statements(pg_dsn: str, admin: Pool) -> None:
+    app = app_name()
+    pool = Pool(pg_dsn, min_size=1, max_size=2, application_name=app)
+    outcome: list[BaseException | None] = []
+    started = threading.Event()
+
+    def long_query() -> None:
+        try:
+            with pool.connection() as conn:
+                started.set()
+                conn.execute("SELECT pg_sleep(20)")
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=long_query)
+    t.start()
+    assert started.wait(5)
+    time.sleep(0.2)
+    start = time.monotonic()
+    pool.close(deadline=0.5)
+    assert time.monotonic() - start < 3
+    t.join(5)
+    assert isinstance(outcome[0], OperationalError)
+    with pytest.raises(PoolClosed):
+        pool.acquire()
+    assert pool.stats()["closed"] is True
+    assert wait_for(lambda: our_backends(admin, app) == [])
+
+
+def test_gil_is_released_during_queries(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=0, max_size=1) as pool:
+        ticks = [0]
+        done = threading.Event()
+
+        def spin() -> None:
+            while not done.is_set():
+                ticks[0] += 1
+                time.sleep(0.001)
+
+        t = threading.Thread(target=spin)
+        t.start()
+        pool.execute("SELECT pg_sleep(0.5)")
+        done.set()
+        t.join()
+        assert ticks[0] > 100
+
+
+def test_one_connection_refuses_concurrent_threads(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=0, max_size=1) as pool, pool.connection() as conn:
+        errs: list[BaseException] = []
+        t = threading.Thread(target=lambda: conn.execute("SELECT pg_sleep(0.5)"))
+        t.start()
+        time.sleep(0.15)
+        try:
+            conn.execute("SELECT 1")
+        except Error as e:
+            errs.append(e)
+        t.join()
+        assert errs
+        assert "another thread" in str(errs[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_child_after_fork_opens_its_own_connections(pg_dsn: str) -> None:
+    with Pool(pg_dsn, min_size=1, max_size=2, wait=True) as pool:
+        with pool.connection() as conn:
+            parent_pid = conn.backend_pid
+        r, w = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                with pool.connection() as conn:
+                    mine = conn.backend_pid
+                    ok = conn.execute("SELECT 41 + 1") == [(42,)]
+                os.write(w, f"{mine} {int(ok)}".encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        _, status = os.waitpid(child, 0)
+        data = os.read(r, 100).decode().split()
+        os.close(r)
+        assert os.waitstatus_to_exitcode(status) == 0
+        child_backend, ok = int(data[0]), data[1]
+        assert ok == "1"
+        assert child_backend != parent_pid
+        # The child never touched the parent's socket: the parent's session still works.
+        with pool.connection() as conn:
+            assert conn.backend_pid == parent_pid
+            assert conn.execute("SELECT 1") == [(1,)]

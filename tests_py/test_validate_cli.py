@@ -1,0 +1,139 @@
+"""The operator command without the embedded stack: inputs, exit codes, reports, redaction."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from validate_all_flows.checks import CheckResult, Status
+from validate_all_flows.cli import main
+from validate_all_flows.report import decide
+
+SECRET = "s3cr3t-Value-that-must-never-show-9f8e7d6c5b4a"
+
+
+def _env_file(tmp_path: Path, **extra: str) -> Path:
+    env = {
+        "DATABASE_URL": "postgresql://app:dbpass-123456@db.internal:5432/blocktrust",
+        "JWT_SECRET": SECRET,
+        "SUMSUB_APP_TOKEN": "sbx:" + "a1b2c3d4" * 3,
+        "SUMSUB_SECRET_KEY": "Zr8q9w8e7r6q9w8e7r6",
+        "API_KEY_SALT": SECRET[::-1],
+        **extra,
+    }
+    f = tmp_path / ".env"
+    f.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return f
+
+
+def test_a_good_env_file_passes_and_skips_are_not_passes(tmp_path: Path, capsys) -> None:
+    rc = main(["--quiet", "--env-file", str(_env_file(tmp_path)), "--only", "env,http"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "GO  —  all 1 checks passed, 2 skipped for missing inputs" in out
+    assert "skip  http.health" in out
+
+
+def test_a_bad_env_is_no_go_and_never_shows_secrets(tmp_path: Path, capsys) -> None:
+    f = _env_file(tmp_path, ENVIRONMENT="production", DEBUG_MODE="true", JWT_SECRET="changeme")
+    rc = main(["--quiet", "--env-file", str(f), "--only", "env", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    assert doc["schema"] == "blocktrust.validate/1"
+    assert doc["verdict"] == "NO-GO"
+    evidence = doc["checks"][0]["evidence"]
+    assert "DEBUG_MODE: must be false in production" in evidence
+    assert "CORS_ORIGINS: missing (required in production)" in evidence
+    assert any(e.startswith("JWT_SECRET: too short") for e in evidence)
+    assert "changeme" not in json.dumps(doc)
+
+
+def test_logs_with_errors_and_credentials_are_no_go(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "api.log"
+    log.write_text(
+        "INFO started\n"
+        f"DEBUG config jwt={SECRET}\n"
+        "ERROR request failed\n"
+        "INFO Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123\n"
+        "INFO key 0x" + "ab" * 32 + "\n"
+    )
+    rc = main(
+        [
+            "--quiet",
+            "--env-file",
+            str(_env_file(tmp_path)),
+            "--logs",
+            str(log),
+            "--only",
+            "env,logs",
+            "--format",
+            "json",
+        ]
+    )
+    text = capsys.readouterr().out
+    doc = json.loads(text)
+    assert rc == 1
+    by_id = {c["id"]: c for c in doc["checks"]}
+    assert by_id["logs.errors"]["status"] == "fail"
+    assert by_id["logs.secrets"]["status"] == "fail"
+    leaks = by_id["logs.secrets"]["evidence"]
+    assert any(":2: a secret from the environment" in e for e in leaks)
+    assert any(":4: a bearer token" in e for e in leaks)
+    assert any(":5: a private key" in e for e in leaks)
+    assert SECRET not in text
+    assert "abcdefghijklmnopqrstuvwxyz0123" not in text
+
+
+def test_junit_has_one_case_per_check(tmp_path: Path) -> None:
+    out = tmp_path / "report.xml"
+    rc = main(
+        [
+            "--quiet",
+            "--env-file",
+            str(_env_file(tmp_path)),
+            "--only",
+            "env,http,chain",
+            "--format",
+            "junit",
+            "--output",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    suite = ET.parse(out).getroot()
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [
+        "env.schema",
+        "http.health",
+        "http.ready",
+        "chain.contracts",
+    ]
+    assert suite.get("skipped") == "3"
+    assert cases[1].find("skipped") is not None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env-file", "/nonexistent/.env"], "cannot read the env file"),
+        (["--logs", "/nonexistent.log"], "--logs /nonexistent.log"),
+        (["--logs-cmd", "false"], "--logs-cmd exited 1"),
+        (["--only", "nope", "--env-file", "/dev/null"], "unknown group"),
+    ],
+)
+def test_unusable_inputs_exit_2_with_the_reason(argv: list[str], message: str, capsys) -> None:
+    assert main(["--quiet", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_verdict_rules() -> None:
+    def r(status: Status) -> CheckResult:
+        return CheckResult("x.y", "t", status, "f")
+
+    assert decide([r(Status.PASS), r(Status.SKIP)]).go
+    assert not decide([r(Status.PASS), r(Status.ERROR)]).go
+    assert not decide([r(Status.SKIP)]).go  # nothing checked is not GO
+    assert not decide([]).go

@@ -1,0 +1,87 @@
+"""Chain checks: contract code at every configured address, and the config's ABI matches it."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from eth_utils import function_signature_to_4byte_selector
+
+from blocktrust_native.errors import ContractsConfigError, FileReadError
+from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.embedded.chain import CONTRACT_NAMES, load_contracts_config
+from validate_all_flows.target import Target
+
+
+def _rpc(url: str, method: str, params: list[object]) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        reply = json.loads(resp.read())
+    if "error" in reply:
+        raise RuntimeError(f"{method}: {reply['error'].get('message', reply['error'])}")
+    return reply["result"]
+
+
+def _selectors(abi: list[dict[str, object]]) -> dict[str, bytes]:
+    out = {}
+    for item in abi:
+        if item.get("type") == "function":
+            inputs = item.get("inputs") or []
+            types = ",".join(str(i["type"]) for i in inputs)  # type: ignore[index]
+            sig = f"{item['name']}({types})"
+            out[sig] = function_signature_to_4byte_selector(sig)
+    return out
+
+
+@check("chain")
+def contracts(t: Target) -> list[CheckResult]:
+    """Every configured contract has code, and its ABI's functions exist in that code."""
+    title = "contract code at every configured address, matching the config's ABI"
+    if not t.rpc_url or not t.contracts:
+        missing = " and ".join(
+            x for x, v in (("--rpc-url", t.rpc_url), ("--contracts", t.contracts)) if not v
+        )
+        return [CheckResult("chain.contracts", title, Status.SKIP, f"not given: {missing}")]
+    try:
+        config = load_contracts_config(t.contracts)
+    except (ContractsConfigError, FileReadError, OSError, ValueError) as exc:
+        return [
+            CheckResult(
+                "chain.contracts",
+                title,
+                Status.FAIL,
+                str(exc),
+                fix="write contracts_config.json with the deploy command "
+                "(python -m validate_all_flows.embedded.deploy)",
+            )
+        ]
+    evidence, problems = [], []
+    chain_id = int(str(_rpc(t.rpc_url, "eth_chainId", [])), 16)
+    if config.chain_id is not None and config.chain_id != chain_id:
+        problems.append(f"config is for chain {config.chain_id}, the node serves {chain_id}")
+    for name in CONTRACT_NAMES:
+        entry = config.entry(name)
+        code = str(_rpc(t.rpc_url, "eth_getCode", [entry.address, "latest"]))
+        raw = bytes.fromhex(code[2:]) if code.startswith("0x") else b""
+        if not raw:
+            problems.append(f"{name}: no contract code at {entry.address}")
+            continue
+        absent = [sig for sig, sel in _selectors(entry.abi).items() if sel not in raw]
+        if absent:
+            problems.append(f"{name}: functions of the ABI not in the code: {', '.join(absent)}")
+        else:
+            evidence.append(f"{name} at {entry.address}: {len(raw)} bytes of code, ABI matches")
+    if problems:
+        return [
+            CheckResult(
+                "chain.contracts",
+                title,
+                Status.FAIL,
+                f"{len(problems)} problem(s)",
+                evidence=problems + evidence,
+                fix="point contracts_config.json at the deployed contracts of this chain, "
+                "or redeploy and rewrite it",
+            )
+        ]
+    return [CheckResult("chain.contracts", title, Status.PASS, f"chain {chain_id}", evidence)]

@@ -1,0 +1,34 @@
+"""Environment checks against a declarative schema (see validate_all_flows.envcheck)."""
+
+from __future__ import annotations
+
+from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.envcheck import EnvSchema, EnvSchemaError, check_env
+from validate_all_flows.target import Target
+
+
+@check("env")
+def environment(t: Target) -> list[CheckResult]:
+    """The environment satisfies its schema."""
+    title = "environment satisfies its schema"
+    if t.env is None:
+        return [CheckResult("env.schema", title, Status.SKIP, "no environment given (--env-file)")]
+    try:
+        schema = EnvSchema.load(t.env_schema)
+    except EnvSchemaError as exc:
+        return [CheckResult("env.schema", title, Status.ERROR, str(exc), fix="fix the schema file")]
+    t.add_secrets({k: v for k, v in t.env.items() if k in schema.secret_names()})
+    findings = check_env(schema, t.env)
+    if not findings:
+        n = len(schema.variables)
+        return [CheckResult("env.schema", title, Status.PASS, f"{n} variables checked, no problem")]
+    return [
+        CheckResult(
+            "env.schema",
+            title,
+            Status.FAIL,
+            f"{len(findings)} problem(s) in the environment",
+            evidence=[t.redact(f"{f.variable}: {f.problem}") for f in findings],
+            fix="; ".join(dict.fromkeys(t.redact(f.fix) for f in findings)),
+        )
+    ]

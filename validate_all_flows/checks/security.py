@@ -1,0 +1,166 @@
+"""Security checks: login rate limit, protected endpoints, webhook signatures, CORS preflights."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.httpcall import call
+from validate_all_flows.target import Target
+
+PROTECTED = ["/api/identity", "/api/failsafe/status", "/api/explorer/events"]
+FOREIGN_ORIGIN = "https://attacker.invalid"
+
+
+def _skip(cid: str, title: str) -> CheckResult:
+    return CheckResult(cid, title, Status.SKIP, "no service given (--base-url)")
+
+
+@check("security")
+def login_rate_limit(t: Target) -> list[CheckResult]:
+    """Repeated logins are refused with 429 and Retry-After."""
+    cid, title = "security.login_rate_limit", "login rate limit answers 429 with Retry-After"
+    if not t.base_url:
+        return [_skip(cid, title)]
+    body = {"email": f"ratelimit-{uuid.uuid4().hex[:10]}@validate.example", "password": "x" * 12}
+    codes = []
+    for _ in range(30):
+        r = call("POST", t.base_url.rstrip("/") + "/api/auth/login", json_body=body)
+        codes.append(r.status)
+        if r.status == 429:
+            retry = r.headers.get("retry-after", "")
+            if retry.isdigit() and int(retry) > 0:
+                return [
+                    CheckResult(
+                        cid,
+                        title,
+                        Status.PASS,
+                        f"429 after {len(codes) - 1} attempts, Retry-After {retry} s",
+                    )
+                ]
+            return [
+                CheckResult(
+                    cid,
+                    title,
+                    Status.FAIL,
+                    "429 without a valid Retry-After",
+                    [f"Retry-After: {retry!r}"],
+                    "send Retry-After in seconds",
+                )
+            ]
+    return [
+        CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"no 429 after {len(codes)} login attempts",
+            [f"statuses: {sorted(set(codes))}"],
+            "limit logins (e.g. 5 per 15 minutes) with blocktrust_native.ratelimit",
+        )
+    ]
+
+
+@check("security")
+def protected_endpoints(t: Target) -> list[CheckResult]:
+    """Protected endpoints refuse missing and bad bearer tokens."""
+    cid, title = "security.auth_required", "protected endpoints refuse missing or bad tokens"
+    if not t.base_url:
+        return [_skip(cid, title)]
+    bad = []
+    for path in PROTECTED:
+        for label, headers in (
+            ("no token", {}),
+            (
+                "forged token",
+                {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged"},
+            ),
+        ):
+            r = call("GET", t.base_url.rstrip("/") + path, headers=headers)
+            if r.status not in (401, 403):
+                bad.append(f"GET {path} with {label}: {r.status or r.error}")
+    if bad:
+        return [
+            CheckResult(
+                cid,
+                title,
+                Status.FAIL,
+                f"{len(bad)} endpoint(s) not protected",
+                bad,
+                "require a valid token on these endpoints",
+            )
+        ]
+    return [CheckResult(cid, title, Status.PASS, f"{len(PROTECTED)} endpoints refuse both")]
+
+
+@check("security")
+def webhook_signatures(t: Target) -> list[CheckResult]:
+    """KYC webhooks without a valid signature are refused."""
+    cid, title = "security.webhook_signature", "webhooks with bad signatures are refused"
+    if not t.base_url:
+        return [_skip(cid, title)]
+    body = json.dumps(
+        {
+            "applicantId": "validate-probe",
+            "reviewResult": {"reviewAnswer": "GREEN"},
+            "createdAtMs": 1,
+        }
+    ).encode()
+    url = t.base_url.rstrip("/") + "/api/kyc/webhook"
+    bad = []
+    for label, headers in (
+        ("unsigned", {}),
+        (
+            "wrong signature",
+            {"X-Payload-Digest": "0" * 64, "X-Payload-Digest-Alg": "HMAC_SHA256_HEX"},
+        ),
+    ):
+        r = call("POST", url, headers={"Content-Type": "application/json", **headers}, body=body)
+        if r.status not in (401, 403):
+            bad.append(f"{label} webhook answered {r.status or r.error}")
+    if bad:
+        return [
+            CheckResult(
+                cid,
+                title,
+                Status.FAIL,
+                "unsigned or forged webhooks accepted",
+                bad,
+                "verify X-Payload-Digest (HMAC of the raw body) before acting",
+            )
+        ]
+    return [CheckResult(cid, title, Status.PASS, "unsigned and forged webhooks refused")]
+
+
+@check("security")
+def cors(t: Target) -> list[CheckResult]:
+    """CORS preflights are allowed from the configured origins and refused from others."""
+    cid, title = "security.cors", "CORS allows configured origins and refuses a foreign one"
+    if not t.base_url:
+        return [_skip(cid, title)]
+    origins = [o.strip() for o in (t.env or {}).get("CORS_ORIGINS", "").split(",") if o.strip()]
+    if not origins:
+        return [CheckResult(cid, title, Status.SKIP, "no CORS_ORIGINS in the environment")]
+    url = t.base_url.rstrip("/") + "/api/auth/login"
+    bad, ok = [], []
+    for origin in [*origins, FOREIGN_ORIGIN]:
+        r = call(
+            "OPTIONS", url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        )
+        allowed = r.headers.get("access-control-allow-origin") in (origin, "*")
+        want = origin != FOREIGN_ORIGIN
+        (ok if allowed == want else bad).append(
+            f"{origin}: {'allowed' if allowed else 'refused'} (status {r.status})"
+        )
+    if bad:
+        return [
+            CheckResult(
+                cid,
+                title,
+                Status.FAIL,
+                "CORS answers differ from CORS_ORIGINS",
+                bad + ok,
+                "allow exactly the origins in CORS_ORIGINS",
+            )
+        ]
+    return [CheckResult(cid, title, Status.PASS, f"{len(origins)} origin(s) allowed", ok)]

@@ -1,0 +1,295 @@
+"""The Blocktrust reference service: a FastAPI app built on blocktrust_native.
+
+Endpoints (all JSON): ``GET /api/health``, ``GET /api/ready``, ``POST /api/auth/register``,
+``POST /api/auth/login``, ``POST /api/kyc/start``, ``POST /api/kyc/webhook``, ``GET /api/identity``,
+``POST /api/documents/sign``, ``GET /api/documents/{id}``, ``GET /api/failsafe/status``,
+``GET /api/explorer/events`` and ``GET /api/admin/overview`` (API key with the admin role).
+
+Duress, done right: login and signing always run both Argon2id checks in a fixed order
+(``check_dual``); a duress match answers exactly like a normal one (status, body shape, headers,
+rate-limit accounting) and only queues the fail-safe, which the chain worker runs after a randomised
+delay through the same queue as all chain work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from eth_account import Account
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from blocktrust_native import __version__, passwords
+from blocktrust_native.digest import sha256
+from blocktrust_native.pool import Pool
+from blocktrust_native.ratelimit import RateLimiter
+from validate_all_flows.embedded.chain import BlocktrustContracts
+from validate_all_flows.embedded.service.security import (
+    UploadRejected,
+    WebhookRejected,
+    decode_token,
+    issue_token,
+    sniff_upload,
+    verify_webhook,
+)
+from validate_all_flows.embedded.service.settings import ServiceSettings
+from validate_all_flows.embedded.service.store import EmailTaken, Store
+
+__all__ = ["Services", "create_app"]
+
+log = logging.getLogger("blocktrust.service")
+
+
+@dataclass
+class Services:
+    """What the app runs on: settings, the pool, and the contracts (None without a chain)."""
+
+    settings: ServiceSettings
+    pool: Pool
+    contracts: BlocktrustContracts | None = None
+
+
+class RegisterIn(BaseModel):
+    """Body of POST /api/auth/register."""
+
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=1024)
+    duress_password: str | None = Field(default=None, min_length=8, max_length=1024)
+
+
+class LoginIn(BaseModel):
+    """Body of POST /api/auth/login."""
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def create_app(services: Services) -> FastAPI:
+    """Builds the app on ``services`` (the caller owns the pool and the chain worker)."""
+    s = services.settings
+    store = Store(services.pool)
+    params = passwords.Parameters(
+        memory_kib=s.password_memory_kib, iterations=s.password_iterations, parallelism=1
+    )
+    # Unknown e-mails are checked against these, so timing does not tell whether an account exists.
+    decoy = (
+        passwords.hash_password(secrets.token_urlsafe(24), params=params),
+        passwords.hash_password(secrets.token_urlsafe(24), params=params),
+    )
+    limits_on = "no_rate_limits" not in s.faults
+    limiters = {name: RateLimiter(rule) for name, rule in s.rate_limits.items()}
+    app = FastAPI(title="Blocktrust reference service", version=__version__, debug=s.debug)
+    if s.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(s.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+        )
+
+    def nft_target() -> tuple[int, str] | None:
+        if services.contracts is None:
+            return None
+        entry = services.contracts.config.entry("IdentityNFT")
+        return services.contracts.client.chain_id, entry.address.lower()
+
+    def proof_target() -> tuple[int, str] | None:
+        if services.contracts is None:
+            return None
+        entry = services.contracts.config.entry("ProofRegistry")
+        return services.contracts.client.chain_id, entry.address.lower()
+
+    def spend(name: str, key: str) -> dict[str, str]:
+        """Consumes one unit of rule ``name`` for ``key``; raises 429 when exhausted."""
+        limiter = limiters[name]
+        if not limits_on:
+            return {}
+        decision = limiter.hit(f"{name}:{key}")
+        headers = limiter.headers(decision)
+        if not decision:
+            raise HTTPException(429, "too many requests", headers=headers)
+        return headers
+
+    def current_user(authorization: Annotated[str | None, Header()] = None) -> int:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+        user_id = decode_token(s.jwt_secret, authorization[7:].strip())
+        if user_id is None:
+            raise HTTPException(401, "invalid or expired token", {"WWW-Authenticate": "Bearer"})
+        return user_id
+
+    def dual_check(password: str, normal: str, duress: str) -> str:
+        return passwords.check_dual(password, normal, duress).name
+
+    def failsafe_delay() -> float:
+        lo, hi = s.failsafe_delay
+        return lo + (hi - lo) * secrets.randbelow(1_000_001) / 1_000_000
+
+    def reason_hash(user_id: int, source: str) -> str:
+        # A hash that commits to the event without revealing it on the public chain.
+        salt = secrets.token_bytes(16)
+        return "0x" + hashlib.sha256(salt + f"{user_id}:{source}".encode()).hexdigest()
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        if "slow_health" in s.faults:
+            time.sleep(1.5)
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/ready")
+    def ready() -> JSONResponse:
+        checks: dict[str, Any] = {}
+        try:
+            services.pool.execute("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        if services.contracts is None:
+            checks["chain"] = "not configured"
+        else:
+            try:
+                checks["chain"] = {"block": services.contracts.client.block_number()}
+            except Exception as exc:
+                checks["chain"] = f"error: {type(exc).__name__}"
+        ok = checks["database"] == "ok" and isinstance(checks["chain"], dict)
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.post("/api/auth/register", status_code=201)
+    def register(body: RegisterIn, request: Request) -> JSONResponse:
+        headers = spend("register", _client_ip(request))
+        if body.duress_password is not None and body.duress_password == body.password:
+            raise HTTPException(400, "the duress password must differ from the password")
+        # Every account has a duress hash, a random one when the user sets none.
+        duress = body.duress_password or secrets.token_urlsafe(32)
+        normal_hash = passwords.hash_password(body.password, params=params)
+        duress_hash = passwords.hash_password(duress, params=params)
+        wallet = Account.create().address.lower()  # custodial: the registrar signs for it
+        try:
+            user_id = store.create_user(body.email, normal_hash, duress_hash, wallet)
+        except EmailTaken:
+            raise HTTPException(409, "an account with this e-mail exists") from None
+        content = {"id": user_id, "email": body.email, "wallet_address": wallet}
+        return JSONResponse(content, status_code=201, headers=headers)
+
+    @app.post("/api/auth/login")
+    def login(body: LoginIn, request: Request) -> JSONResponse:
+        # Per address and account: a duress login spends exactly what a normal one does.
+        headers = spend("login", f"{_client_ip(request)}:{body.email.lower()}")
+        user = store.user_by_email(body.email)
+        normal, duress = (user.password_hash, user.duress_password_hash) if user else decoy
+        result = dual_check(body.password, normal, duress)
+        if user is None or result == "REJECTED":
+            raise HTTPException(401, "invalid e-mail or password", headers=headers)
+        if result == "DURESS" and "duress_noop" not in s.faults:
+            store.queue_failsafe(user.id, "login", reason_hash(user.id, "login"), failsafe_delay())
+        token, ttl = issue_token(s.jwt_secret, user.id, s.jwt_ttl)
+        content = {"access_token": token, "token_type": "bearer", "expires_in": ttl}
+        return JSONResponse(content, headers=headers)
+
+    @app.post("/api/kyc/start")
+    def kyc_start(user_id: Annotated[int, Depends(current_user)]) -> dict[str, Any]:
+        return {"applicant_id": store.kyc_start(user_id), "status": "pending"}
+
+    @app.post("/api/kyc/webhook")
+    async def kyc_webhook(request: Request) -> JSONResponse:
+        body = await request.body()
+        if "unsigned_webhooks" not in s.faults:
+            try:
+                verify_webhook(
+                    s.sumsub_secret_key,
+                    body,
+                    request.headers.get("x-payload-digest"),
+                    request.headers.get("x-payload-digest-alg"),
+                )
+            except WebhookRejected as exc:
+                raise HTTPException(401, f"webhook refused: {exc}") from None
+        try:
+            event = json.loads(body)
+            applicant = str(event["applicantId"])
+            answer = str((event.get("reviewResult") or {}).get("reviewAnswer", ""))
+            created = int(event["createdAtMs"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise HTTPException(
+                422, "expected JSON with applicantId, reviewResult.reviewAnswer, createdAtMs"
+            ) from None
+        outcome = store.apply_review(
+            hashlib.sha256(body).hexdigest(), applicant, answer, created, nft_target()
+        )
+        return JSONResponse({"outcome": outcome}, status_code=404 if outcome == "unknown" else 200)
+
+    @app.get("/api/identity")
+    def identity(user_id: Annotated[int, Depends(current_user)]) -> dict[str, Any]:
+        return store.identity(user_id)
+
+    @app.post("/api/documents/sign", status_code=201)
+    def sign(
+        user_id: Annotated[int, Depends(current_user)],
+        file: Annotated[UploadFile, File()],
+        password: Annotated[str, Form(max_length=1024)],
+    ) -> JSONResponse:
+        headers = spend("upload", str(user_id))
+        data = file.file.read(s.max_upload_bytes + 1)
+        user = store.user_by_id(user_id)
+        if user is None:
+            raise HTTPException(401, "invalid or expired token")
+        result = dual_check(password, user.password_hash, user.duress_password_hash)
+        if result == "REJECTED":
+            raise HTTPException(403, "password does not match", headers=headers)
+        try:
+            media_type = sniff_upload(data, s.max_upload_bytes)
+        except UploadRejected as exc:
+            status = 413 if "larger" in str(exc) else 415
+            raise HTTPException(status, str(exc), headers=headers) from None
+        doc = sha256(data).hex()
+        failsafe = None
+        if result == "DURESS" and "duress_noop" not in s.faults:
+            failsafe = (reason_hash(user_id, "signature"), failsafe_delay())
+        sig_id = store.record_signature(
+            user_id,
+            doc,
+            (file.filename or "")[:255] or None,
+            media_type,
+            len(data),
+            s.proof_mode,
+            proof_target(),
+            failsafe,
+        )
+        content = {"signature_id": sig_id, "document_sha256": doc, "proof_status": "pending"}
+        return JSONResponse(content, status_code=201, headers=headers)
+
+    @app.get("/api/documents/{signature_id}")
+    def document(
+        signature_id: int, user_id: Annotated[int, Depends(current_user)]
+    ) -> dict[str, Any]:
+        row = store.signature(user_id, signature_id)
+        if row is None:
+            raise HTTPException(404, "no such signature")
+        return row
+
+    @app.get("/api/failsafe/status")
+    def failsafe_status(_: Annotated[int, Depends(current_user)]) -> dict[str, Any]:
+        status = store.failsafe_status()
+        status["contract"] = (
+            None
+            if services.contracts is None
+            else services.contracts.config.entry("FailSafe").address
+        )
+        return status
+
+    @app.get("/api/explorer/events")
+    def explorer(_: Annotated[int, Depends(current_user)], limit: int = 50) -> dict[str, Any]:
+        return {"events": store.chain_events(max(1, min(limit, 500)))}
+
+    return app

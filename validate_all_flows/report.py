@@ -1,0 +1,160 @@
+"""The verdict and its reports: text for people, JSON (schema below) and JUnit XML for machines.
+
+JSON schema (``"schema": "blocktrust.validate/1"``)::
+
+    {
+      "schema": "blocktrust.validate/1",
+      "verdict": "GO" | "NO-GO",
+      "reason": str,                       # one line: why
+      "started_at": ISO-8601 UTC, "seconds": float, "version": str,
+      "target": {"base_url": str|null, "database_url": str|null (password redacted),
+                 "rpc_url": str|null, "contracts": str|null, "embedded": bool},
+      "summary": {"pass": int, "fail": int, "skip": int, "error": int},
+      "checks": [{"id": str, "title": str, "status": "pass"|"fail"|"skip"|"error",
+                  "found": str, "evidence": [str], "fix": str, "seconds": float}]
+    }
+
+Skipped checks never count as passed; the verdict is GO only when nothing failed or errored and
+at least one check passed.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from validate_all_flows.checks import CheckResult, Status
+from validate_all_flows.target import Target, redact_url
+
+__all__ = ["Verdict", "decide", "to_json", "to_junit", "to_text"]
+
+SCHEMA = "blocktrust.validate/1"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """GO or NO-GO, with the one-line reason."""
+
+    go: bool
+    reason: str
+
+    @property
+    def label(self) -> str:
+        """ "GO" or "NO-GO"."""
+        return "GO" if self.go else "NO-GO"
+
+
+def decide(results: list[CheckResult]) -> Verdict:
+    """The verdict over ``results`` (see the module docstring)."""
+    bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
+    if bad:
+        names = ", ".join(r.id for r in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        return Verdict(False, f"{len(bad)} check(s) failed: {names}")
+    passed = sum(r.status is Status.PASS for r in results)
+    if not passed:
+        return Verdict(False, "no check could run: give a target (see --help)")
+    skipped = sum(r.status is Status.SKIP for r in results)
+    extra = f", {skipped} skipped for missing inputs" if skipped else ""
+    return Verdict(True, f"all {passed} checks passed{extra}")
+
+
+def _summary(results: list[CheckResult]) -> dict[str, int]:
+    c = Counter(r.status.value for r in results)
+    return {s.value: c.get(s.value, 0) for s in Status}
+
+
+def to_text(results: list[CheckResult], verdict: Verdict, seconds: float) -> str:
+    """A report for people: banner, one line per check, then failures with evidence and fixes."""
+    mark = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.SKIP: "skip", Status.ERROR: "ERR "}
+    width = max((len(r.id) for r in results), default=10)
+    lines = [
+        "=" * 72,
+        f"  {verdict.label}  —  {verdict.reason}",
+        "=" * 72,
+    ]
+    for r in results:
+        lines.append(f"  {mark[r.status]}  {r.id:<{width}}  {r.found}")
+    bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
+    for r in bad:
+        lines += ["", f"{r.id}: {r.title}", f"  found: {r.found}"]
+        lines += [f"  evidence: {e}" for e in r.evidence]
+        if r.fix:
+            lines.append(f"  fix: {r.fix}")
+    s = _summary(results)
+    lines += [
+        "",
+        f"{s['pass']} passed, {s['fail']} failed, {s['error']} errors, {s['skip']} skipped "
+        f"in {seconds:.1f} s",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(
+    results: list[CheckResult],
+    verdict: Verdict,
+    target: Target,
+    started_at: str,
+    seconds: float,
+    version: str,
+) -> str:
+    """The JSON document described in the module docstring."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "verdict": verdict.label,
+        "reason": verdict.reason,
+        "started_at": started_at,
+        "seconds": round(seconds, 3),
+        "version": version,
+        "target": {
+            "base_url": target.base_url,
+            "database_url": redact_url(target.database_url) if target.database_url else None,
+            "rpc_url": target.rpc_url and target.redact(target.rpc_url),
+            "contracts": target.contracts,
+            "embedded": target.embedded is not None,
+        },
+        "summary": _summary(results),
+        "checks": [
+            {
+                "id": r.id,
+                "title": r.title,
+                "status": r.status.value,
+                "found": r.found,
+                "evidence": r.evidence,
+                "fix": r.fix,
+                "seconds": round(r.seconds, 3),
+            }
+            for r in results
+        ],
+    }
+    return target.redact(json.dumps(doc, indent=2)) + "\n"
+
+
+def to_junit(results: list[CheckResult], verdict: Verdict, seconds: float) -> str:
+    """JUnit XML: one test case per check (skipped, failure or error as JUnit knows them)."""
+    s = _summary(results)
+    suite = ET.Element(
+        "testsuite",
+        name="validate_all_flows",
+        tests=str(len(results)),
+        failures=str(s["fail"]),
+        errors=str(s["error"]),
+        skipped=str(s["skip"]),
+        time=f"{seconds:.3f}",
+    )
+    ET.SubElement(ET.SubElement(suite, "properties"), "property", name="verdict",
+                  value=verdict.label)  # fmt: skip
+    for r in results:
+        group = r.id.split(".", 1)[0]
+        case = ET.SubElement(suite, "testcase", classname=f"validate_all_flows.{group}",
+                             name=r.id, time=f"{r.seconds:.3f}")  # fmt: skip
+        detail = "\n".join([*r.evidence, *(["fix: " + r.fix] if r.fix else [])])
+        if r.status is Status.FAIL:
+            ET.SubElement(case, "failure", message=r.found).text = detail
+        elif r.status is Status.ERROR:
+            ET.SubElement(case, "error", message=r.found).text = detail
+        elif r.status is Status.SKIP:
+            ET.SubElement(case, "skipped", message=r.found)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

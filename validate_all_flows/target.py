@@ -1,0 +1,90 @@
+"""What ``validate_all_flows`` checks: the deployment's addresses, its environment and the targets.
+
+Every input is optional; a check that needs a missing one is skipped with the reason. The values
+of secrets (from the env file, the command line, the embedded stack) are collected so that every
+piece of output passes through :meth:`Target.redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from validate_all_flows.envcheck import BUILTIN_SCHEMA
+
+__all__ = ["Slo", "Target", "redact_url"]
+
+_MIN_SECRET = 6  # shorter values would redact ordinary words
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (DSNs and RPC URLs carry credentials)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Slo:
+    """The objectives a deployment must meet (defaults: the Blocktrust SLOs)."""
+
+    p95_ms: float = 800.0
+    error_rate: float = 0.01
+    availability: float = 0.995
+    listener_lag_s: float = 180.0
+
+
+@dataclass
+class Target:
+    """The deployment under test; see the module docstring."""
+
+    base_url: str | None = None
+    database_url: str | None = None
+    rpc_url: str | None = None
+    contracts: str | None = None
+    env: dict[str, str] | None = None  # None: no environment given
+    env_schema: Path = BUILTIN_SCHEMA
+    log_texts: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
+    webhook_secret: str | None = None
+    slo: Slo = field(default_factory=Slo)
+    embedded: Any = None  # the embedded Stack when we brought one up
+    secrets: set[str] = field(default_factory=set)
+    _pool: Any = None
+
+    def add_secrets(self, values: Mapping[str, str] | list[str]) -> None:
+        """Registers secret values that must never appear in output."""
+        items = values.values() if isinstance(values, Mapping) else values
+        self.secrets.update(v for v in items if v and len(v) >= _MIN_SECRET)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known secret and URL password replaced by ``***``."""
+        for s in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(s, "***")
+        text = re.sub(r"(://[^:/@\s]*:)[^@\s/]+@", r"\1***@", text)
+        return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}", r"\1***", text)
+
+    def pool(self) -> Any:
+        """A small native pool on ``database_url`` (opened once, closed by ``close``)."""
+        if self._pool is None:
+            from blocktrust_native.pool import Pool
+
+            assert self.database_url
+            self._pool = Pool(
+                self.database_url, min_size=0, max_size=4, acquire_timeout=10, connect_timeout=5
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Closes what the target opened."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
