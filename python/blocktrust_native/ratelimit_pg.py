@@ -123,9 +123,9 @@ class PgRateLimiter:
         self._min_limit = min(r.limit for r in self.rules)
         self._sql_hit = _hit_sql(table)
         self._sql_peek = (
-            "SELECT array_to_string(tat, ','), "
-            "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint "
-            f"FROM {table} WHERE key = $1"
+            "SELECT array_to_string(r.tat, ','), c.now_us FROM (SELECT "
+            "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint AS now_us) AS c "
+            f"LEFT JOIN {table} AS r ON r.key = $1"
         )
         self._ready = False
         self._ready_lock = threading.Lock()
@@ -280,16 +280,11 @@ class PgRateLimiter:
         self._check_cost(cost)
         try:
             self._ensure()
-            rows = self.pool.execute(self._sql_peek, [f"{self.namespace}|{key}"])
-            if not rows:
-                (row,) = self.pool.execute(
-                    "SELECT (extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
-                )
-                return self._decide([], row[0], cost, False)
+            ((text, now),) = self.pool.execute(self._sql_peek, [f"{self.namespace}|{key}"])
         except _STORE_ERRORS as exc:
             return self._degraded(exc)
-        text, now = rows[0]
-        return self._decide([int(t) for t in text.split(",")], now, cost, False)
+        tats = [int(t) for t in text.split(",")] if text else []
+        return self._decide(tats, now, cost, False)
 
     def reset(self, key: str) -> bool:
         """Forgets ``key``; returns whether it was held."""
