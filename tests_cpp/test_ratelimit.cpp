@@ -245,3 +245,26 @@ TEST(RateLimitStore, SixteenThreadsNeverAdmitMoreThanTheLimit) {
     }
   }
 }
+
+TEST(RateLimitStore, InsertsAndEvictionsRaceWithDecisions) {
+  // A tiny store under churn: writers (new keys, evictions) interleave with readers all along.
+  Fixture f;
+  auto lim = f.make("3/second;10/minute", rl::Algorithm::kGcra, 64);
+  std::vector<std::thread> threads;
+  std::atomic<std::int64_t> decisions{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 3000; ++i) {
+        (void)lim.hit(numbered(t % 2 == 0 ? "churn" : "hot", (i * 7 + t) % (t % 2 == 0 ? 500 : 8)));
+        if (i % 100 == 0) f.clock->advance_ns(kS / 10);
+        if (i % 500 == 0) (void)lim.purge_expired();
+        decisions.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto st = lim.stats();
+  EXPECT_EQ(decisions.load(), 8 * 3000);
+  EXPECT_LE(st.keys, 64u);
+  EXPECT_GT(st.expired + st.evicted, 0u);
+}

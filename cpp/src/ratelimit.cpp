@@ -9,6 +9,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -97,8 +98,53 @@ struct KeyEq {
 
 }  // namespace
 
+namespace {
+
+// A reader-writer spin lock for the shards: readers (every decision) pay one atomic add and one
+// subtract, inline; writers (inserting a new key, evicting) are rare and take precedence, so
+// they cannot starve. std::shared_mutex costs about twice as much per decision.
+class RwSpinLock {
+ public:
+  void lock_shared() noexcept {
+    while ((state_.fetch_add(1, std::memory_order_acquire) & kWriter) != 0) {
+      state_.fetch_sub(1, std::memory_order_relaxed);
+      wait_for_writer();
+    }
+  }
+  void unlock_shared() noexcept { state_.fetch_sub(1, std::memory_order_release); }
+  void lock() noexcept {
+    while ((state_.fetch_or(kWriter, std::memory_order_acquire) & kWriter) != 0) {
+      wait_for_writer();
+    }
+    for (int spins = 0; (state_.load(std::memory_order_acquire) & ~kWriter) != 0; ++spins) {
+      backoff(spins);  // readers that got in first finish their (short) decisions
+    }
+  }
+  void unlock() noexcept { state_.fetch_and(~kWriter, std::memory_order_release); }
+
+ private:
+  static constexpr std::uint32_t kWriter = 1U << 31;
+  void wait_for_writer() const noexcept {
+    for (int spins = 0; (state_.load(std::memory_order_relaxed) & kWriter) != 0; ++spins) {
+      backoff(spins);
+    }
+  }
+  static void backoff(int spins) noexcept {
+    if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  std::atomic<std::uint32_t> state_{0};
+};
+
+}  // namespace
+
 struct alignas(64) RateLimiter::Shard {
-  mutable std::shared_mutex mu;
+  mutable RwSpinLock mu;
   std::unordered_map<std::string, Entry, KeyHash, KeyEq> map;
   std::uint64_t expired = 0;  // guarded by the writer lock
   std::uint64_t evicted = 0;  // guarded by the writer lock

@@ -118,7 +118,7 @@ class ContractsConfigError(ConfigError):
 
 
 class RateLimitExceeded(Error):
-    """Raised by ``RateLimiter.check`` and the route decorator when a hit is denied."""
+    """Raised by ``check(key)`` of a rate limiter when the hit is denied; carries ``decision``."""
 
     def __init__(self, decision: object) -> None:
         retry = getattr(decision, "retry_after", 0.0)

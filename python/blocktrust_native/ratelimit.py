@@ -135,10 +135,11 @@ class RateLimiter(_native.RateLimiter):
         if not isinstance(max_keys, int) or max_keys < 1:
             raise ConfigError(f"max_keys must be a positive integer, got {max_keys!r}")
         super().__init__(as_rules(rules), algorithm, max_keys, clock)
+        self._rule_list = super().rules  # the native property copies; headers() wants it cheap
 
     def headers(self, decision: Decision) -> dict[str, str]:
         """The HTTP fields for ``decision`` (see :func:`rate_limit_headers`)."""
-        return rate_limit_headers(decision, self.rules[decision.rule_index])
+        return rate_limit_headers(decision, self._rule_list[decision.rule_index])
 
     def check(self, key: str, cost: int = 1) -> Decision:
         """Like ``hit``, but raises :class:`RateLimitExceeded` (with the decision) when denied."""

@@ -23,12 +23,12 @@ import hashlib
 import inspect
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from blocktrust_native.errors import ConfigError
-from blocktrust_native.ratelimit import Decision, Limiter, RateLimiter, rate_limit_headers
+from blocktrust_native.ratelimit import Decision, Limiter, RateLimiter, Rule, rate_limit_headers
 
 __all__ = [
     "KeyFunc",
@@ -202,6 +202,7 @@ class _Route:
     path: str
     prefix: bool
     limiter: Limiter
+    rules: tuple  # the limiter's rules, read once (for RateLimit-Policy)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and method != self.method:
@@ -216,11 +217,20 @@ def _routes(routes: Mapping[str, str | Limiter] | None, default: str | Limiter |
         if not path.startswith("/"):
             raise ConfigError(f"route {pattern!r}: expected '[METHOD] /path' or '/prefix*'")
         prefix = path.endswith("*")
+        limiter = _as_limiter(spec)
         table.append(
-            _Route(pattern, method.upper() or None, path.rstrip("*"), prefix, _as_limiter(spec))
+            _Route(
+                pattern,
+                method.upper() or None,
+                path.rstrip("*"),
+                prefix,
+                limiter,
+                tuple(limiter.rules),
+            )
         )
     if default is not None:
-        table.append(_Route("*", None, "/", True, _as_limiter(default)))
+        limiter = _as_limiter(default)
+        table.append(_Route("*", None, "/", True, limiter, tuple(limiter.rules)))
     if not table:
         raise ConfigError("rate limit middleware needs routes or a default limit")
     return table
@@ -253,8 +263,8 @@ class _Policy:
         return f"{route.pattern}|{k}", (self.cost(req) if self.cost else 1)
 
 
-def _headers(route_limiter: Limiter, decision: Decision) -> dict[str, str]:
-    return rate_limit_headers(decision, route_limiter.rules[decision.rule_index])
+def _headers(rules: Sequence[Rule], decision: Decision) -> dict[str, str]:
+    return rate_limit_headers(decision, rules[decision.rule_index])
 
 
 def _body(decision: Decision) -> bytes:
@@ -300,7 +310,7 @@ class RateLimitMiddleware:
             return
         decision = await _decide_async(route.limiter, *found)
         extra = [
-            (k.lower().encode(), v.encode()) for k, v in _headers(route.limiter, decision).items()
+            (k.lower().encode(), v.encode()) for k, v in _headers(route.rules, decision).items()
         ]
         if not decision.allowed:
             body = _body(decision)
@@ -349,7 +359,7 @@ class WsgiRateLimitMiddleware:
         if route is None or not found:
             return self.app(environ, start_response)
         decision = route.limiter.hit(*found)
-        extra = list(_headers(route.limiter, decision).items())
+        extra = list(_headers(route.rules, decision).items())
         if not decision.allowed:
             body = _body(decision)
             start_response(
@@ -391,6 +401,7 @@ def rate_limit(
     ``request: Request`` parameter (and ``response: Response`` to get the RateLimit fields on
     success when the endpoint returns plain data). Denied calls answer 429 with Retry-After."""
     limiter = _as_limiter(limit)
+    rules = tuple(limiter.rules)
     keyf = key or client_address()
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -417,7 +428,7 @@ def rate_limit(
                 if k is None:
                     return await fn(*args, **kwargs)
                 decision = await _decide_async(limiter, k, cost)
-                headers = _headers(limiter, decision)
+                headers = _headers(rules, decision)
                 if not decision.allowed:
                     return Response(_body(decision), 429, headers, "application/json")
                 result = await fn(*args, **kwargs)
@@ -439,7 +450,7 @@ def rate_limit(
             if k is None:
                 return fn(*args, **kwargs)
             decision = limiter.hit(k, cost)
-            headers = _headers(limiter, decision)
+            headers = _headers(rules, decision)
             if not decision.allowed:
                 response = flask.make_response(_body(decision), 429)
                 response.headers["Content-Type"] = "application/json"
