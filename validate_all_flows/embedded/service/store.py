@@ -195,8 +195,11 @@ class Store:
         """A user's signature and where its proof stands, or None."""
         rows = self.pool.execute(
             "SELECT s.id, s.document_sha256, s.media_type, s.size_bytes, s.signed_at, p.mode, "
-            "p.status, p.tx_hash, p.block_number FROM signatures s "
-            "LEFT JOIN proofs p ON p.signature_id = s.id WHERE s.id = $1 AND s.user_id = $2",
+            "p.status, p.tx_hash, p.block_number, p.leaf_index, "
+            "array_to_json(p.inclusion_path) AS inclusion_path, b.merkle_root, b.tree_size, "
+            "b.onchain_batch_id FROM signatures s "
+            "LEFT JOIN proofs p ON p.signature_id = s.id "
+            "LEFT JOIN proof_batches b ON b.id = p.batch_id WHERE s.id = $1 AND s.user_id = $2",
             (signature_id, user_id),
             as_dict=True,
         )
@@ -204,6 +207,8 @@ class Store:
             return None
         row = dict(rows[0])
         row["signed_at"] = row["signed_at"].isoformat()
+        if row["onchain_batch_id"] is not None:
+            row["onchain_batch_id"] = int(row["onchain_batch_id"])
         return row
 
     def failsafe_status(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import logging
 import threading
 from typing import Any
 
+from blocktrust_native.digest import MerkleTree
 from blocktrust_native.errors import Error as NativeError
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.chain import BlocktrustContracts
@@ -25,8 +26,17 @@ MAX_ATTEMPTS = 5
 class ChainWorker:
     """Runs chain jobs from the database on a background thread until ``stop()``."""
 
-    def __init__(self, pool: Pool, contracts: BlocktrustContracts, interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        contracts: BlocktrustContracts,
+        interval: float = 0.5,
+        *,
+        batch_max: int = 256,
+        batch_wait: float = 2.0,
+    ) -> None:
         self.pool = pool
+        self.batch_max, self.batch_wait = batch_max, batch_wait
         self.contracts = contracts
         self.interval = interval
         self._stop = threading.Event()
@@ -58,7 +68,7 @@ class ChainWorker:
 
     def run_once(self) -> bool:
         """Runs at most one job of each kind; True when any job ran."""
-        ran = [self._mint(), self._proof(), self._failsafe()]
+        ran = [self._mint(), self._proof(), self._batch(), self._failsafe()]
         self.jobs_done += sum(ran)
         return any(ran)
 
@@ -138,6 +148,57 @@ class ChainWorker:
                 "attempts = attempts + 1, confirmed_at = now() WHERE id = $1",
                 (proof_id, tx_hash, block),
             )
+            return True
+
+    def _batch(self) -> bool:
+        """Anchors pending batch-mode proofs: one Merkle root on chain for up to ``batch_max``
+        documents, once the oldest has waited ``batch_wait`` seconds (or the batch is full);
+        each proof row gets its leaf index and RFC 6962 audit path."""
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.execute(
+                "SELECT p.id, s.document_sha256, extract(epoch FROM now() - p.created_at) "
+                "FROM proofs p JOIN signatures s ON s.id = p.signature_id "
+                "JOIN identity_nfts n ON n.user_id = s.user_id "
+                "WHERE p.status = 'pending' AND p.mode = 'batch' AND n.status <> 'pending' "
+                "ORDER BY p.id LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
+                (self.batch_max,),
+            )
+            if not rows or (
+                len(rows) < self.batch_max and max(r[2] for r in rows) < self.batch_wait
+            ):
+                return False
+            leaves = [bytes.fromhex(r[1]) for r in rows]
+            tree = MerkleTree(leaves)
+            try:
+                onchain_id, receipt = self.contracts.anchor_batch(tree.root, tree.size)
+            except (NativeError, ValueError) as exc:
+                for r in rows:
+                    self._failed(conn, "proofs", r[0], MAX_ATTEMPTS - 1, exc)
+                return True
+            cfg = self.contracts.config.entry("ProofRegistry")
+            batch_id = conn.execute(
+                "INSERT INTO proof_batches (chain_id, contract_address, merkle_root, tree_size, "
+                "onchain_batch_id, status, tx_hash, block_number, anchored_at) "
+                "VALUES ($1, $2, $3, $4, $5, 'anchored', $6, $7, now()) RETURNING id",
+                (
+                    self.contracts.client.chain_id,
+                    cfg.address.lower(),
+                    "0x" + tree.root.hex(),
+                    tree.size,
+                    onchain_id,
+                    receipt.tx_hash.lower(),
+                    receipt.block_number,
+                ),
+            )[0][0]
+            for i, r in enumerate(rows):
+                path = ["0x" + h.hex() for h in tree.proof(i).hashes]
+                conn.execute(
+                    "UPDATE proofs SET status = 'confirmed', batch_id = $2, leaf_index = $3, "
+                    "inclusion_path = ARRAY(SELECT jsonb_array_elements_text($4)), "
+                    "tx_hash = $5, block_number = $6, attempts = attempts + 1, "
+                    "confirmed_at = now() WHERE id = $1",
+                    (r[0], batch_id, i, path, receipt.tx_hash.lower(), receipt.block_number),
+                )
             return True
 
     def _failsafe(self) -> bool:
