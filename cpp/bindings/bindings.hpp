@@ -20,6 +20,9 @@ void register_ratelimit(py::module_& m);
 /// Binds blocktrust_native._native.digest (digests, file hashing, Merkle trees).
 void register_digest(py::module_& m);
 
+/// Binds blocktrust_native._native.apikeys (API keys, HMAC digests, KeyRing).
+void register_apikeys(py::module_& m);
+
 /// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
 void set_python_error(const char* cls, const char* message);
 

@@ -17,6 +17,7 @@ __all__ = [
     "Error",
     "FileReadError",
     "IntegrityError",
+    "InvalidApiKey",
     "InvalidPasswordHash",
     "InvalidProof",
     "LeafIndexError",
@@ -150,3 +151,10 @@ class InvalidProof(Error, ValueError):
 
 class LeafIndexError(Error, IndexError):
     """Raised when a Merkle proof or leaf hash is asked for an index outside the tree."""
+
+
+# --- apikeys
+
+
+class InvalidApiKey(Error, ValueError):
+    """Raised when an API key is malformed (prefix, length, characters, checksum); not echoed."""

@@ -1,0 +1,277 @@
+#include "blocktrust/apikey.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+
+#include "base62.hpp"
+
+namespace blocktrust::apikey {
+
+namespace {
+
+constexpr std::size_t kBodyChars = kKeyIdChars + kSecretChars;
+constexpr std::size_t kBlock = 64;  // SHA-256 block size, the HMAC key block
+
+struct CtxFree {
+  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+using CtxPtr = std::unique_ptr<EVP_MD_CTX, CtxFree>;
+
+constexpr std::array<std::uint32_t, 256> make_crc_table() {
+  std::array<std::uint32_t, 256> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr auto kCrcTable = make_crc_table();
+
+// Why a token is malformed, found without computing any HMAC; kOk when well-formed.
+enum class Problem {
+  kOk,
+  kEmpty,
+  kTooLong,
+  kNonAscii,
+  kControl,
+  kPrefix,
+  kLength,
+  kAlphabet,
+  kCrc
+};
+
+void fail(Problem p, std::string_view token, const std::string& prefix, std::size_t expected) {
+  switch (p) {
+    case Problem::kOk:
+      return;
+    case Problem::kEmpty:
+      throw InvalidApiKey("API key is empty");
+    case Problem::kTooLong:
+      throw InvalidApiKey("API key is too long (" + std::to_string(token.size()) +
+                          " characters; at most " + std::to_string(kMaxTokenChars) + ")");
+    case Problem::kNonAscii:
+      throw InvalidApiKey("API key contains a non-ASCII character");
+    case Problem::kControl:
+      throw InvalidApiKey("API key contains whitespace or a control character");
+    case Problem::kPrefix:
+      throw InvalidApiKey("API key does not start with the prefix '" + prefix + "_'");
+    case Problem::kLength:
+      throw InvalidApiKey("API key has the wrong length (" + std::to_string(token.size()) +
+                          " characters; expected " + std::to_string(expected) + ")");
+    case Problem::kAlphabet:
+      throw InvalidApiKey("API key has a character outside base62 after its prefix");
+    case Problem::kCrc:
+      throw InvalidApiKey("API key checksum does not match (a typo or a truncated paste)");
+  }
+}
+
+Problem check(std::string_view token, const std::string& prefix, std::size_t expected) {
+  if (token.empty()) return Problem::kEmpty;
+  if (token.size() > kMaxTokenChars) return Problem::kTooLong;
+  for (char c : token) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) return Problem::kNonAscii;
+    if (u <= 0x20 || u == 0x7f) return Problem::kControl;
+  }
+  if (token.size() <= prefix.size() || token.compare(0, prefix.size(), prefix) != 0 ||
+      token[prefix.size()] != '_') {
+    return Problem::kPrefix;
+  }
+  if (token.size() != expected) return Problem::kLength;
+  const std::string_view rest = token.substr(prefix.size() + 1);
+  for (char c : rest) {
+    if (!detail::is_base62(c)) return Problem::kAlphabet;
+  }
+  const std::string_view covered = token.substr(0, prefix.size() + 1 + kBodyChars);
+  const std::string want = detail::base62_fixed(crc32(covered), kChecksumChars);
+  if (rest.substr(kBodyChars) != want) return Problem::kCrc;
+  return Problem::kOk;
+}
+
+void check_digest_size(std::string_view digest) {
+  if (digest.size() != kDigestBytes) {
+    throw ConfigError("stored API key digest must be 32 bytes (got " +
+                      std::to_string(digest.size()) + ")");
+  }
+}
+
+bool same(const Digest& a, std::string_view b) noexcept {
+  return CRYPTO_memcmp(a.data(), b.data(), kDigestBytes) == 0;
+}
+
+}  // namespace
+
+// --- prefix and checksum
+
+void validate_prefix(std::string_view prefix) {
+  auto bad = [&](const char* why) {
+    throw ConfigError(std::string("API key prefix ") + why +
+                      " (expected [a-z][a-z0-9]*(_[a-z0-9]+)*, e.g. btk_live)");
+  };
+  if (prefix.empty()) bad("is empty");
+  if (prefix.size() > kMaxPrefixChars) bad("is longer than 32 characters");
+  if (prefix.front() < 'a' || prefix.front() > 'z') bad("must start with a lowercase letter");
+  if (prefix.back() == '_') bad("must not end with '_'");
+  char last = 0;
+  for (char c : prefix) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) bad("may hold only a-z, 0-9 and '_'");
+    if (c == '_' && last == '_') bad("must not contain '__'");
+    last = c;
+  }
+}
+
+std::uint32_t crc32(std::string_view data) noexcept {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (char ch : data) c = kCrcTable[(c ^ static_cast<unsigned char>(ch)) & 0xFFu] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+// --- HMAC with the key prepared once: the inner and outer SHA-256 states after absorbing
+// key^ipad and key^opad are kept, and each call copies them (RFC 2104, without re-keying).
+
+struct Hmac::State {
+  CtxPtr inner, outer;
+};
+
+Hmac::Hmac(std::string_view secret) : state_(std::make_unique<State>()) {
+  if (secret.size() < kMinSecretBytes) {
+    throw ConfigError("API key server secret must be at least 32 bytes (got " +
+                      std::to_string(secret.size()) + ")");
+  }
+  std::array<unsigned char, kBlock> key{};
+  if (secret.size() > kBlock) {
+    unsigned int n = 0;
+    if (EVP_Digest(secret.data(), secret.size(), key.data(), &n, EVP_sha256(), nullptr) != 1) {
+      throw Error("OpenSSL SHA-256 failed");
+    }
+  } else {
+    std::memcpy(key.data(), secret.data(), secret.size());
+  }
+  std::array<unsigned char, kBlock> pad{};
+  auto absorb = [&](CtxPtr& ctx, unsigned char x) {
+    for (std::size_t i = 0; i < kBlock; ++i) pad[i] = key[i] ^ x;
+    ctx.reset(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx.get(), pad.data(), pad.size()) != 1) {
+      OPENSSL_cleanse(key.data(), key.size());
+      OPENSSL_cleanse(pad.data(), pad.size());
+      throw Error("OpenSSL HMAC key setup failed");
+    }
+  };
+  absorb(state_->inner, 0x36);
+  absorb(state_->outer, 0x5c);
+  OPENSSL_cleanse(key.data(), key.size());
+  OPENSSL_cleanse(pad.data(), pad.size());
+}
+
+Hmac::~Hmac() = default;
+Hmac::Hmac(Hmac&&) noexcept = default;
+Hmac& Hmac::operator=(Hmac&&) noexcept = default;
+
+Digest Hmac::mac(std::string_view data) const {
+  // One scratch context per thread: the shared states are only read (copied from).
+  thread_local CtxPtr work{EVP_MD_CTX_new()};
+  Digest inner{}, out{};
+  unsigned int n = 0;
+  if (!work || EVP_MD_CTX_copy_ex(work.get(), state_->inner.get()) != 1 ||
+      EVP_DigestUpdate(work.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(work.get(), inner.data(), &n) != 1 ||
+      EVP_MD_CTX_copy_ex(work.get(), state_->outer.get()) != 1 ||
+      EVP_DigestUpdate(work.get(), inner.data(), inner.size()) != 1 ||
+      EVP_DigestFinal_ex(work.get(), out.data(), &n) != 1) {
+    throw Error("OpenSSL HMAC-SHA256 failed");
+  }
+  return out;
+}
+
+// --- Codec
+
+Codec::Codec(std::string prefix, std::string_view secret)
+    : prefix_((validate_prefix(prefix), std::move(prefix))), hmac_(secret) {}
+
+std::size_t Codec::token_length() const noexcept {
+  return prefix_.size() + 1 + kBodyChars + kChecksumChars;
+}
+
+std::string Codec::generate() const {
+  std::string token = prefix_ + "_";
+  token.reserve(token_length());
+  // Rejection sampling: bytes >= 248 (= 4 x 62) are dropped so every character is uniform.
+  std::array<unsigned char, 64> buf{};
+  while (token.size() < prefix_.size() + 1 + kBodyChars) {
+    if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) {
+      throw Error("the system random generator failed");
+    }
+    for (unsigned char b : buf) {
+      if (b < 248 && token.size() < prefix_.size() + 1 + kBodyChars) {
+        token.push_back(detail::kBase62[b % 62]);
+      }
+    }
+  }
+  OPENSSL_cleanse(buf.data(), buf.size());
+  token += detail::base62_fixed(crc32(token), kChecksumChars);
+  return token;
+}
+
+Parsed Codec::parse(std::string_view token) const {
+  fail(check(token, prefix_, token_length()), token, prefix_, token_length());
+  const std::string_view body = token.substr(prefix_.size() + 1, kBodyChars);
+  return Parsed{body.substr(0, kKeyIdChars), body};
+}
+
+Digest Codec::digest(std::string_view token) const {
+  (void)parse(token);
+  return hmac_.mac(token);
+}
+
+bool Codec::verify(std::string_view token, std::string_view digest) const {
+  (void)parse(token);
+  check_digest_size(digest);
+  return same(hmac_.mac(token), digest);
+}
+
+std::vector<bool> Codec::verify_many(const std::vector<std::string_view>& tokens,
+                                     const std::vector<std::string_view>& digests) const {
+  if (tokens.size() != digests.size()) {
+    throw ConfigError("verify_many needs as many digests as tokens (" +
+                      std::to_string(tokens.size()) + " tokens, " + std::to_string(digests.size()) +
+                      " digests)");
+  }
+  std::vector<bool> out(tokens.size(), false);
+  const std::size_t expected = token_length();
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (digests[i].size() != kDigestBytes || check(tokens[i], prefix_, expected) != Problem::kOk) {
+      continue;
+    }
+    out[i] = same(hmac_.mac(tokens[i]), digests[i]);
+  }
+  return out;
+}
+
+// --- KeyRing
+
+KeyRing::KeyRing(std::string prefix, const std::vector<std::string_view>& secrets) {
+  if (secrets.empty()) throw ConfigError("KeyRing needs at least the current server secret");
+  validate_prefix(prefix);
+  codecs_.reserve(secrets.size());
+  for (std::string_view s : secrets) codecs_.emplace_back(prefix, s);
+}
+
+int KeyRing::match(std::string_view token, std::string_view digest) const {
+  (void)current().parse(token);
+  check_digest_size(digest);
+  int found = -1;
+  // Every secret is tried, always; the first match wins without a data-dependent early exit.
+  for (std::size_t i = codecs_.size(); i-- > 0;) {
+    const bool hit = same(codecs_[i].hmac_.mac(token), digest);
+    found = hit ? static_cast<int>(i) : found;
+  }
+  return found;
+}
+
+}  // namespace blocktrust::apikey
