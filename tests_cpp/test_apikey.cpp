@@ -113,7 +113,9 @@ TEST(ApiKey, EveryMalformedTokenIsRejectedWithItsReason) {
         EXPECT_EQ(what.find(k.token.substr(9)), std::string::npos);
       }
     }
+    const auto before = ak::hmac_count();
     EXPECT_THROW((void)c.verify(k.token, std::string(32, '\0')), ak::InvalidApiKey);
+    EXPECT_EQ(ak::hmac_count(), before) << "an HMAC ran for: " << k.reason;
   }
 }
 
@@ -147,7 +149,10 @@ TEST(ApiKey, KeyRingSaysWhichSecretMatched) {
   EXPECT_EQ(ring.match(t, old_digest), 1);
   const auto nd = ring.current().digest(t);
   EXPECT_EQ(ring.match(t, std::string(reinterpret_cast<const char*>(nd.data()), 32)), 0);
+  const auto before = ak::hmac_count();
   EXPECT_EQ(ring.match(t, std::string(32, 'x')), -1);
+  EXPECT_EQ(ring.match(t, old_digest), 1);
+  EXPECT_EQ(ak::hmac_count() - before, 4u);  // both secrets tried on both calls
   EXPECT_THROW(ak::KeyRing("btk_live", {}), blocktrust::ConfigError);
   EXPECT_THROW(ak::KeyRing("btk_live", {new_secret, "short"}), blocktrust::ConfigError);
 }

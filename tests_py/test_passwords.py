@@ -122,3 +122,58 @@ def test_threads_hash_and_verify_concurrently() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_remaining_bad_inputs_are_typed() -> None:
+    h = passwords.hash_password("pw", params=FAST)
+    too_long = "a" * (passwords.MAX_PASSWORD_BYTES + 1)
+    with pytest.raises(PasswordError, match="longer than"):
+        passwords.verify_password(too_long, h)
+    with pytest.raises(PasswordError, match="longer than"):
+        passwords.check_dual(too_long, h, h)
+    with pytest.raises(InvalidPasswordHash):
+        passwords.needs_rehash("$argon2id$v=19$m=1024,t=1,p=1")
+    with pytest.raises(InvalidPasswordHash):
+        passwords.needs_rehash("$argon2id$v=19$m=1024,t=1,p=1,x=3$c2FsdHNhbHQ$aGFzaA")
+    with pytest.raises(ConfigError, match="parallelism"):
+        Parameters(parallelism=0)
+    with pytest.raises(ConfigError, match="hash_len"):
+        Parameters(hash_len=8)
+    with pytest.raises(ConfigError, match="salt_len"):
+        Parameters(salt_len=4)
+    with pytest.raises(TypeError, match="duress password must be str or bytes"):
+        passwords.hash_dual("pw", None, params=FAST)  # type: ignore[arg-type]
+    with pytest.raises(PasswordError, match="must differ"):
+        passwords.hash_dual("same", b"same", params=FAST)  # str and its UTF-8 bytes are equal
+
+
+def test_malformed_hash_in_either_slot_names_the_problem() -> None:
+    good = passwords.hash_password("pw", params=FAST)
+    for normal, duress in ((good, "$argon2id$v=19$m=1024"), ("nope", good)):
+        with pytest.raises(InvalidPasswordHash) as err:
+            passwords.check_dual("my-secret-password", normal, duress)
+        assert "Argon2" in str(err.value)
+        assert "my-secret-password" not in str(err.value)
+
+
+def test_check_dual_from_threads_gives_each_caller_its_answer() -> None:
+    normal, duress = passwords.hash_dual("normal-pw", "duress-pw", params=FAST)
+    want = {
+        "normal-pw": DualResult.NORMAL,
+        "duress-pw": DualResult.DURESS,
+        "x": DualResult.REJECTED,
+    }
+    errors: list[object] = []
+
+    def work(pw: str) -> None:
+        for _ in range(5):
+            got = passwords.check_dual(pw, normal, duress)
+            if got is not want[pw]:
+                errors.append((pw, got))
+
+    threads = [threading.Thread(target=work, args=(pw,)) for pw in list(want) * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -162,6 +162,7 @@ void register_apikeys(py::module_& m) {
   sub.def(
       "crc32", [](const py::bytes& b) { return ak::crc32(std::string_view(b)); }, py::arg("data"),
       "CRC32 as zlib.crc32 computes it (exposed for tests)");
+  sub.def("_hmac_count", &ak::hmac_count, "HMACs computed by the calling thread (for tests)");
   sub.attr("MIN_SECRET_BYTES") = ak::kMinSecretBytes;
   sub.attr("MAX_TOKEN_CHARS") = ak::kMaxTokenChars;
   sub.attr("KEY_ID_CHARS") = ak::kKeyIdChars;

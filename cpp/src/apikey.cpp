@@ -31,6 +31,9 @@ constexpr std::array<std::uint32_t, 256> make_crc_table() {
 }
 constexpr auto kCrcTable = make_crc_table();
 
+// Per thread, so counting costs no shared cache line in the hot path.
+thread_local std::uint64_t t_hmacs = 0;
+
 // Why a token is malformed, found without computing any HMAC; kOk when well-formed.
 enum class Problem {
   kOk,
@@ -173,7 +176,12 @@ Hmac::~Hmac() = default;
 Hmac::Hmac(Hmac&&) noexcept = default;
 Hmac& Hmac::operator=(Hmac&&) noexcept = default;
 
+std::uint64_t hmac_count() noexcept {
+  return t_hmacs;
+}
+
 Digest Hmac::mac(std::string_view data) const {
+  ++t_hmacs;
   // One scratch context per thread: the shared states are only read (copied from).
   thread_local CtxPtr work{EVP_MD_CTX_new()};
   Digest inner{}, out{};

@@ -51,6 +51,10 @@ void validate_prefix(std::string_view prefix);
 /// CRC32 (IEEE 802.3, the one zlib.crc32 computes) of `data`.
 [[nodiscard]] std::uint32_t crc32(std::string_view data) noexcept;
 
+/// HMACs computed so far by the calling thread (lets tests prove that malformed tokens never
+/// reach the HMAC and that KeyRing tries every secret).
+[[nodiscard]] std::uint64_t hmac_count() noexcept;
+
 /// The parts of a well-formed token (views into the token passed to parse).
 struct Parsed {
   std::string_view key_id;  ///< the public key id segment
