@@ -184,7 +184,7 @@ void bind_hashing(py::module_& d) {
       [](py::handle data) { return to_bytes(hash_buffer(dg::Algorithm::kSha3_256, data)); },
       py::arg("data"), "SHA3-256 of a bytes-like object.");
   d.def(
-      "hash",
+      "hash_bytes",
       [](py::handle data, std::string_view algorithm) {
         return to_bytes(hash_buffer(dg::parse_algorithm(algorithm), data));
       },
