@@ -265,6 +265,12 @@ def test_hash_files_bad_errors_option(tmp_path: Path) -> None:
         digest.hash_files([tmp_path], errors="ignore")  # type: ignore[arg-type]
 
 
+def test_hash_files_refuses_a_single_path(tmp_path: Path) -> None:
+    for one in (str(tmp_path), os.fsencode(tmp_path), tmp_path):
+        with pytest.raises(ConfigError, match="use hash_file"):
+            digest.hash_files(one)  # type: ignore[arg-type]
+
+
 def test_hash_files_bad_path_type() -> None:
     with pytest.raises(TypeError):
         digest.hash_files([123])  # type: ignore[list-item]

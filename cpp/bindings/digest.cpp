@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <string>
 #include <vector>
@@ -90,7 +91,7 @@ class LeafViews {
 
  private:
   py::tuple tuple_;
-  std::vector<Buffer> buffers_;  // only for leaves that are not bytes
+  std::deque<Buffer> buffers_;  // only for leaves that are not bytes; a deque never moves them
   std::vector<dg::ByteView> views_;
 };
 

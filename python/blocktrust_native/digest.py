@@ -109,6 +109,8 @@ def hash_files(
     """
     if errors not in ("raise", "return"):
         raise ConfigError(f"errors must be 'raise' or 'return', not {errors!r}")
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise ConfigError("hash_files takes an iterable of paths; use hash_file for one path")
     if threads is None:
         threads = 0
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
