@@ -48,7 +48,7 @@ def test_nist_abc_examples() -> None:
 @given(data=st.binary(max_size=5000), algorithm=st.sampled_from(ALGORITHMS))
 def test_one_shot_equals_hashlib(data: bytes, algorithm: str) -> None:
     expected = hashlib.new(algorithm, data).digest()
-    assert digest.hash(data, algorithm) == expected
+    assert digest.hash_bytes(data, algorithm) == expected
     assert digest.new(algorithm, data).digest() == expected
 
 
@@ -128,7 +128,7 @@ def test_default_algorithm_and_spellings() -> None:
     assert digest.Hasher().name == "sha256"
     assert digest.Hasher("SHA-256").name == "sha256"
     assert digest.Hasher("SHA3-256").name == "sha3_256"
-    assert digest.hash(b"x", "Sha512") == hashlib.sha512(b"x").digest()
+    assert digest.hash_bytes(b"x", "Sha512") == hashlib.sha512(b"x").digest()
 
 
 @pytest.mark.parametrize("name", ["md5", "", "sha256 ", "blake2b", "sha3"])
@@ -138,7 +138,7 @@ def test_unknown_algorithm_raises_config_error_naming_it(name: str, tmp_path: Pa
     calls = [
         lambda: digest.Hasher(name),
         lambda: digest.new(name),
-        lambda: digest.hash(b"x", name),
+        lambda: digest.hash_bytes(b"x", name),
         lambda: digest.hash_file(f, name),
         lambda: digest.hash_files([f], name),
     ]
@@ -263,6 +263,12 @@ def test_hash_files_bad_threads(tmp_path: Path, threads: object) -> None:
 def test_hash_files_bad_errors_option(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'ignore'"):
         digest.hash_files([tmp_path], errors="ignore")  # type: ignore[arg-type]
+
+
+def test_hash_files_refuses_a_single_path(tmp_path: Path) -> None:
+    for one in (str(tmp_path), os.fsencode(tmp_path), tmp_path):
+        with pytest.raises(ConfigError, match="use hash_file"):
+            digest.hash_files(one)  # type: ignore[arg-type]
 
 
 def test_hash_files_bad_path_type() -> None:

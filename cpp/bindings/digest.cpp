@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <string>
 #include <vector>
@@ -90,7 +91,7 @@ class LeafViews {
 
  private:
   py::tuple tuple_;
-  std::vector<Buffer> buffers_;  // only for leaves that are not bytes
+  std::deque<Buffer> buffers_;  // only for leaves that are not bytes; a deque never moves them
   std::vector<dg::ByteView> views_;
 };
 
@@ -184,7 +185,7 @@ void bind_hashing(py::module_& d) {
       [](py::handle data) { return to_bytes(hash_buffer(dg::Algorithm::kSha3_256, data)); },
       py::arg("data"), "SHA3-256 of a bytes-like object.");
   d.def(
-      "hash",
+      "hash_bytes",
       [](py::handle data, std::string_view algorithm) {
         return to_bytes(hash_buffer(dg::parse_algorithm(algorithm), data));
       },

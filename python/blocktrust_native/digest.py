@@ -41,7 +41,7 @@ __all__ = [
     "MerkleTree",
     "NotBytesLike",
     "algorithms_available",
-    "hash",
+    "hash_bytes",
     "hash_file",
     "hash_files",
     "leaf_hash",
@@ -79,9 +79,9 @@ merkle_root_packed = _native.merkle_root_packed
 algorithms_available: frozenset[str] = frozenset(_native.algorithms())
 
 
-def hash(data: Any, algorithm: str = "sha256") -> bytes:
+def hash_bytes(data: Any, algorithm: str = "sha256") -> bytes:
     """Digest of a bytes-like object with ``algorithm``; unknown names raise ConfigError."""
-    return _native.hash(data, algorithm)
+    return _native.hash_bytes(data, algorithm)
 
 
 def new(algorithm: str = "sha256", data: Any = None) -> Hasher:
@@ -109,6 +109,8 @@ def hash_files(
     """
     if errors not in ("raise", "return"):
         raise ConfigError(f"errors must be 'raise' or 'return', not {errors!r}")
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise ConfigError("hash_files takes an iterable of paths; use hash_file for one path")
     if threads is None:
         threads = 0
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

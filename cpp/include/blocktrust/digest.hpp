@@ -90,7 +90,8 @@ class Hasher final {
   mutable std::mutex mu_;
 };
 
-/// Digest of the file at `path`, read in kFileBlock blocks; throws IoError naming the path.
+/// Digest of the file at `path`, read in kFileBlock blocks (from 4 MiB up, a helper thread reads
+/// the next block while this one hashes); throws IoError naming the path.
 [[nodiscard]] Bytes hash_file(Algorithm alg, const std::string& path);
 
 /// The outcome of hashing one file in hash_files.
