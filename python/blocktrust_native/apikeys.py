@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from blocktrust_native._native import apikeys as _native
 from blocktrust_native.errors import ConfigError, InvalidApiKey
@@ -32,11 +33,29 @@ __all__ = [
     "ApiKey",
     "ApiKeyCodec",
     "InvalidApiKey",
+    "IssuedKey",
+    "KeyInfo",
     "KeyRing",
     "ParsedApiKey",
+    "PgKeyStore",
     "Role",
     "token_regex",
 ]
+
+if TYPE_CHECKING:
+    from blocktrust_native.apikeys_store import IssuedKey, KeyInfo, PgKeyStore
+
+_STORE_NAMES = {"IssuedKey", "KeyInfo", "PgKeyStore"}
+
+
+def __getattr__(name: str) -> object:
+    # The PostgreSQL key store lives in apikeys_store (it imports this module); loaded on first use.
+    if name in _STORE_NAMES:
+        from blocktrust_native import apikeys_store
+
+        return getattr(apikeys_store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Shortest accepted server secret, in bytes.
 MIN_SECRET_BYTES: int = _native.MIN_SECRET_BYTES
