@@ -295,3 +295,14 @@ def test_login_rate_limit_answers_429_with_retry_after(api: httpx.Client) -> Non
     assert codes == [200] * 5 + [429]
     assert int(r.headers["Retry-After"]) > 0
     assert r.headers["RateLimit-Remaining"] == "0"
+
+
+def test_admin_endpoint_needs_an_admin_api_key(stack: Stack, api: httpx.Client) -> None:
+    assert api.get("/api/admin/overview").status_code == 401
+    bad = stack.admin_key[:-1] + ("A" if stack.admin_key[-1] != "A" else "B")
+    assert api.get("/api/admin/overview", headers={"X-API-Key": bad}).status_code == 401
+    client = api.get("/api/admin/overview", headers={"X-API-Key": stack.client_key})
+    assert client.status_code == 403
+    ok = api.get("/api/admin/overview", headers={"X-API-Key": stack.admin_key})
+    assert ok.status_code == 200
+    assert ok.json()["users"] >= 0

@@ -10,6 +10,7 @@ from validate_all_flows.httpcall import call
 from validate_all_flows.target import Target
 
 PROTECTED = ["/api/identity", "/api/failsafe/status", "/api/explorer/events"]
+ADMIN = "/api/admin/overview"  # needs an API key with the admin role
 FOREIGN_ORIGIN = "https://attacker.invalid"
 
 
@@ -64,7 +65,7 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
 @check("security")
 def protected_endpoints(t: Target) -> list[CheckResult]:
     """Protected endpoints refuse missing and bad bearer tokens."""
-    cid, title = "security.auth_required", "protected endpoints refuse missing or bad tokens"
+    cid, title = "security.auth_required", "protected endpoints refuse bad tokens and API keys"
     if not t.base_url:
         return [_skip(cid, title)]
     bad = []
@@ -90,7 +91,14 @@ def protected_endpoints(t: Target) -> list[CheckResult]:
                 "require a valid token on these endpoints",
             )
         ]
-    return [CheckResult(cid, title, Status.PASS, f"{len(PROTECTED)} endpoints refuse both")]
+    return [
+        CheckResult(
+            cid,
+            title,
+            Status.PASS,
+            f"{len(PROTECTED)} endpoints refuse missing and forged tokens, {ADMIN} bad API keys",
+        )
+    ]
 
 
 @check("security")

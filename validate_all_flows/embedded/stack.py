@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from blocktrust_native.apikeys import ApiKeyCodec
+from blocktrust_native.apikeys_store import PgKeyStore
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
 from validate_all_flows.embedded.chain import (
@@ -64,6 +66,8 @@ class Stack:
         self.contracts: BlocktrustContracts | None = None
         self.worker: Any = None
         self.listener: Listener | None = None
+        self.keys: PgKeyStore | None = None
+        self.admin_key = self.client_key = ""
         self.server: Any = None
         self._server_thread: threading.Thread | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -150,7 +154,11 @@ class Stack:
         with os.fdopen(fd, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in self.service_env.items())
         settings = ServiceSettings.from_env(self.service_env)
-        services = Services(settings, self.pool, self.contracts)
+        self.keys = PgKeyStore(self.pool, ApiKeyCodec("btk_live", settings.api_key_salt.encode()))
+        # Keys for the tests and the validator; tokens are shown only here, never logged.
+        self.admin_key = self.keys.issue("admin", "embedded-stack").token
+        self.client_key = self.keys.issue("client", "embedded-stack").token
+        services = Services(settings, self.pool, self.contracts, self.keys)
         app = self._phase("service", lambda: create_app(services))
         self._serve(app, port)
         self.worker = ChainWorker(self.pool, self.contracts, settings.worker_interval).start()
@@ -191,6 +199,9 @@ class Stack:
             if self._server_thread is not None:
                 self._server_thread.join(10)
             self.server = None
+        if self.keys is not None:
+            self.keys.close()
+            self.keys = None
         if self.pool is not None:
             self.pool.close()
             self.pool = None

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from blocktrust_native.apikeys import ApiKeyCodec
+    from blocktrust_native.apikeys_store import PgKeyStore
     from blocktrust_native.pool import Pool
     from validate_all_flows.embedded.chain import (
         BlocktrustContracts,
@@ -47,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             contracts = BlocktrustContracts(client, config)
             worker = ChainWorker(pool, contracts, settings.worker_interval).start()
         try:
-            app = create_app(Services(settings, pool, contracts))
+            codec = ApiKeyCodec("btk_live", settings.api_key_salt.encode())
+            keys = PgKeyStore(pool, codec)
+            app = create_app(Services(settings, pool, contracts, keys))
             uvicorn.run(app, host=args.host, port=args.port, log_level="info")
         finally:
             if worker is not None:

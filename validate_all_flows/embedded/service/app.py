@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from blocktrust_native import __version__, passwords
+from blocktrust_native.apikeys_store import PgKeyStore
 from blocktrust_native.digest import sha256
 from blocktrust_native.pool import Pool
 from blocktrust_native.ratelimit import RateLimiter
@@ -51,11 +52,13 @@ log = logging.getLogger("blocktrust.service")
 
 @dataclass
 class Services:
-    """What the app runs on: settings, the pool, and the contracts (None without a chain)."""
+    """What the app runs on: settings, the pool, the contracts (None without a chain) and the
+    API-key store (admin endpoints answer 503 without one)."""
 
     settings: ServiceSettings
     pool: Pool
     contracts: BlocktrustContracts | None = None
+    keys: PgKeyStore | None = None
 
 
 class RegisterIn(BaseModel):
@@ -288,6 +291,29 @@ def create_app(services: Services) -> FastAPI:
             else services.contracts.config.entry("FailSafe").address
         )
         return status
+
+    def admin_key(x_api_key: Annotated[str | None, Header()] = None) -> str:
+        if services.keys is None:
+            raise HTTPException(503, "API keys are not configured")
+        info = services.keys.authenticate(x_api_key) if x_api_key else None
+        if info is None:
+            raise HTTPException(401, "missing or invalid API key")
+        if info.role != "admin":
+            raise HTTPException(403, "this endpoint needs an API key with the admin role")
+        return info.key_id
+
+    @app.get("/api/admin/overview")
+    def admin_overview(_: Annotated[str, Depends(admin_key)]) -> dict[str, Any]:
+        counts = services.pool.execute(
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM signatures), "
+            "(SELECT count(*) FROM identity_nfts WHERE status = 'active')"
+        )[0]
+        return {
+            "users": int(counts[0]),
+            "signatures": int(counts[1]),
+            "active_identities": int(counts[2]),
+            "pool": services.pool.stats(),
+        }
 
     @app.get("/api/explorer/events")
     def explorer(_: Annotated[int, Depends(current_user)], limit: int = 50) -> dict[str, Any]:
