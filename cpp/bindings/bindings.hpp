@@ -14,6 +14,8 @@ void register_errors(py::module_& m);
 void register_pool(py::module_& m);
 /// Binds blocktrust_native._native.ratelimit.
 void register_ratelimit(py::module_& m);
+/// Binds blocktrust_native._native.flows (HTTP client, histograms, flow runner).
+void register_flows(py::module_& m);
 
 /// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
 void set_python_error(const char* cls, const char* message);

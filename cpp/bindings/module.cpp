@@ -6,4 +6,5 @@ PYBIND11_MODULE(_native, m) {
   blocktrust::bindings::register_errors(m);
   blocktrust::bindings::register_pool(m);
   blocktrust::bindings::register_ratelimit(m);
+  blocktrust::bindings::register_flows(m);
 }

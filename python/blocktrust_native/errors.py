@@ -16,6 +16,8 @@ __all__ = [
     "DatabaseError",
     "Error",
     "FileReadError",
+    "FlowSpecError",
+    "HistogramFormatError",
     "IntegrityError",
     "OperationalError",
     "PoolClosed",
@@ -119,3 +121,14 @@ class RateLimitExceeded(Error):
         retry = getattr(decision, "retry_after", 0.0)
         super().__init__(f"rate limit exceeded; retry after {retry:.3f}s")
         self.decision = decision
+
+
+# --- flows
+
+
+class FlowSpecError(Error, ValueError):
+    """Raised when a flow spec is invalid; the message names the place (``steps[2].capture.x``)."""
+
+
+class HistogramFormatError(Error, ValueError):
+    """Raised when bytes given to ``Histogram.from_bytes`` are not a serialised histogram."""
