@@ -11,6 +11,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cctype>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -38,6 +39,17 @@ std::string b64encode(const std::string& in) {
                           static_cast<int>(in.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 json summary(const Histogram& h) {
@@ -144,8 +156,8 @@ struct FlowRun::Impl {
     bool has_cookie = false, has_ct = false;
     for (const auto& [k, t] : st.headers) {
       req.insert(k, t.render(ctx));
-      has_cookie = has_cookie || http::lower(k) == "cookie";
-      has_ct = has_ct || http::lower(k) == "content-type";
+      has_cookie = has_cookie || iequals(k, "cookie");
+      has_ct = has_ct || iequals(k, "content-type");
     }
     if (!has_cookie && !vu.cookies.empty()) {
       std::string c;
@@ -219,7 +231,7 @@ struct FlowRun::Impl {
 
   static void take_cookies(VuState& vu, const http::HttpResponse& res) {
     for (const auto& [k, v] : res.headers) {
-      if (http::lower(k) != "set-cookie") continue;
+      if (!iequals(k, "set-cookie")) continue;
       auto semi = v.find(';');
       std::string pair = v.substr(0, semi);
       auto eq = pair.find('=');
@@ -249,8 +261,12 @@ struct FlowRun::Impl {
       }
       const Step& st = flow.steps[si];
       StepStats& ss = w.steps[si];
-      http::HttpOptions hopts = opts.http;
-      if (st.timeout_ms > 0) hopts.request_timeout_ms = st.timeout_ms;
+      std::optional<http::HttpOptions> own;  // copied only when the step overrides the timeout
+      if (st.timeout_ms > 0) {
+        own = opts.http;
+        own->request_timeout_ms = st.timeout_ms;
+      }
+      const http::HttpOptions& hopts = own ? *own : opts.http;
       std::string url = st.url.render(ctx);
       if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) url = base + url;
       http::HttpResponse res;
