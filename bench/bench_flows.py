@@ -10,7 +10,6 @@ ratios come last.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import os
@@ -21,13 +20,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 
-from blocktrust_native.flows import FlowSpec, run_flow, start_flow  # noqa: E402
+from blocktrust_native.flows import FlowSpec, run_flow, start_flow
 
 NGINX = "/usr/sbin/nginx"
 CONNS = 64
@@ -43,13 +41,19 @@ def start_nginx(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     www = root / "www"
     www.mkdir()
-    doc = {"ok": True, "token": "t0k3n-abcdef0123456789", "user": {"id": 42, "name": "alice"},
-           "items": [1, 2, 3, 4, 5], "note": "a small JSON document of about two hundred bytes.."}
+    doc = {
+        "ok": True,
+        "token": "t0k3n-abcdef0123456789",
+        "user": {"id": 42, "name": "alice"},
+        "items": [1, 2, 3, 4, 5],
+        "note": "a small JSON document of about two hundred bytes..",
+    }
     (www / "data.json").write_text(json.dumps(doc))
     (www / "me.json").write_text(json.dumps({"me": "alice", "ok": True, "pad": "p" * 120}))
     user = "user root;" if os.geteuid() == 0 else ""
     conf = root / "nginx.conf"
-    conf.write_text(textwrap.dedent(f"""
+    conf.write_text(
+        textwrap.dedent(f"""
         {user}
         worker_processes 1;
         daemon off;
@@ -67,9 +71,11 @@ def start_nginx(root: Path) -> tuple[subprocess.Popen[bytes], int]:
           default_type application/json;
           server {{ listen 127.0.0.1:{port}; root {www}; }}
         }}
-    """))
-    proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """)
+    )
+    proc = subprocess.Popen(
+        [NGINX, "-c", str(conf), "-p", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), 0.1).close()
@@ -81,8 +87,9 @@ def start_nginx(root: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def bench_wrk(url: str, secs: int) -> float:
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{secs}s", url], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNS}", f"-d{secs}s", url], capture_output=True, text=True, check=True
+    ).stdout
     return float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
 
 
@@ -90,7 +97,8 @@ def bench_locust(base: str, secs: int, tmp: Path) -> float | None:
     locust = Path(sys.executable).parent / "locust"
     if not locust.exists():
         return None
-    (tmp / "lf.py").write_text(textwrap.dedent("""
+    (tmp / "lf.py").write_text(
+        textwrap.dedent("""
         from locust import constant, task
         from locust.contrib.fasthttp import FastHttpUser
 
@@ -100,11 +108,32 @@ def bench_locust(base: str, secs: int, tmp: Path) -> float | None:
             @task
             def get(self):
                 self.client.get("/data.json")
-    """))
-    subprocess.run([str(locust), "-f", str(tmp / "lf.py"), "--headless", "-u", str(CONNS), "-r",
-                    str(CONNS), "-t", f"{secs}s", "--host", base, "--csv", str(tmp / "lc"),
-                    "--only-summary", "--loglevel", "ERROR"], capture_output=True, check=False,
-                   timeout=secs + 60)
+    """)
+    )
+    subprocess.run(
+        [
+            str(locust),
+            "-f",
+            str(tmp / "lf.py"),
+            "--headless",
+            "-u",
+            str(CONNS),
+            "-r",
+            str(CONNS),
+            "-t",
+            f"{secs}s",
+            "--host",
+            base,
+            "--csv",
+            str(tmp / "lc"),
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+        ],
+        capture_output=True,
+        check=False,
+        timeout=secs + 60,
+    )
     try:
         with open(tmp / "lc_stats.csv") as f:
             for row in csv.DictReader(f):
@@ -124,21 +153,8 @@ def ours(spec: FlowSpec, base: str, secs: float) -> float:
 
 def idle_vus_rss(n: int) -> tuple[float, int]:
     """RSS (MiB) of this process while `n` VUs each hold a connection waiting for a response."""
-    loop = asyncio.new_event_loop()
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        held.append(w)
-        await r.read(1 << 16)  # read the request, never answer
-        await asyncio.sleep(3600)
-
-    async def start() -> int:
-        srv = await asyncio.start_server(hold, "127.0.0.1", 0, backlog=4096)
-        return srv.sockets[0].getsockname()[1]
-
-    threading.Thread(target=loop.run_forever, daemon=True).start()
     # The server runs in a child process so its sockets do not count toward our RSS.
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import asyncio, sys
         async def hold(r, w):
             await r.read(65536); await asyncio.sleep(3600)
@@ -150,10 +166,7 @@ def idle_vus_rss(n: int) -> tuple[float, int]:
     """)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     port = int(child.stdout.readline())
-    loop.call_soon_threadsafe(loop.stop)
-    del start
     spec = FlowSpec.from_dict({"steps": [{"name": "wait", "request": {"path": "/hold"}}]})
-    base_rss = rss_mib()
     run = start_flow(spec, f"http://127.0.0.1:{port}", vus=n, iterations=1, request_timeout=120)
     peak = 0.0
     deadline = time.monotonic() + 60
@@ -169,7 +182,7 @@ def idle_vus_rss(n: int) -> tuple[float, int]:
     run.wait()
     child.kill()
     child.wait()
-    return peak - base_rss + base_rss, active
+    return peak, active
 
 
 def rss_mib() -> float:
@@ -191,17 +204,33 @@ def main() -> None:
         proc, port = start_nginx(tmp)
         base = f"http://127.0.0.1:{port}"
         try:
-            single = FlowSpec.from_dict({"steps": [{"name": "get",
-                                                    "request": {"path": "/data.json"}}]})
-            three = FlowSpec.from_dict({"steps": [
-                {"name": "a", "request": {"path": "/data.json"},
-                 "capture": {"token": {"json": "/token"}}},
-                {"name": "b", "request": {"path": "/me.json",
-                                          "headers": {"Authorization": "Bearer {{token}}"}},
-                 "assert": {"status": 200}},
-                {"name": "c", "request": {"path": "/data.json"},
-                 "assert": {"json": {"/user/name": "alice"}}},
-            ]})
+            single = FlowSpec.from_dict(
+                {"steps": [{"name": "get", "request": {"path": "/data.json"}}]}
+            )
+            three = FlowSpec.from_dict(
+                {
+                    "steps": [
+                        {
+                            "name": "a",
+                            "request": {"path": "/data.json"},
+                            "capture": {"token": {"json": "/token"}},
+                        },
+                        {
+                            "name": "b",
+                            "request": {
+                                "path": "/me.json",
+                                "headers": {"Authorization": "Bearer {{token}}"},
+                            },
+                            "assert": {"status": 200},
+                        },
+                        {
+                            "name": "c",
+                            "request": {"path": "/data.json"},
+                            "assert": {"json": {"/user/name": "alice"}},
+                        },
+                    ]
+                }
+            )
             run_flow(single, base, vus=CONNS, duration=0.5)  # warm-up
             wrk = bench_wrk(base + "/data.json", secs)
             print(f"wrk -t2 -c{CONNS}:                 {wrk:12.0f} req/s")
@@ -219,8 +248,9 @@ def main() -> None:
             proc.wait()
     n_idle = 2000 if args.quick else 10_000
     rss, active = idle_vus_rss(n_idle)
-    print(f"RSS with {active} idle VUs (each holding a connection): {rss:.1f} MiB "
-          f"(target < 200 MiB)")
+    print(
+        f"RSS with {active} idle VUs (each holding a connection): {rss:.1f} MiB (target < 200 MiB)"
+    )
     print(f"3-step flow / single GET: {ours_three / ours_single:.2f}x (target >= 0.80x)")
     if loc:
         print(f"ratio ours/locust: {ours_single / loc:.1f}x (target >= 8x)")
