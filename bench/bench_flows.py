@@ -194,9 +194,12 @@ def rss_mib() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="2-second runs")
+    ap.add_argument("--quick", action="store_true", help="2-second runs, one round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds; the best of each is kept")
     args = ap.parse_args()
     secs = 2 if args.quick else 5
+    if args.quick:
+        args.rounds = 1
     if not shutil.which("wrk") or not Path(NGINX).exists():
         raise SystemExit("needs wrk and nginx")
     with tempfile.TemporaryDirectory() as d:
@@ -232,15 +235,30 @@ def main() -> None:
                 }
             )
             run_flow(single, base, vus=CONNS, duration=0.5)  # warm-up
-            wrk = bench_wrk(base + "/data.json", secs)
+            # The machine is shared: alternate the contenders and keep each one's best round.
+            wrk = ours_single = ours_three = 0.0
+            loc: float | None = None
+            for rnd in range(args.rounds):
+                w = bench_wrk(base + "/data.json", secs)
+                o1 = ours(single, base, secs)
+                o3 = ours(three, base, secs)
+                lc = bench_locust(base, max(secs, 5), tmp)
+                print(
+                    f"round {rnd + 1}: wrk {w:.0f}, ours GET {o1:.0f}, ours 3-step {o3:.0f}, "
+                    f"locust {lc if lc is None else round(lc)} req/s"
+                )
+                wrk, ours_single, ours_three = (
+                    max(wrk, w),
+                    max(ours_single, o1),
+                    max(ours_three, o3),
+                )
+                if lc is not None:
+                    loc = max(loc or 0.0, lc)
             print(f"wrk -t2 -c{CONNS}:                 {wrk:12.0f} req/s")
-            ours_single = ours(single, base, secs)
             print(f"ours single GET, {CONNS} VUs:       {ours_single:12.0f} req/s")
-            ours_three = ours(three, base, secs)
             print(f"ours 3-step flow, {CONNS} VUs:      {ours_three:12.0f} req/s")
-            loc = bench_locust(base, max(secs, 5), tmp)
             if loc is None:
-                print("locust FastHttpUser:           not available")
+                print("locust FastHttpUser:           could not be driven (no stats)")
             else:
                 print(f"locust FastHttpUser, {CONNS} users: {loc:12.0f} req/s (1 process)")
         finally:
@@ -252,7 +270,7 @@ def main() -> None:
         f"RSS with {active} idle VUs (each holding a connection): {rss:.1f} MiB (target < 200 MiB)"
     )
     print(f"3-step flow / single GET: {ours_three / ours_single:.2f}x (target >= 0.80x)")
-    if loc:
+    if loc:  # None or 0: Locust produced no requests; no ratio to print
         print(f"ratio ours/locust: {ours_single / loc:.1f}x (target >= 8x)")
     print(f"ratio ours/wrk: {ours_single / wrk:.2f}x (target >= 0.7x)")
 

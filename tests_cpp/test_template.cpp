@@ -6,6 +6,8 @@
 #include <regex>
 
 #include "flow_model.hpp"
+// GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s <regex> at -O2 with sanitizers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "template.hpp"
 
 using blocktrust::flows::FlowDefinitionError;
