@@ -22,6 +22,8 @@ void register_digest(py::module_& m);
 
 /// Binds blocktrust_native._native.apikeys (API keys, HMAC digests, KeyRing).
 void register_apikeys(py::module_& m);
+/// Binds blocktrust_native._native.flows (HTTP client, histograms, flow runner).
+void register_flows(py::module_& m);
 
 /// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
 void set_python_error(const char* cls, const char* message);

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_native, m) {
   blocktrust::bindings::register_ratelimit(m);
   blocktrust::bindings::register_digest(m);
   blocktrust::bindings::register_apikeys(m);
+  blocktrust::bindings::register_flows(m);
 }

@@ -16,6 +16,8 @@ __all__ = [
     "DatabaseError",
     "Error",
     "FileReadError",
+    "FlowSpecError",
+    "HistogramFormatError",
     "IntegrityError",
     "InvalidApiKey",
     "InvalidPasswordHash",
@@ -158,3 +160,14 @@ class LeafIndexError(Error, IndexError):
 
 class InvalidApiKey(Error, ValueError):
     """Raised when an API key is malformed (prefix, length, characters, checksum); not echoed."""
+
+
+# --- flows
+
+
+class FlowSpecError(Error, ValueError):
+    """Raised when a flow spec is invalid; the message names the place (``steps[2].capture.x``)."""
+
+
+class HistogramFormatError(Error, ValueError):
+    """Raised when bytes given to ``Histogram.from_bytes`` are not a serialised histogram."""

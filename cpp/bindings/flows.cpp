@@ -1,0 +1,201 @@
+// blocktrust_native._native.flows: thin bindings of the histogram, the HTTP client and the flow
+// runner. Every wait releases the GIL; the GIL is taken back only for progress callbacks and to
+// notice Ctrl-C.
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "bindings.hpp"
+#include "blocktrust/flow.hpp"
+#include "blocktrust/histogram.hpp"
+#include "blocktrust/http_client.hpp"
+
+namespace blocktrust::bindings {
+
+namespace {
+
+namespace fl = blocktrust::flows;
+namespace bh = blocktrust::http;
+
+std::int64_t to_ms(double seconds, const char* what) {
+  if (!std::isfinite(seconds) || seconds <= 0 || seconds > 86400.0 * 7) {
+    throw ConfigError(std::string(what) + " must be a positive number of seconds");
+  }
+  return static_cast<std::int64_t>(std::ceil(seconds * 1000.0));
+}
+
+bh::HttpOptions http_options(double connect_timeout, double request_timeout,
+                             std::uint64_t max_response_bytes, std::uint32_t max_header_bytes,
+                             bool verify_tls, const std::string& ca_file, bool follow_redirects,
+                             int max_redirects) {
+  bh::HttpOptions o;
+  o.connect_timeout_ms = to_ms(connect_timeout, "connect_timeout");
+  o.request_timeout_ms = to_ms(request_timeout, "request_timeout");
+  o.max_response_bytes = max_response_bytes;
+  o.max_header_bytes = max_header_bytes;
+  o.verify_peer = verify_tls;
+  o.ca_file = ca_file;
+  o.follow_redirects = follow_redirects;
+  o.max_redirects = max_redirects;
+  return o;
+}
+
+py::dict progress_dict(const fl::Progress& p) {
+  py::dict d;
+  d["elapsed_s"] = p.elapsed_s;
+  d["iterations"] = p.iterations;
+  d["failed_iterations"] = p.failed_iterations;
+  d["requests"] = p.requests;
+  d["failed_requests"] = p.failed_requests;
+  d["active"] = p.active;
+  return d;
+}
+
+// Runs to the end (or Ctrl-C / a failing callback), calling `progress` every `interval` seconds.
+std::pair<std::string, bool> wait_run(fl::FlowRun& run, const py::object& progress,
+                                      double interval) {
+  using namespace std::chrono;
+  bool interrupted = false;
+  auto next_tick =
+      steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(interval));
+  for (;;) {
+    bool done;
+    {
+      py::gil_scoped_release release;
+      done = run.wait_for(milliseconds(100));
+    }
+    if (done) break;
+    if (PyErr_CheckSignals() != 0) {
+      if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) throw py::error_already_set();
+      PyErr_Clear();  // Ctrl-C: stop cleanly and hand back the partial report
+      interrupted = true;
+      run.cancel();
+      continue;
+    }
+    if (!progress.is_none() && steady_clock::now() >= next_tick) {
+      next_tick += duration_cast<steady_clock::duration>(duration<double>(interval));
+      py::object keep_going;
+      try {
+        keep_going = progress(progress_dict(run.progress()));
+      } catch (...) {
+        run.cancel();
+        py::gil_scoped_release release;
+        (void)run.wait_for(hours(1));
+        throw;
+      }
+      if (!keep_going.is_none() && !keep_going.cast<bool>()) run.cancel();
+    }
+  }
+  std::string report;
+  {
+    py::gil_scoped_release release;
+    report = run.report_json();
+  }
+  return {report, interrupted};
+}
+
+}  // namespace
+
+void register_flows(py::module_& m) {
+  auto sub = m.def_submodule("flows", "HTTP client, latency histograms and the flow runner.");
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fl::FlowDefinitionError& e) {
+      set_python_error("FlowSpecError", e.what());
+    } catch (const fl::HistogramFormatError& e) {
+      set_python_error("HistogramFormatError", e.what());
+    }
+  });
+
+  py::class_<fl::Histogram>(sub, "Histogram",
+                            "HDR-style log-linear latency histogram (1 µs, 3 significant digits).")
+      .def(py::init<>())
+      .def("record_us", &fl::Histogram::record_us, py::arg("value_us"), py::arg("count") = 1,
+           "Records a value in microseconds `count` times.")
+      .def("merge", &fl::Histogram::merge, py::arg("other"), "Adds every count of `other`.")
+      .def("percentile_us", &fl::Histogram::percentile_us, py::arg("p"),
+           "The value at percentile p (0..100) in microseconds.")
+      .def_property_readonly("count", &fl::Histogram::count, "Number of values recorded.")
+      .def_property_readonly("min_us", &fl::Histogram::min_us, "Smallest value (µs).")
+      .def_property_readonly("max_us", &fl::Histogram::max_us, "Largest value (µs).")
+      .def_property_readonly("mean_us", &fl::Histogram::mean_us, "Mean value (µs).")
+      .def_property_readonly("saturated", &fl::Histogram::saturated,
+                             "Values clamped at the top of the range.")
+      .def(
+          "to_bytes", [](const fl::Histogram& h) { return py::bytes(h.serialize()); },
+          "Compact binary form (mergeable across processes).")
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& b) { return fl::Histogram::deserialize(std::string(b)); },
+          py::arg("data"), "Rebuilds a histogram from to_bytes(); HistogramFormatError if bad.");
+
+  sub.def(
+      "http_request",
+      [](const std::string& method, const std::string& url,
+         const std::vector<std::pair<std::string, std::string>>& headers, const py::bytes& body,
+         double connect_timeout, double request_timeout, std::uint64_t max_response_bytes,
+         std::uint32_t max_header_bytes, bool verify_tls, const std::string& ca_file,
+         bool follow_redirects, int max_redirects) {
+        auto opts =
+            http_options(connect_timeout, request_timeout, max_response_bytes, max_header_bytes,
+                         verify_tls, ca_file, follow_redirects, max_redirects);
+        bh::HttpRequest req{method, url, headers, std::string(body)};
+        bh::HttpResponse res;
+        {
+          py::gil_scoped_release release;
+          bh::HttpClient client(opts);
+          res = client.request(req);
+        }
+        py::dict d;
+        d["status"] = res.status;
+        d["headers"] = res.headers;
+        d["body"] = py::bytes(res.body);
+        d["error"] = res.error;
+        d["latency_s"] = static_cast<double>(res.latency_ns) / 1e9;
+        return d;
+      },
+      py::arg("method"), py::arg("url"), py::arg("headers"), py::arg("body"),
+      py::arg("connect_timeout"), py::arg("request_timeout"), py::arg("max_response_bytes"),
+      py::arg("max_header_bytes"), py::arg("verify_tls"), py::arg("ca_file"),
+      py::arg("follow_redirects"), py::arg("max_redirects"),
+      "One request on a fresh client; network failures are in result['error'].");
+
+  py::class_<fl::FlowRun>(sub, "FlowRun", "One run of a compiled flow.")
+      .def(
+          py::init([](const std::string& flow_json, const std::string& base_url, int vus,
+                      std::int64_t iterations, double duration, double ramp_up, double rate,
+                      int threads, int max_failures, double connect_timeout, double request_timeout,
+                      std::uint64_t max_response_bytes, std::uint32_t max_header_bytes,
+                      bool verify_tls, const std::string& ca_file, int max_redirects) {
+            fl::RunOptions o;
+            o.base_url = base_url;
+            o.vus = vus;
+            o.iterations = iterations;
+            o.duration_s = duration;
+            o.ramp_up_s = ramp_up;
+            o.rate = rate;
+            o.threads = threads;
+            o.max_failures = max_failures;
+            o.http = http_options(connect_timeout, request_timeout, max_response_bytes,
+                                  max_header_bytes, verify_tls, ca_file, false, max_redirects);
+            return std::make_unique<fl::FlowRun>(flow_json, std::move(o));
+          }),
+          py::arg("flow_json"), py::arg("base_url"), py::arg("vus"), py::arg("iterations"),
+          py::arg("duration"), py::arg("ramp_up"), py::arg("rate"), py::arg("threads"),
+          py::arg("max_failures"), py::arg("connect_timeout"), py::arg("request_timeout"),
+          py::arg("max_response_bytes"), py::arg("max_header_bytes"), py::arg("verify_tls"),
+          py::arg("ca_file"), py::arg("max_redirects"))
+      .def("start", &fl::FlowRun::start, "Starts the worker threads.")
+      .def("cancel", &fl::FlowRun::cancel, py::call_guard<py::gil_scoped_release>(),
+           "Stops the run; wait() then returns the partial report (thread-safe).")
+      .def(
+          "progress", [](const fl::FlowRun& r) { return progress_dict(r.progress()); },
+          "Counters so far.")
+      .def("wait", &wait_run, py::arg("progress"), py::arg("interval"),
+           "Waits for the end; returns (report JSON, interrupted by Ctrl-C).");
+}
+
+}  // namespace blocktrust::bindings

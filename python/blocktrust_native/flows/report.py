@@ -1,0 +1,215 @@
+"""The result of a run: per-step stats, failures, histograms, JSON and JUnit XML."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import quoteattr
+
+from blocktrust_native._native.flows import Histogram
+
+if TYPE_CHECKING:
+    from blocktrust_native.flows.slo import Slo, SloResult
+
+__all__ = ["REPORT_SCHEMA_VERSION", "Failure", "Report", "StepStats"]
+
+#: Bumped when a field of Report.to_json() changes meaning or disappears.
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recorded failure: the step, the VU and iteration, the reason and a redacted excerpt."""
+
+    step: str
+    vu: int
+    iteration: int
+    status: int
+    reason: str
+    excerpt: str
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """Counters and latency of one step over the whole run."""
+
+    name: str
+    requests: int
+    failures: int
+    status_counts: dict[int, int]
+    errors: dict[str, int]
+    asserts: list[dict[str, Any]]
+    latency: dict[str, Any]
+
+    def histogram(self) -> Histogram:
+        """The step's latency histogram (µs), mergeable with other runs."""
+        return Histogram.from_bytes(base64.b64decode(self.latency["histogram"]))
+
+    def percentile_ms(self, p: float) -> float:
+        """Latency at percentile `p` in milliseconds."""
+        return self.histogram().percentile_us(p) / 1000.0
+
+
+class Report:
+    """What a run measured; built by run_flow (not meant to be constructed by hand)."""
+
+    def __init__(self, data: dict[str, Any], *, flow_name: str, interrupted: bool = False) -> None:
+        self._d = data
+        self.flow_name = flow_name
+        #: True when Ctrl-C stopped the run (the report is partial).
+        self.interrupted = interrupted
+        self.steps = [
+            StepStats(
+                name=s["name"],
+                requests=s["requests"],
+                failures=s["failures"],
+                status_counts={int(k): v for k, v in s["status_counts"].items()},
+                errors=dict(s["errors"]),
+                asserts=list(s["asserts"]),
+                latency=s["latency"],
+            )
+            for s in data["steps"]
+        ]
+        self.failures = [Failure(**f) for f in data["failures"]]
+
+    def __repr__(self) -> str:
+        return (
+            f"Report(flow={self.flow_name!r}, iterations={self.iterations}, "
+            f"failed_iterations={self.failed_iterations}, requests={self.requests}, "
+            f"cancelled={self.cancelled})"
+        )
+
+    @property
+    def model(self) -> str:
+        """'closed' (VUs loop) or 'open' (constant arrival rate)."""
+        return str(self._d["model"])
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the run was cancelled (cancel(), Ctrl-C or progress returned False)."""
+        return bool(self._d["cancelled"])
+
+    @property
+    def elapsed_s(self) -> float:
+        """Wall-clock seconds of the run."""
+        return float(self._d["elapsed_s"])
+
+    @property
+    def iterations(self) -> int:
+        """Iterations finished."""
+        return int(self._d["iterations"])
+
+    @property
+    def failed_iterations(self) -> int:
+        """Iterations in which a step failed."""
+        return int(self._d["failed_iterations"])
+
+    @property
+    def requests(self) -> int:
+        """Requests finished."""
+        return int(self._d["requests"])
+
+    @property
+    def failed_requests(self) -> int:
+        """Requests that failed (transport, capture or assert)."""
+        return int(self._d["failed_requests"])
+
+    @property
+    def requests_per_s(self) -> float:
+        """Requests per second over the run."""
+        return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """Failed requests / requests (0 when nothing ran)."""
+        return self.failed_requests / self.requests if self.requests else 0.0
+
+    @property
+    def availability(self) -> float:
+        """Share of iterations that passed every step (1 when nothing ran)."""
+        return 1 - self.failed_iterations / self.iterations if self.iterations else 1.0
+
+    @property
+    def flow_latency(self) -> dict[str, Any]:
+        """Summary of whole-iteration latency (open model: from the scheduled start)."""
+        return dict(self._d["flow"])
+
+    def flow_histogram(self) -> Histogram:
+        """Whole-iteration latency histogram (µs)."""
+        return Histogram.from_bytes(base64.b64decode(self._d["flow"]["histogram"]))
+
+    def step(self, name: str) -> StepStats:
+        """The stats of the step called `name`; KeyError if there is none."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def status_counts(self) -> dict[int, int]:
+        """Status codes over all steps."""
+        out: dict[int, int] = {}
+        for s in self.steps:
+            for k, v in s.status_counts.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def to_dict(self, slo: Slo | None = None) -> dict[str, Any]:
+        """The report as plain data (see docs/tour_flows.md for the schema)."""
+        d = {
+            "schema": REPORT_SCHEMA_VERSION,
+            "flow": self.flow_name,
+            "interrupted": self.interrupted,
+        }
+        d.update(json.loads(json.dumps(self._d)))
+        d["flow_latency"] = d.pop("flow")
+        d["requests_per_s"] = self.requests_per_s
+        d["error_rate"] = self.error_rate
+        d["availability"] = self.availability
+        if slo is not None:
+            d["slo"] = slo.evaluate(self).to_dict()
+        return d
+
+    def to_json(self, slo: Slo | None = None, *, indent: int | None = 2) -> str:
+        """The report as JSON text, with SLO verdicts when `slo` is given."""
+        return json.dumps(self.to_dict(slo), indent=indent)
+
+    def to_junit_xml(self, slo: Slo | None = None) -> str:
+        """JUnit XML: one test case per functional assert, one per SLO objective."""
+        cases: list[str] = []
+        n_fail = 0
+        for s in self.steps:
+            for a in s.asserts:
+                body = ""
+                if a["failed"]:
+                    n_fail += 1
+                    msg = f"failed {a['failed']} of {s.requests} requests"
+                    body = f"<failure message={quoteattr(msg)}/>"
+                cases.append(
+                    f"<testcase classname={quoteattr(self.flow_name + '.asserts')} "
+                    f"name={quoteattr(a['label'])}>{body}</testcase>"
+                )
+            transport = sum(s.errors.values())
+            if transport:
+                n_fail += 1
+                msg = "; ".join(f"{k} x{v}" for k, v in sorted(s.errors.items()))
+                cases.append(
+                    f"<testcase classname={quoteattr(self.flow_name + '.requests')} "
+                    f"name={quoteattr(s.name + ': request completes')}>"
+                    f"<failure message={quoteattr(msg)}/></testcase>"
+                )
+        result: SloResult | None = slo.evaluate(self) if slo is not None else None
+        for v in result.verdicts if result else []:
+            body = "" if v.passed else f"<failure message={quoteattr(v.describe())}/>"
+            n_fail += 0 if v.passed else 1
+            cases.append(
+                f"<testcase classname={quoteattr(self.flow_name + '.slo')} "
+                f"name={quoteattr(v.objective)}>{body}</testcase>"
+            )
+        head = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites><testsuite '
+            f'name={quoteattr(self.flow_name)} tests="{len(cases)}" failures="{n_fail}" '
+            f'time="{self.elapsed_s:.3f}">'
+        )
+        return head + "".join(cases) + "</testsuite></testsuites>\n"

@@ -1,0 +1,94 @@
+// A tiny blocking HTTP/1.1 server on 127.0.0.1 for the C++ tests: one thread per connection,
+// keep-alive, and a few misbehaviours chosen by path.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+class LoopbackServer {
+ public:
+  LoopbackServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 128);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~LoopbackServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    accept_thread_.join();
+    for (auto& t : conns_) t.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      ++connections_;
+      conns_.emplace_back([this, c] { serve(c); });
+    }
+  }
+  void serve(int c) {
+    std::string buf;
+    char tmp[4096];
+    for (;;) {
+      auto end = buf.find("\r\n\r\n");
+      while (end == std::string::npos) {
+        auto n = ::recv(c, tmp, sizeof tmp, 0);
+        if (n <= 0) {
+          ::close(c);
+          return;
+        }
+        buf.append(tmp, static_cast<std::size_t>(n));
+        end = buf.find("\r\n\r\n");
+      }
+      std::string head = buf.substr(0, end);
+      buf.erase(0, end + 4);
+      auto sp1 = head.find(' ');
+      auto path = head.substr(sp1 + 1, head.find(' ', sp1 + 1) - sp1 - 1);
+      std::string out;
+      if (path == "/garbage") {
+        out = std::string("\x01\x02garbage\xff\r\n\r\n", 14);
+        ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+        ::close(c);
+        return;
+      }
+      if (path == "/chunked") {
+        out =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n";
+      } else {
+        std::string body = R"({"token":"abc","path":")" + path + "\"}";
+        out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n" + body;
+      }
+      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+  }
+
+  int fd_ = -1;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread accept_thread_;
+  std::vector<std::thread> conns_;
+};
