@@ -57,6 +57,7 @@ class Target:
     webhook_secret: str | None = None
     slo: Slo = field(default_factory=Slo)
     embedded: Any = None  # the embedded Stack when we brought one up
+    chain_margin_s: float = 60.0  # how long chain work may take beyond its configured delay
     secrets: set[str] = field(default_factory=set)
     _pool: Any = None
 

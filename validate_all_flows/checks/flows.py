@@ -99,7 +99,8 @@ class _Session:
         self.user: dict[str, Any] = {}
         self.nft: dict[str, Any] = {}
         self.chain = _Chain(t) if t.rpc_url and t.contracts else None
-        self.failsafe_wait = float((t.env or {}).get("FAILSAFE_DELAY_MAX", "300") or 300) + 60
+        delay = float((t.env or {}).get("FAILSAFE_DELAY_MAX", "300") or 300)
+        self.failsafe_wait = delay + t.chain_margin_s
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}

@@ -1,0 +1,90 @@
+"""The validator catches real faults: each fault switch of the embedded stack, and faults made from
+outside, turn the verdict to NO-GO and name the failing check; the healthy stack is GO."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from validate_all_flows.checks import Status, run_checks
+from validate_all_flows.embedded.stack import Stack
+from validate_all_flows.report import decide
+from validate_all_flows.target import Target
+
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+
+
+def _target(stack: Stack) -> Target:
+    t = Target(
+        base_url=stack.base_url,
+        database_url=stack.database_url,
+        rpc_url=stack.rpc_url,
+        contracts=stack.contracts_config,
+        env=dict(stack.service_env),
+        chain_margin_s=5.0,
+    )
+    t.webhook_secret = stack.service_env["SUMSUB_SECRET_KEY"]
+    return t
+
+
+def _failed(t: Target, groups: set[str]) -> set[str]:
+    try:
+        results = run_checks(t, groups)
+    finally:
+        t.close()
+    assert not decide(results).go or not any(r.status is Status.FAIL for r in results)
+    return {r.id for r in results if r.status in (Status.FAIL, Status.ERROR)}
+
+
+@pytest.mark.parametrize(
+    ("fault", "groups", "expected"),
+    [
+        ("duress_noop", {"flows"}, {"flows.sign_duress"}),
+        ("unsigned_webhooks", {"security"}, {"security.webhook_signature"}),
+        ("no_rate_limits", {"security"}, {"security.login_rate_limit"}),
+        ("no_listener", {"workers"}, {"workers.listener"}),
+        ("skip_migration", {"database"}, {"database.migrations", "database.schema"}),
+        ("slow_health", {"http"}, {"http.health"}),
+    ],
+)
+def test_each_fault_switch_is_caught(fault: str, groups: set[str], expected: set[str]) -> None:
+    with Stack(env={"BLOCKTRUST_FAULTS": fault}) as stack:
+        assert _failed(_target(stack), groups) == expected
+
+
+@pytest.fixture(scope="module")
+def healthy() -> Iterator[Stack]:
+    with Stack() as stack:
+        yield stack
+
+
+def test_the_healthy_stack_is_go(healthy: Stack) -> None:
+    t = _target(healthy)
+    try:
+        results = run_checks(t, {"env", "database", "http", "chain", "workers"})
+    finally:
+        t.close()
+    assert decide(results).go, [(r.id, r.found) for r in results if r.status is not Status.PASS]
+
+
+def test_outside_faults_are_caught(healthy: Stack, tmp_path: Path) -> None:
+    # A contract address wrong in the config.
+    config = json.loads(Path(healthy.contracts_config).read_text())
+    config["FailSafe"]["address"] = "0x" + "11" * 20
+    wrong = tmp_path / "contracts_config.json"
+    wrong.write_text(json.dumps(config))
+    t = _target(healthy)
+    t.contracts = str(wrong)
+    assert _failed(t, {"chain"}) == {"chain.contracts"}
+    # A weak JWT_SECRET in the environment.
+    t = _target(healthy)
+    assert t.env is not None
+    t.env["JWT_SECRET"] = "secret"
+    assert _failed(t, {"env"}) == {"env.schema"}
+    # A table dropped (last: it breaks the stack for good).
+    assert healthy.pool is not None
+    healthy.pool.execute("DROP TABLE monitor_metrics")
+    assert _failed(_target(healthy), {"database"}) == {"database.schema"}
