@@ -231,8 +231,19 @@ def test_duress_signature_looks_normal_and_cancels_the_nft(stack: Stack, api: ht
         "the fail-safe",
         lambda: stack.contracts.status_of(token_id) is IdentityStatus.CANCELLED,  # type: ignore[union-attr]
     )
-    events = stack.pool.execute(
-        "SELECT source, status, tx_hash FROM failsafe_events WHERE user_id = $1", (user["id"],)
+    # The worker commits its row right after the chain transaction is mined: wait for that too.
+    events = _wait(
+        "the fail-safe row",
+        lambda: (
+            (
+                rows := stack.pool.execute(  # type: ignore[union-attr]
+                    "SELECT source, status, tx_hash FROM failsafe_events WHERE user_id = $1",
+                    (user["id"],),
+                )
+            )
+            and rows[0][1] == "confirmed"
+            and rows
+        ),
     )
     assert len(events) == 1
     assert events[0][0] == "signature"
