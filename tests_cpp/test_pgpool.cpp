@@ -71,7 +71,9 @@ TEST(PgText, Timestamps) {
 }
 
 TEST(PgText, Bytea) {
-  EXPECT_EQ(pg::text::decode_bytea("\\x00ff41"), std::string("\0\xff" "A", 3));
+  EXPECT_EQ(pg::text::decode_bytea("\\x00ff41"), std::string("\0\xff"
+                                                             "A",
+                                                             3));
   EXPECT_EQ(pg::text::decode_bytea("\\x"), "");
   EXPECT_THROW(pg::text::decode_bytea("\\x0g"), blocktrust::ConfigError);
   EXPECT_THROW(pg::text::decode_bytea("abc"), blocktrust::ConfigError);
@@ -114,8 +116,9 @@ class Cluster {
     ctl_ = as + bindir + "/pg_ctl -D " + root_ + "/data";
     const std::string init = as + bindir + "/initdb -D " + root_ +
                              "/data -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null";
-    const std::string start = ctl_ + " -l " + root_ + "/log -w -o \"-c listen_addresses=127.0.0.1 -p " +
-                              std::to_string(port) + " -k " + root_ + " -c fsync=off\" start >/dev/null";
+    const std::string start =
+        ctl_ + " -l " + root_ + "/log -w -o \"-c listen_addresses=127.0.0.1 -p " +
+        std::to_string(port) + " -k " + root_ + " -c fsync=off\" start >/dev/null";
     if (std::system(init.c_str()) != 0 || std::system(start.c_str()) != 0) return;
     dsn_ = "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres";
   }

@@ -1,8 +1,8 @@
-#include "blocktrust/version.hpp"
-
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "blocktrust/version.hpp"
 
 TEST(Version, MatchesPyprojectFormat) {
   const std::string v = blocktrust::version();

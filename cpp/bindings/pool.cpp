@@ -39,11 +39,31 @@ PyTypes& types() {
 
 // PostgreSQL type OIDs (pg_type.dat).
 enum Oid : std::uint32_t {
-  kBool = 16, kBytea = 17, kChar = 18, kName = 19, kInt8 = 20, kInt2 = 21, kInt4 = 23,
-  kText = 25, kOid = 26, kJson = 114, kFloat4 = 700, kFloat8 = 701, kUnknown = 705,
-  kBpchar = 1042, kVarchar = 1043, kDate = 1082, kTime = 1083, kTimestamp = 1114,
-  kTimestamptz = 1184, kInterval = 1186, kTimetz = 1266, kNumeric = 1700, kUuid = 2950,
-  kJsonb = 3802, kVoid = 2278,
+  kBool = 16,
+  kBytea = 17,
+  kChar = 18,
+  kName = 19,
+  kInt8 = 20,
+  kInt2 = 21,
+  kInt4 = 23,
+  kText = 25,
+  kOid = 26,
+  kJson = 114,
+  kFloat4 = 700,
+  kFloat8 = 701,
+  kUnknown = 705,
+  kBpchar = 1042,
+  kVarchar = 1043,
+  kDate = 1082,
+  kTime = 1083,
+  kTimestamp = 1114,
+  kTimestamptz = 1184,
+  kInterval = 1186,
+  kTimetz = 1266,
+  kNumeric = 1700,
+  kUuid = 2950,
+  kJsonb = 3802,
+  kVoid = 2278,
 };
 
 py::object tz_for(int seconds) {
@@ -122,8 +142,8 @@ py::object to_python(std::string_view v, std::uint32_t oid, const char* col) {
       pg::text::DateTime d;
       if (!pg::text::parse_timestamp(v, d)) bad_value("timestamp", v, col);
       py::object tz = d.has_tz ? tz_for(d.tz_seconds) : py::none();
-      return steal(PyDateTimeAPI->DateTime_FromDateAndTime(d.year, d.month, d.day, d.hour,
-                                                           d.minute, d.second, d.micro, tz.ptr(),
+      return steal(PyDateTimeAPI->DateTime_FromDateAndTime(d.year, d.month, d.day, d.hour, d.minute,
+                                                           d.second, d.micro, tz.ptr(),
                                                            PyDateTimeAPI->DateTimeType));
     }
     default:
@@ -160,7 +180,9 @@ py::list to_rows(const pg::Result& r, bool as_dict) {
   return out;
 }
 
-std::string str_of(const py::handle& o) { return py::str(o).cast<std::string>(); }
+std::string str_of(const py::handle& o) {
+  return py::str(o).cast<std::string>();
+}
 
 pg::Param to_param(const py::handle& v, std::size_t index) {
   pg::Param p;
@@ -235,8 +257,7 @@ pg::Param to_param(const py::handle& v, std::size_t index) {
 std::vector<pg::Param> to_params(const py::object& params) {
   std::vector<pg::Param> out;
   if (params.is_none()) return out;
-  if (PyUnicode_Check(params.ptr()) || PyBytes_Check(params.ptr()) ||
-      PyDict_Check(params.ptr())) {
+  if (PyUnicode_Check(params.ptr()) || PyBytes_Check(params.ptr()) || PyDict_Check(params.ptr())) {
     throw py::type_error("params must be a sequence (tuple or list) of values for $1..$n");
   }
   auto seq = py::reinterpret_borrow<py::sequence>(params);
@@ -248,7 +269,8 @@ std::vector<pg::Param> to_params(const py::object& params) {
 
 pg::Millis millis(double seconds, const char* name) {
   if (!(seconds >= 0) || seconds > 1e9) {
-    throw blocktrust::ConfigError(std::string("pool: ") + name + " must be a non-negative number of seconds");
+    throw blocktrust::ConfigError(std::string("pool: ") + name +
+                                  " must be a non-negative number of seconds");
   }
   return pg::Millis(static_cast<long long>(seconds * 1000.0 + 0.5));
 }
@@ -390,21 +412,27 @@ void register_pool(py::module_& parent) {
           },
           py::arg("timeout"),
           "Waits up to timeout s for NOTIFY messages: [(channel, payload, backend_pid)].")
-      .def("keep_out_of_pool", [](PyConn& self) { self.conn.keep_out_of_pool(); },
-           "Dedicated session: closed on release, never reported as a leak.")
-      .def("set_where", [](PyConn& self, std::string w) { self.conn.set_where(std::move(w)); },
-           "Records where the connection was acquired, for leak warnings.")
-      .def_property_readonly("rowcount", [](const PyConn& s) { return s.rowcount; },
-                             "Rows affected by the last statement (-1: not applicable).")
-      .def_property_readonly("active", [](const PyConn& s) { return s.conn.active(); },
-                             "Whether the lease still holds a connection.")
-      .def_property_readonly("tx_status",
-                             [](const PyConn& s) { return tx_name(s.conn.tx_status()); },
-                             "idle, active, intrans, inerror or unknown.")
-      .def_property_readonly("id", [](const PyConn& s) { return s.conn.id(); },
-                             "Pool-unique id of the physical connection.")
-      .def_property_readonly("backend_pid", [](const PyConn& s) { return s.conn.backend_pid(); },
-                             "Server process id of the session.");
+      .def(
+          "keep_out_of_pool", [](PyConn& self) { self.conn.keep_out_of_pool(); },
+          "Dedicated session: closed on release, never reported as a leak.")
+      .def(
+          "set_where", [](PyConn& self, std::string w) { self.conn.set_where(std::move(w)); },
+          "Records where the connection was acquired, for leak warnings.")
+      .def_property_readonly(
+          "rowcount", [](const PyConn& s) { return s.rowcount; },
+          "Rows affected by the last statement (-1: not applicable).")
+      .def_property_readonly(
+          "active", [](const PyConn& s) { return s.conn.active(); },
+          "Whether the lease still holds a connection.")
+      .def_property_readonly(
+          "tx_status", [](const PyConn& s) { return tx_name(s.conn.tx_status()); },
+          "idle, active, intrans, inerror or unknown.")
+      .def_property_readonly(
+          "id", [](const PyConn& s) { return s.conn.id(); },
+          "Pool-unique id of the physical connection.")
+      .def_property_readonly(
+          "backend_pid", [](const PyConn& s) { return s.conn.backend_pid(); },
+          "Server process id of the session.");
 
   py::class_<pg::Pool, std::unique_ptr<pg::Pool, NoGilDelete<pg::Pool>>>(
       m, "Pool", "A thread-safe PostgreSQL connection pool.")
@@ -434,10 +462,9 @@ void register_pool(py::module_& parent) {
            }),
            py::arg("dsn"), py::arg("min_size"), py::arg("max_size"), py::arg("acquire_timeout"),
            py::arg("max_waiting"), py::arg("max_lifetime"), py::arg("idle_timeout"),
-           py::arg("validation_threshold"), py::arg("leak_threshold"),
-           py::arg("statement_timeout"), py::arg("application_name"),
-           py::arg("connect_timeout"), py::arg("pgbouncer"), py::arg("statement_cache_size"),
-           py::arg("maintenance_interval"))
+           py::arg("validation_threshold"), py::arg("leak_threshold"), py::arg("statement_timeout"),
+           py::arg("application_name"), py::arg("connect_timeout"), py::arg("pgbouncer"),
+           py::arg("statement_cache_size"), py::arg("maintenance_interval"))
       .def(
           "acquire",
           [](pg::Pool& self, const py::object& timeout) {
@@ -547,8 +574,9 @@ void register_pool(py::module_& parent) {
       .def_property_readonly("redacted_dsn", &pg::Pool::redacted_dsn,
                              "The DSN with its password replaced by ***.");
 
-  m.def("redact_dsn", [](const std::string& dsn) { return pg::redact_dsn(dsn); }, py::arg("dsn"),
-        "Returns the DSN with any password replaced by ***.");
+  m.def(
+      "redact_dsn", [](const std::string& dsn) { return pg::redact_dsn(dsn); }, py::arg("dsn"),
+      "Returns the DSN with any password replaced by ***.");
 }
 
 }  // namespace blocktrust::bindings

@@ -62,13 +62,25 @@ class PqxxHandle final : public pqxx::connection_base {
 
 // ---- Result -------------------------------------------------------------------------------------
 
-void Result::Clear::operator()(pg_result* r) const noexcept { PQclear(r); }
+void Result::Clear::operator()(pg_result* r) const noexcept {
+  PQclear(r);
+}
 Result::Result(pg_result* res) noexcept : res_(res) {}
-int Result::rows() const noexcept { return res_ ? PQntuples(res_.get()) : 0; }
-int Result::columns() const noexcept { return res_ ? PQnfields(res_.get()) : 0; }
-const char* Result::column_name(int c) const noexcept { return PQfname(res_.get(), c); }
-std::uint32_t Result::column_type(int c) const noexcept { return PQftype(res_.get(), c); }
-bool Result::is_null(int r, int c) const noexcept { return PQgetisnull(res_.get(), r, c) != 0; }
+int Result::rows() const noexcept {
+  return res_ ? PQntuples(res_.get()) : 0;
+}
+int Result::columns() const noexcept {
+  return res_ ? PQnfields(res_.get()) : 0;
+}
+const char* Result::column_name(int c) const noexcept {
+  return PQfname(res_.get(), c);
+}
+std::uint32_t Result::column_type(int c) const noexcept {
+  return PQftype(res_.get(), c);
+}
+bool Result::is_null(int r, int c) const noexcept {
+  return PQgetisnull(res_.get(), r, c) != 0;
+}
 std::string_view Result::value(int r, int c) const noexcept {
   return {PQgetvalue(res_.get(), r, c), static_cast<std::size_t>(PQgetlength(res_.get(), r, c))};
 }
@@ -111,8 +123,7 @@ PhysConn::PhysConn(const std::string& conninfo, const std::string& redacted, std
   try {
     handle_ = std::make_unique<PqxxHandle>(conninfo);
   } catch (const std::exception& e) {
-    throw OperationalError("could not connect to " + redacted + ": " + trim(e.what()), "08001",
-                           "");
+    throw OperationalError("could not connect to " + redacted + ": " + trim(e.what()), "08001", "");
   }
   raw = handle_->raw();
   if (raw == nullptr || PQstatus(raw) != CONNECTION_OK) {
@@ -133,7 +144,9 @@ void PhysConn::abandon() noexcept {
   raw = nullptr;
 }
 
-bool PhysConn::ok() const noexcept { return raw != nullptr && PQstatus(raw) == CONNECTION_OK; }
+bool PhysConn::ok() const noexcept {
+  return raw != nullptr && PQstatus(raw) == CONNECTION_OK;
+}
 
 TxStatus PhysConn::tx_status() const noexcept {
   if (raw == nullptr) return TxStatus::kUnknown;
@@ -184,9 +197,9 @@ std::vector<Notification> PhysConn::wait_notifications(Millis timeout) {
     }
   };
   auto lost = [&] {
-    return OperationalError("connection lost while waiting for notifications: " +
-                                trim(PQerrorMessage(raw)),
-                            "08006", "");
+    return OperationalError(
+        "connection lost while waiting for notifications: " + trim(PQerrorMessage(raw)), "08006",
+        "");
   };
   if (!ok()) throw lost();
   if (!PQconsumeInput(raw)) throw lost();

@@ -19,8 +19,8 @@ class PqxxHandle;  // pg_conn.cpp: the libpqxx connection object that owns the P
 
 struct PhysConn {
   /// Opens a connection; throws OperationalError (message names the redacted DSN).
-  PhysConn(const std::string& conninfo, const std::string& redacted, std::uint64_t id,
-           bool prepare, std::size_t cache_size);
+  PhysConn(const std::string& conninfo, const std::string& redacted, std::uint64_t id, bool prepare,
+           std::size_t cache_size);
   ~PhysConn();
   PhysConn(const PhysConn&) = delete;
   PhysConn& operator=(const PhysConn&) = delete;
@@ -51,7 +51,7 @@ struct PhysConn {
   std::string where;
   bool leak_warned = false;
   bool dedicated = false;  ///< Closed on release, exempt from leak warnings.
-  std::mutex busy;  ///< Held while a statement runs, to refuse concurrent use.
+  std::mutex busy;         ///< Held while a statement runs, to refuse concurrent use.
 
  private:
   std::unique_ptr<PqxxHandle> handle_;

@@ -2,10 +2,10 @@
 
 #include <libpq-fe.h>
 
-#include <map>
-#include <memory>
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <memory>
 
 namespace blocktrust::pg {
 

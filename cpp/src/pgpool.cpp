@@ -22,7 +22,9 @@ namespace {
 
 constexpr std::size_t kWaitSamples = 4096;
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 struct Waiter {
   std::condition_variable cv;
@@ -101,8 +103,9 @@ struct PoolCore {
 
   std::string state_locked() const {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "size %zu/%zu, idle %zu, in use %zu, waiting %zu, connecting %zu",
-                  total, cfg.max_size, idle.size(), leased.size(), waiters.size(), connecting);
+    std::snprintf(buf, sizeof buf,
+                  "size %zu/%zu, idle %zu, in use %zu, waiting %zu, connecting %zu", total,
+                  cfg.max_size, idle.size(), leased.size(), waiters.size(), connecting);
     return buf;
   }
 
@@ -254,7 +257,9 @@ Connection& Connection::operator=(Connection&& o) noexcept {
   }
   return *this;
 }
-Connection::~Connection() { release(); }
+Connection::~Connection() {
+  release();
+}
 
 void Connection::release() noexcept {
   if (conn_) {
@@ -322,7 +327,9 @@ void Connection::set_where(std::string where) {
   conn_->where = std::move(where);
 }
 
-std::uint64_t Connection::id() const noexcept { return conn_ ? conn_->id : 0; }
+std::uint64_t Connection::id() const noexcept {
+  return conn_ ? conn_->id : 0;
+}
 int Connection::backend_pid() const noexcept {
   return conn_ && conn_->raw ? PQbackendPID(conn_->raw) : 0;
 }
@@ -388,9 +395,13 @@ std::shared_ptr<PoolCore> Pool::core() const {
   }
 }
 
-Connection Pool::acquire() { return acquire(config_.acquire_timeout, {}); }
+Connection Pool::acquire() {
+  return acquire(config_.acquire_timeout, {});
+}
 
-Connection Pool::acquire(Millis timeout) { return acquire(timeout, {}); }
+Connection Pool::acquire(Millis timeout) {
+  return acquire(timeout, {});
+}
 
 Connection Pool::acquire(Millis timeout, const std::function<bool()>& abandon) {
   auto core = this->core();
@@ -607,7 +618,9 @@ void Pool::close(Millis deadline) {
   core->stop_maintainer();
 }
 
-std::string Pool::redacted_dsn() const { return redact_dsn(config_.dsn); }
+std::string Pool::redacted_dsn() const {
+  return redact_dsn(config_.dsn);
+}
 
 void Pool::set_leak_handler(std::function<void(const LeakReport&)> handler) {
   auto core = this->core();

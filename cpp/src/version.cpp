@@ -2,6 +2,8 @@
 
 namespace blocktrust {
 
-const char* version() noexcept { return BLOCKTRUST_VERSION; }
+const char* version() noexcept {
+  return BLOCKTRUST_VERSION;
+}
 
 }  // namespace blocktrust

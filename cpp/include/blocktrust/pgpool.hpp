@@ -60,7 +60,9 @@ class DatabaseError : public Error {
  public:
   DatabaseError(const std::string& what, std::string sqlstate, std::string detail,
                 std::string hint = {})
-      : Error(what), sqlstate_(std::move(sqlstate)), detail_(std::move(detail)),
+      : Error(what),
+        sqlstate_(std::move(sqlstate)),
+        detail_(std::move(detail)),
         hint_(std::move(hint)) {}
   /// Five-character SQLSTATE ('' when the server sent none, e.g. a lost connection).
   [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
