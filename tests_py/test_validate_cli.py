@@ -33,7 +33,7 @@ def test_a_good_env_file_passes_and_skips_are_not_passes(tmp_path: Path, capsys)
     rc = main(["--quiet", "--env-file", str(_env_file(tmp_path)), "--only", "env,http"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "GO  —  all 1 checks passed, 2 skipped for missing inputs" in out
+    assert "GO  —  all 1 checks passed, 3 skipped for missing inputs" in out
     assert "skip  http.health" in out
 
 
@@ -111,9 +111,10 @@ def test_junit_has_one_case_per_check(tmp_path: Path) -> None:
         "env.schema",
         "http.health",
         "http.ready",
+        "http.debug_off",
         "chain.contracts",
     ]
-    assert suite.get("skipped") == "3"
+    assert suite.get("skipped") == "4"
     assert cases[1].find("skipped") is not None
 
 
