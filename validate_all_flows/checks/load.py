@@ -345,7 +345,7 @@ def slo_under_load(t: Target) -> list[CheckResult]:
         )
     if plan.progress:
         plan.progress(
-            f"load: {spec.name} on {t.base_url} with {plan.vus} VU(s) for {plan.duration_s:g} s"
+            f"load: flow {spec.name!r} on {t.base_url}, {plan.vus} VU(s) for {plan.duration_s:g} s"
             + (f" at {plan.rate:g} iterations/s" if plan.rate else "")
         )
     report = run_flow(
