@@ -9,7 +9,7 @@ from validate_all_flows.httpcall import call
 from validate_all_flows.target import Target
 
 
-@check("http")
+@check("http", ids=("http.health", "http.ready"))
 def health_and_ready(t: Target) -> list[CheckResult]:
     """Health and readiness endpoints answer 200 within the latency objective."""
     out = []
