@@ -88,7 +88,7 @@ def test_each_check_reports_its_own_result(tmp_path: Path) -> None:
     for cid in skipped:
         assert outcome(cid) == "SKIPPED", cid
     # Each item says its own evidence and fix, or the reason it was skipped.
-    assert "http.health: fail: ConnectionRefusedError" in out
+    assert "http.health: fail: connect: Connection refused" in out
     assert "fix: start the service" in out
     for reason in ("no database given", "not given: --rpc-url and --contracts", "no logs given",
                    "needs flows.register, which failed", "load not requested (--load VUS)",

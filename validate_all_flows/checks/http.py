@@ -42,14 +42,17 @@ DEBUG_MARKERS = (
 )
 
 
-@check("http")
+@check("http", ids=("http.debug_off",))
 def debug_off(t: Target) -> list[CheckResult]:
     """Debug mode is off: health does not report it, error answers carry no traceback."""
     cid, title = "http.debug_off", "debug mode off (no debug flag, no tracebacks in error answers)"
     if not t.base_url:
         return [CheckResult(cid, title, Status.SKIP, "no service given (--base-url)")]
     base = t.base_url.rstrip("/")
-    health = call("GET", base + "/api/health", timeout=10).json()
+    answer = call("GET", base + "/api/health", timeout=10)
+    if answer.status == 0:
+        return [CheckResult(cid, title, Status.SKIP, f"the service did not answer: {answer.error}")]
+    health = answer.json()
     if isinstance(health, dict) and health.get("debug") is True:
         return [
             CheckResult(
