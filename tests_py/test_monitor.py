@@ -354,6 +354,35 @@ def test_open_alerts_survive_a_restart(
     assert db.execute("SELECT status, count(*) FROM monitor_alerts GROUP BY 1") == [("resolved", 1)]
 
 
+def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(
+    dsn: str, pg_cluster: Any, slack: Receiver
+) -> None:
+    # The monitored database lacks the listener's table: the check raises (ERROR under its
+    # function's name); once migrated, the check completes and reports under its own id.
+    watched = pg_cluster.create_database("monitor_watched_bare")
+    target = Target(database_url=watched, slo=Slo())
+    m = Monitor(
+        target,
+        MonitorStore(dsn, "test"),
+        MonitorConfig(instance="test", groups=("workers",)),
+        [SlackWebhook(slack.url)],
+    )
+    m.start()
+    try:
+        assert m.run_cycle().failing == ["workers.listener_lag"]
+        with Pool(watched, min_size=0, max_size=1) as pool:
+            apply_migrations(pool)
+        assert m.run_cycle().failing == ["workers.listener"]  # no checkpoint written yet
+    finally:
+        _close(m)
+    heads = [t.split("\n")[0].split("] ", 1)[1].split(" (")[0] for t in slack.texts]
+    assert heads == [
+        "FAILING workers.listener_lag",
+        "RECOVERED workers.listener_lag after 0 s",
+        "FAILING workers.listener",
+    ]
+
+
 # --- SLO figures
 
 

@@ -253,7 +253,21 @@ class AlertManager:
         return len(self.alerts)
 
     def observe(self, results: Iterable[CheckResult], now: dt.datetime) -> None:
-        """Opens, refreshes or resolves alerts from one cycle's results."""
+        """Opens, refreshes or resolves alerts from one cycle's results.
+
+        A check that raised reports ERROR under ``<group>.<function>``, an id its normal results
+        do not use: its alert is resolved once that group reports again without that id.
+        """
+        results = list(results)
+        ids = {r.id for r in results}
+        groups = {r.id.split(".", 1)[0] for r in results}
+        for fp, a in list(self.alerts.items()):
+            if (
+                a.details.get("status") == Status.ERROR.value
+                and a.check_id not in ids
+                and a.check_id.split(".", 1)[0] in groups
+            ):
+                self._resolve(fp, now)
         for r in results:
             fp = self.fingerprint(r.id)
             if r.status in (Status.FAIL, Status.ERROR):
@@ -273,13 +287,15 @@ class AlertManager:
                 else:
                     a.message, a.details, a.last_seen_at, a.dirty = message, details, now, True
             elif r.status is Status.PASS and fp in self.alerts:
-                a = self.alerts.pop(fp)
-                a.resolved_at = a.last_seen_at = now
-                a.pending, a.delivered, a.tries, a.dirty = "recovery", set(), 0, True
-                self.closing.append(a)
-                log.info(
-                    "alert resolved: %s after %s", r.id, _span((now - a.opened_at).total_seconds())
-                )
+                self._resolve(fp, now)
+
+    def _resolve(self, fp: str, now: dt.datetime) -> None:
+        a = self.alerts.pop(fp)
+        a.resolved_at = a.last_seen_at = now
+        a.pending, a.delivered, a.tries, a.dirty = "recovery", set(), 0, True
+        self.closing.append(a)
+        lasted = _span((now - a.opened_at).total_seconds())
+        log.info("alert resolved: %s after %s", a.check_id, lasted)
 
     def _due(self, now: dt.datetime) -> list[Alert]:
         for a in self.alerts.values():

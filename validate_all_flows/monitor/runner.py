@@ -153,7 +153,10 @@ class Monitor:
         done = 0
         while not stop.is_set():
             t0 = time.monotonic()
-            self.run_cycle()
+            try:
+                self.run_cycle()
+            except Exception:  # a bug in one cycle must not end the watch; the log says where
+                log.exception("cycle %d failed", self.cycles)
             done += 1
             if cycles is not None and done >= cycles:
                 break
@@ -312,7 +315,7 @@ class Monitor:
         if c.failing:
             parts.append("failing: " + ", ".join(c.failing))
         if c.report is not None and c.report.uptime is not None:
-            parts.append(f"uptime {c.report.uptime * 100:.2f} %")
+            parts.append(f"window uptime {c.report.uptime * 100:.2f} %")
         parts.append(f"{self.alerts.open_count} alert(s) open")
         if c.notices:
             parts.append(f"{c.notices} notice(s) sent")
