@@ -170,7 +170,7 @@ def _monitor(
     target = Target(base_url=deployment.url, database_url=dsn, slo=slo or Slo())
     target.add_secrets([TOKEN])
     store = MonitorStore(dsn, "test")
-    cfg = MonitorConfig(instance="test", groups=("database", "http"), **config)
+    cfg = MonitorConfig(**{"instance": "test", "groups": ("database", "http"), **config})
     kw = {"clock": clock} if clock else {}
     return Monitor(target, store, cfg, channels, **kw)
 
@@ -352,6 +352,37 @@ def test_open_alerts_survive_a_restart(
     finally:
         _close(m)
     assert db.execute("SELECT status, count(*) FROM monitor_alerts GROUP BY 1") == [("resolved", 1)]
+
+
+def test_a_store_down_at_start_still_ends_with_one_alert_row(
+    dsn: str, db: Pool, deployment: Deployment, slack: Receiver, pg_cluster: Any
+) -> None:
+    name = dsn.rsplit("/", 1)[1]
+    deployment.mode = "500"
+    m = _monitor(dsn, deployment, [SlackWebhook(slack.url)], groups=("http",))
+    m.start()
+    m.run_cycle()
+    _close(m)
+    with Pool(pg_cluster.dsn(), min_size=0, max_size=1) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        m = _monitor(dsn, deployment, [SlackWebhook(slack.url)], groups=("http",))
+        try:
+            m.start()  # the store refuses: the open alert cannot be taken over yet
+            c = m.run_cycle()
+            assert c.report is None
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+            m.run_cycle()  # takes the stored alert over instead of writing a second one
+            deployment.mode = "ok"
+            m.run_cycle()
+        finally:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+            _close(m)
+    heads = [t.split("] ", 1)[1].split(" (")[0].split(" after")[0] for t in slack.texts]
+    # Unreachable store: the monitor cannot know the failure was announced, and says it again
+    # rather than stay silent during an outage.
+    assert heads == ["FAILING http.health", "FAILING http.health", "RECOVERED http.health"]
+    rows = db.execute("SELECT status, notify_attempts FROM monitor_alerts")
+    assert rows == [("resolved", 3)]
 
 
 def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(

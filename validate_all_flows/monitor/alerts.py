@@ -228,8 +228,21 @@ class AlertManager:
         return f"{self.instance}/{check_id}"
 
     def restore(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Takes over open alerts from the store (rows of MonitorStore.open_alerts)."""
+        """Takes over open alerts from the store (rows of MonitorStore.open_alerts).
+
+        Normally called before the first cycle; when the store did not answer then, it is called
+        later and merges: an alert opened meanwhile for the same check becomes the stored one
+        (its notice is not sent again if the stored one was announced).
+        """
         for r in rows:
+            have = self.alerts.get(r["fingerprint"])
+            if have is not None:
+                have.row_id, have.dirty = int(r["id"]), True
+                have.opened_at = min(have.opened_at, r["opened_at"])
+                have.notify_attempts += int(r["notify_attempts"])
+                if r["notified_at"] is not None and have.pending == "open" and not have.delivered:
+                    have.notified_at, have.pending = r["notified_at"], None
+                continue
             details = r["details"] if isinstance(r["details"], dict) else {}
             a = Alert(
                 fingerprint=r["fingerprint"],

@@ -113,6 +113,7 @@ class Monitor:
         self._last_report_at: float | None = None
         self._written: SloReport | None = None
         self._store_ok = True
+        self._restored = False  # the store's open alerts taken over (see AlertManager.restore)
         self._lock = threading.Lock()  # the metrics server reads last/report from its thread
         self.metrics_server: MetricsServer | None = None
 
@@ -122,10 +123,15 @@ class Monitor:
         """Takes over the open alerts and announces the heartbeat (best effort: a store that
         does not answer now is tried again every cycle)."""
         try:
-            self.alerts.restore(self.store.open_alerts())
+            self._restore()
             self.store.beat(self.config.interval_s, 0, self.config.version, starting=True)
         except NativeError as exc:
             self._store_failed("start", exc)
+
+    def _restore(self) -> None:
+        if not self._restored:
+            self.alerts.restore(self.store.open_alerts())
+            self._restored = True
 
     def serve_metrics(self, host: str = "127.0.0.1", port: int = 0) -> MetricsServer:
         """Starts the Prometheus endpoint (raises OSError when the port cannot be bound)."""
@@ -180,6 +186,7 @@ class Monitor:
         self.store.add("monitor.cycle_seconds", cycle.seconds, at)
         self.alerts.observe(results, now)
         try:
+            self._restore()  # when the store did not answer at start
             self.store.flush()  # first, so that this cycle counts in the SLO figures
             report = build_report(
                 self.config.instance,

@@ -153,41 +153,40 @@ class MonitorStore:
         )
 
     def save_alert(self, a: Any) -> int:
-        """Writes an alert's current state (``a`` is an alerts.Alert); returns its row id."""
+        """Writes an alert's current state (``a`` is an alerts.Alert); returns its row id.
+
+        An alert without a row yet first takes over the open row of its fingerprint, if one was
+        left by an earlier run (the unique index allows one open alert per fingerprint).
+        """
         status = "open" if a.resolved_at is None else "resolved"
-        values = (
-            a.check_id,
-            a.fingerprint,
-            a.severity,
-            status,
-            a.message,
-            a.details,
-            a.opened_at,
-            a.last_seen_at,
-            a.resolved_at,
-            a.notified_at,
-            a.notify_attempts,
-        )
         if a.row_id is None:
+            rows = self.pool.execute(
+                "UPDATE monitor_alerts SET severity = $2, status = $3, message = $4, "
+                "details = $5, opened_at = LEAST(opened_at, $6), last_seen_at = $7, "
+                "resolved_at = $8, notified_at = COALESCE($9, notified_at), "
+                "notify_attempts = notify_attempts + $10 "
+                "WHERE fingerprint = $1 AND status = 'open' RETURNING id",
+                (a.fingerprint, a.severity, status, a.message, a.details, a.opened_at,
+                 a.last_seen_at, a.resolved_at, a.notified_at, a.notify_attempts),
+            )  # fmt: skip
+            if rows:
+                return int(rows[0][0])
             rows = self.pool.execute(
                 "INSERT INTO monitor_alerts (check_name, fingerprint, severity, status, message, "
                 "details, opened_at, last_seen_at, resolved_at, notified_at, notify_attempts) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-                "ON CONFLICT (fingerprint) WHERE status = 'open' DO UPDATE SET "
-                "severity = EXCLUDED.severity, status = EXCLUDED.status, "
-                "message = EXCLUDED.message, details = EXCLUDED.details, "
-                "last_seen_at = EXCLUDED.last_seen_at, resolved_at = EXCLUDED.resolved_at, "
-                "notified_at = EXCLUDED.notified_at, notify_attempts = EXCLUDED.notify_attempts "
-                "RETURNING id",
-                values,
-            )
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                (a.check_id, a.fingerprint, a.severity, status, a.message, a.details,
+                 a.opened_at, a.last_seen_at, a.resolved_at, a.notified_at,
+                 a.notify_attempts),
+            )  # fmt: skip
             return int(rows[0][0])
         self.pool.execute(
-            "UPDATE monitor_alerts SET check_name = $1, fingerprint = $2, severity = $3, "
-            "status = $4, message = $5, details = $6, opened_at = $7, last_seen_at = $8, "
-            "resolved_at = $9, notified_at = $10, notify_attempts = $11 WHERE id = $12",
-            (*values, a.row_id),
-        )
+            "UPDATE monitor_alerts SET severity = $1, status = $2, message = $3, details = $4, "
+            "opened_at = $5, last_seen_at = $6, resolved_at = $7, notified_at = $8, "
+            "notify_attempts = $9 WHERE id = $10",
+            (a.severity, status, a.message, a.details, a.opened_at, a.last_seen_at,
+             a.resolved_at, a.notified_at, a.notify_attempts, a.row_id),
+        )  # fmt: skip
         return int(a.row_id)
 
     # --- SLO inputs and retention
