@@ -100,8 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return stack_main()
     if argv[:1] == ["monitor"]:
-        from validate_all_flows.monitor.cli import main as monitor_main
-
+        try:
+            from validate_all_flows.monitor.cli import main as monitor_main
+        except ImportError as exc:
+            print(f"cannot run: the native library does not load: {exc}", file=sys.stderr)
+            return 2
         return monitor_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
