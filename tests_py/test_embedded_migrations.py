@@ -26,6 +26,7 @@ EXPECTED = [
     "006_failsafe_events.sql",
     "007_chain_events.sql",
     "008_monitor.sql",
+    "009_monitor_heartbeats.sql",
 ]
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 H64 = "0x" + "ab" * 32
@@ -76,6 +77,7 @@ def test_all_apply_in_order_and_create_the_tables(db: psycopg.Connection) -> Non
         "listener_checkpoints",
         "monitor_metrics",
         "monitor_alerts",
+        "monitor_heartbeats",
     }
     # Applying a file twice is an error (the runner records what it applied and skips it).
     with pytest.raises(psycopg.errors.DuplicateTable):

@@ -1,6 +1,7 @@
 """Command line of ``python -m validate_all_flows``: the GO / NO-GO verdict for a deployment.
 
 ``python -m validate_all_flows stack up`` only brings the embedded stack up (until Ctrl-C).
+``python -m validate_all_flows monitor ...`` runs the checks on a schedule (see its --help).
 With no target it brings up the embedded stack (throwaway PostgreSQL, anvil, contracts, the
 reference service), runs every check against it, prints the verdict and tears it down.
 Exit codes: 0 GO, 1 NO-GO, 2 cannot run (bad arguments, unreadable inputs, a stack that will not
@@ -100,6 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from validate_all_flows.embedded.stack import main as stack_main
 
         return stack_main()
+    if argv[:1] == ["monitor"]:
+        try:
+            from validate_all_flows.monitor.cli import main as monitor_main
+        except ImportError as exc:
+            print(f"cannot run: the native library does not load: {exc}", file=sys.stderr)
+            return 2
+        return monitor_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         import blocktrust_native

@@ -47,7 +47,9 @@ class Status(enum.Enum):
 @dataclass
 class CheckResult:
     """One check's outcome: ``found`` says what it saw, ``evidence`` backs it, ``fix`` says what
-    to do. Secrets are redacted before a result is built (see Target.redact)."""
+    to do. Secrets are redacted before a result is built (see Target.redact). ``measures`` holds
+    the numbers behind the outcome for machines (``status``, ``latency_ms`` of a probe, a
+    listener's ``lag_s``): the monitor records them without parsing ``found``."""
 
     id: str
     title: str
@@ -56,6 +58,7 @@ class CheckResult:
     evidence: list[str] = field(default_factory=list)
     fix: str = ""
     seconds: float = 0.0
+    measures: dict[str, float] = field(default_factory=dict)
 
 
 #: The groups in the order they run (cheap and foundational first).

@@ -16,6 +16,7 @@ EXPECTED_COLUMNS = {
     "chain_events": ["chain_id", "tx_hash", "log_index"],
     "listener_checkpoints": ["listener", "next_block", "lag_seconds"],
     "monitor_metrics": ["name", "value"],
+    "monitor_heartbeats": ["instance", "beat_at", "stopped_at"],  # read by workers.monitor
 }
 
 

@@ -21,15 +21,20 @@ def health_and_ready(t: Target) -> list[CheckResult]:
         r = call("GET", t.base_url.rstrip("/") + path, timeout=10)
         found = f"status {r.status} in {r.ms:.0f} ms" if not r.error else r.error
         evidence = [t.redact(r.body[:300].decode(errors="replace"))] if r.body else []
+        measures = {"status": float(r.status), "latency_ms": r.ms}  # status 0: no answer
         if r.status == 200 and r.ms <= t.slo.p95_ms:
-            out.append(CheckResult(cid, title, Status.PASS, found, evidence))
+            out.append(CheckResult(cid, title, Status.PASS, found, evidence, measures=measures))
         else:
             fix = (
                 "the endpoint is slower than the objective: profile it"
                 if r.status == 200
                 else "start the service / see its logs; /api/ready names the failing dependency"
             )
-            out.append(CheckResult(cid, title, Status.FAIL, t.redact(found), evidence, fix))
+            out.append(
+                CheckResult(
+                    cid, title, Status.FAIL, t.redact(found), evidence, fix, measures=measures
+                )
+            )
     return out
 
 
