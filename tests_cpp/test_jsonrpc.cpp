@@ -119,9 +119,9 @@ class RpcServer {
         last_ = req;
       }
       Reply r = handler_(req);
-      std::string out = "HTTP/1.1 " + std::to_string(r.status) + " X\r\nContent-Type: " +
-                        r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
-                        "\r\n\r\n" + r.body;
+      std::string out =
+          "HTTP/1.1 " + std::to_string(r.status) + " X\r\nContent-Type: " + r.content_type +
+          "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
       std::size_t sent = 0;
       while (sent < out.size()) {
         auto n = ::send(c, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
@@ -177,8 +177,8 @@ TEST(JsonRpc, CallReturnsTheResultTextOverOneKeptAliveConnection) {
   RpcServer srv(echo_node);
   Client client(srv.url());
   for (int i = 0; i < 3; ++i) {
-    const json r = json::parse(client.call("eth_getLogs", R"([{"fromBlock":"0x)" +
-                                                              std::to_string(i) + R"("}])"));
+    const json r = json::parse(
+        client.call("eth_getLogs", R"([{"fromBlock":"0x)" + std::to_string(i) + R"("}])"));
     EXPECT_EQ(r["method"], "eth_getLogs");
     EXPECT_EQ(r["params"][0]["fromBlock"], "0x" + std::to_string(i));
   }
@@ -194,7 +194,8 @@ TEST(JsonRpc, TheResultIsCutOutExactlyWhateverTheMemberOrderAndContent) {
   const std::string result =
       R"({"a": "}]\"{[", "result": [1, -2.5e3, true, null, {"error": "x\\"}], "b\u0022": {}})";
   RpcServer srv([&](const Request& req) {
-    return Reply{200, "{ \"result\" :\n " + result + " ,\"\\u0065rror\": null, \"jsonrpc\":\"2.0\"," +
+    return Reply{200, "{ \"result\" :\n " + result +
+                          " ,\"\\u0065rror\": null, \"jsonrpc\":\"2.0\"," +
                           " \"id\" : " + std::to_string(request_id(req)) + " }"};
   });
   Client client(srv.url());
@@ -289,8 +290,7 @@ TEST(JsonRpc, AnUnreachableNodeIsATransportErrorWithoutStatus) {
     FAIL() << "no error";
   } catch (const TransportError& e) {
     EXPECT_EQ(e.http_status(), 0);
-    EXPECT_NE(std::string(e.what()).find("eth_blockNumber to http://127.0.0.1:"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("eth_blockNumber to http://127.0.0.1:"), std::string::npos)
         << e.what();
   }
 }
@@ -318,8 +318,8 @@ TEST(JsonRpc, ABatchRefusedAsAWholeOrAnsweredIncompletelyThrows) {
   RpcServer srv([&](const Request& req) {
     const json in = json::parse(req.body);
     if (mode == 0) {
-      return Reply{
-          200, R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no batches"}})"};
+      return Reply{200,
+                   R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no batches"}})"};
     }
     json out = json::array({answer_one(in[0])});  // the second call gets no answer
     return Reply{200, out.dump()};
@@ -405,8 +405,8 @@ TEST(JsonRpc, AResultLargerThanThePlainHttpCapArrives) {
   std::string big = "[";
   for (int i = 0; i < 200000; ++i) {
     if (i) big += ',';
-    big += R"({"logIndex":"0x)" + std::to_string(i) + R"(","data":"0x)" + std::string(40, 'a') +
-           "\"}";
+    big +=
+        R"({"logIndex":"0x)" + std::to_string(i) + R"(","data":"0x)" + std::string(40, 'a') + "\"}";
   }
   big += "]";
   ASSERT_GT(big.size(), 8u << 20);

@@ -1,12 +1,13 @@
 // blocktrust_native._native.jsonrpc: a thin binding of the JSON-RPC client. Params and results
 // cross as JSON text (the Python wrapper dumps and loads them); the GIL is released during I/O.
+#include "blocktrust/jsonrpc.hpp"
+
 #include <pybind11/stl.h>
 
 #include <cmath>
 #include <mutex>
 
 #include "bindings.hpp"
-#include "blocktrust/jsonrpc.hpp"
 
 namespace blocktrust::bindings {
 
@@ -52,24 +53,24 @@ void register_jsonrpc(py::module_& m) {
   });
 
   py::class_<PyClient>(sub, "Client")
-      .def(py::init([](const std::string& url, double connect_timeout, double request_timeout,
-                       std::uint64_t max_response_bytes, bool verify_tls,
-                       const std::string& ca_file,
-                       const std::vector<std::pair<std::string, std::string>>& headers) {
-             rpc::ClientOptions o;
-             o.http.connect_timeout_ms = to_ms(connect_timeout, "connect_timeout");
-             o.http.request_timeout_ms = to_ms(request_timeout, "request_timeout");
-             if (max_response_bytes == 0) throw ConfigError("max_response_bytes must be positive");
-             o.http.max_response_bytes = max_response_bytes;
-             o.http.verify_peer = verify_tls;
-             o.http.ca_file = ca_file;
-             for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
-             return std::make_unique<PyClient>(url, std::move(o));
-           }),
-           py::arg("url"), py::arg("connect_timeout") = 5.0, py::arg("request_timeout") = 30.0,
-           py::arg("max_response_bytes") = std::uint64_t{256} << 20, py::arg("verify_tls") = true,
-           py::arg("ca_file") = "",
-           py::arg("headers") = std::vector<std::pair<std::string, std::string>>{})
+      .def(
+          py::init([](const std::string& url, double connect_timeout, double request_timeout,
+                      std::uint64_t max_response_bytes, bool verify_tls, const std::string& ca_file,
+                      const std::vector<std::pair<std::string, std::string>>& headers) {
+            rpc::ClientOptions o;
+            o.http.connect_timeout_ms = to_ms(connect_timeout, "connect_timeout");
+            o.http.request_timeout_ms = to_ms(request_timeout, "request_timeout");
+            if (max_response_bytes == 0) throw ConfigError("max_response_bytes must be positive");
+            o.http.max_response_bytes = max_response_bytes;
+            o.http.verify_peer = verify_tls;
+            o.http.ca_file = ca_file;
+            for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
+            return std::make_unique<PyClient>(url, std::move(o));
+          }),
+          py::arg("url"), py::arg("connect_timeout") = 5.0, py::arg("request_timeout") = 30.0,
+          py::arg("max_response_bytes") = std::uint64_t{256} << 20, py::arg("verify_tls") = true,
+          py::arg("ca_file") = "",
+          py::arg("headers") = std::vector<std::pair<std::string, std::string>>{})
       .def(
           "call",
           [](PyClient& self, const std::string& method, const std::string& params_json) {
@@ -100,7 +101,8 @@ void register_jsonrpc(py::module_& m) {
               if (o.ok) {
                 result.append(py::make_tuple(true, py::str(o.result), 0, "", py::none()));
               } else {
-                py::object data = o.data.empty() ? py::object(py::none()) : py::object(py::str(o.data));
+                py::object data =
+                    o.data.empty() ? py::object(py::none()) : py::object(py::str(o.data));
                 result.append(py::make_tuple(false, py::none(), o.code, o.message, data));
               }
             }

@@ -399,8 +399,8 @@ std::string Client::call(std::string_view method, std::string_view params_json) 
                          status);
   }
   if (!env.result) {
-    throw TransportError(
-        what + " to " + impl_->shown + ": the answer has neither result nor error", status);
+    throw TransportError(what + " to " + impl_->shown + ": the answer has neither result nor error",
+                         status);
   }
   return std::string(*env.result);
 }
@@ -414,7 +414,8 @@ std::vector<Outcome> Client::batch(const std::vector<Call>& calls) {
   for (std::size_t k = 0; k < calls.size(); ++k) {
     check_params(calls[k].method, calls[k].params_json);
     if (k) body += ',';
-    append_request(body, calls[k].method, calls[k].params_json, first + static_cast<std::int64_t>(k));
+    append_request(body, calls[k].method, calls[k].params_json,
+                   first + static_cast<std::int64_t>(k));
   }
   body += ']';
   const std::string what = "batch of " + std::to_string(calls.size()) + " (" + calls[0].method +
@@ -438,8 +439,7 @@ std::vector<Outcome> Client::batch(const std::vector<Call>& calls) {
   while (i < answer.size() && answer[i] != ']') {
     Envelope env;
     if (!read_envelope(answer, i, env) || !env.id) {
-      throw TransportError(what + " to " + impl_->shown + ": a batch answer without an id",
-                           status);
+      throw TransportError(what + " to " + impl_->shown + ": a batch answer without an id", status);
     }
     const json id = json::parse(*env.id);
     std::int64_t n = -1;

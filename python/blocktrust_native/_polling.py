@@ -36,9 +36,10 @@ class PollingThread:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Starts the thread (once)."""
-        if self._thread is not None:
-            raise RuntimeError(f"{self.name} already started")
+        """Starts the thread; a no-op while it runs."""
+        if self.running:
+            return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 

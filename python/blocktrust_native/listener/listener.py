@@ -252,7 +252,9 @@ class Listener:
             if payload is None:  # the range's last block changed meanwhile: read it again
                 log.info("block %d changed while reading its logs; reading again", last)
                 return False
-            inserted, cancels = conn.execute(sql.INSERT_LOGS, (self.chain_id, payload))[0]
+            inserted, cancels = 0, []
+            if logs:
+                inserted, cancels = conn.execute(sql.INSERT_LOGS, (self.chain_id, payload))[0]
             if cancels:
                 conn.execute(sql.CANCEL_IDENTITIES, (self.chain_id, json.dumps(cancels)))
             last_ts = int(last_block["timestamp"], 16)

@@ -102,7 +102,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        with Pool(settings.database_url, min_size=1, max_size=2) as pool:
+        with Pool(settings.database_url, min_size=1, max_size=2, wait=True) as pool:
             listener = Listener(
                 pool,
                 settings.rpc_url,
