@@ -21,7 +21,7 @@ __all__ = ["RpcProxy"]
 
 class RpcProxy:
     """Start with ``with``; ``refused`` counts refusals, ``ranges`` lists forwarded getLogs
-    ranges, ``paths`` the request paths seen."""
+    ranges, ``get_logs`` every getLogs outcome in order, ``paths`` the request paths seen."""
 
     def __init__(
         self,
@@ -39,6 +39,8 @@ class RpcProxy:
         self.finalized, self.batches = finalized, batches
         self.refused = 0
         self.ranges: list[tuple[int, int]] = []
+        # ("ok" | "refused", blocks) per eth_getLogs, in order
+        self.get_logs: list[tuple[str, int]] = []
         self.paths: list[str] = []
         self._lock = threading.Lock()
         proxy = self
@@ -90,17 +92,19 @@ class RpcProxy:
     def _one(self, call: dict[str, Any]) -> dict[str, Any] | None:
         """The answer to one call; None for a refusal that must be a bare HTTP 413."""
         method, params, cid = call["method"], call.get("params") or [], call.get("id")
-        if method == "eth_getLogs" and self.max_range is not None:
+        if method == "eth_getLogs":
             first, last = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
-            if last - first + 1 > self.max_range:
+            if self.max_range is not None and last - first + 1 > self.max_range:
                 with self._lock:
                     self.refused += 1
+                    self.get_logs.append(("refused", last - first + 1))
                 if self.refuse_as == "http":
                     return None
                 message = "query returned more than 10000 results"
                 return {"jsonrpc": "2.0", "id": cid, "error": {"code": -32005, "message": message}}
             with self._lock:
                 self.ranges.append((first, last))
+                self.get_logs.append(("ok", last - first + 1))
         if method == "eth_getBlockByNumber" and params and params[0] == "finalized":
             if self.finalized == "null":
                 return {"jsonrpc": "2.0", "id": cid, "result": None}

@@ -177,6 +177,24 @@ def test_follows_decodes_applies_and_replays_nothing(
     assert pool.execute("SELECT status FROM identity_nfts")[0][0] == "pending"
 
 
+def test_a_restarted_listener_resumes_exactly_at_its_checkpoint(
+    anvil: Anvil, deployed: ContractsConfig, bt: BlocktrustContracts, pool: Pool
+) -> None:
+    bt.mint_identity(Account.create().address)
+    first = Listener(pool, anvil.rpc_url, deployed, max_range=2, finality="confirmations")
+    for _ in range(3):
+        assert not first.poll()  # stopped midway
+    next_block = _checkpoint(pool)[0]
+    assert next_block > first.start_block
+    stored = pool.execute("SELECT count(*) FROM chain_events")[0][0]
+    with RpcProxy(anvil.rpc_url) as proxy:
+        second = Listener(pool, proxy.url, deployed, max_range=2, finality="confirmations")
+        _drain(second)
+        assert min(first_block for first_block, _ in proxy.ranges) == next_block
+    assert second.inserted + stored == pool.execute("SELECT count(*) FROM chain_events")[0][0]
+    assert _checkpoint(pool)[0] == _head(anvil) + 1
+
+
 def test_a_reorganisation_is_rewound(
     anvil: Anvil, deployed: ContractsConfig, bt: BlocktrustContracts, pool: Pool
 ) -> None:
@@ -220,8 +238,11 @@ def test_a_refused_range_shrinks_and_grows_back(
         assert covered[0][0] == listener.start_block
         assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(covered))
         assert covered[-1][1] == _head(anvil)
-        # It grew back after each refusal: some ranges used the full 4 blocks.
-        assert any(last - first + 1 == 4 for first, last in proxy.ranges)
+        # It grew back after succeeding: refused again after its first accepted range, and never
+        # shrank below half the provider's limit.
+        first_ok = [kind for kind, _ in proxy.get_logs].index("ok")
+        assert "refused" in [kind for kind, _ in proxy.get_logs[first_ok:]], proxy.get_logs
+        assert min(n for kind, n in proxy.get_logs[:-1] if kind == "ok") >= 2, proxy.get_logs
     # It stored exactly the logs one direct eth_getLogs over the whole span returns.
     every = JsonRpcClient(anvil.rpc_url).call(
         "eth_getLogs",
