@@ -89,7 +89,7 @@ std::vector<std::string> secrets_of(const UrlParts& p) {
     if (s.size() >= min_len) out.emplace_back(s);
   };
   if (!p.userinfo.empty()) {
-    add(p.userinfo, 1);
+    add(p.userinfo, 3);
     auto colon = p.userinfo.find(':');
     add(std::string_view(p.userinfo).substr(0, colon), 3);
     if (colon != npos) add(std::string_view(p.userinfo).substr(colon + 1), 3);
@@ -111,7 +111,7 @@ std::vector<std::string> secrets_of(const UrlParts& p) {
   }
   if (q != npos) {
     std::string_view query = rest.substr(q + 1);
-    add(query, 1);
+    add(query, 3);
     std::size_t start = 0;
     while (start < query.size()) {
       auto amp = query.find('&', start);
