@@ -22,6 +22,7 @@ __all__ = [
     "InvalidApiKey",
     "InvalidPasswordHash",
     "InvalidProof",
+    "JsonRpcError",
     "LeafIndexError",
     "NotBytesLike",
     "OperationalError",
@@ -94,7 +95,9 @@ class ChainError(Error):
 
 
 class ChainConnectionError(ChainError, ConnectionError):
-    """Raised when the JSON-RPC endpoint cannot be reached; names the URL without its secrets."""
+    """Raised when the JSON-RPC endpoint cannot be reached or answers something that is not
+    JSON-RPC; names the URL without its secrets (``http_status`` when set: the HTTP status, 0 when
+    no answer arrived)."""
 
 
 class ChainIdMismatch(ChainError):
@@ -111,6 +114,19 @@ class ContractReverted(ChainError):
 
 class TransactionFailed(ChainError):
     """Raised when a sent transaction is not mined in time or is mined with status 0."""
+
+
+class JsonRpcError(ChainError):
+    """Raised when a JSON-RPC node answers an error object: ``code`` and ``message`` are the
+    node's, ``data`` its extra detail as JSON text (or None); URL secrets are scrubbed out."""
+
+    def __init__(
+        self, what: str, code: int = 0, message: str = "", data: str | None = None
+    ) -> None:
+        super().__init__(what)
+        self.code = code
+        self.message = message
+        self.data = data
 
 
 class ContractsConfigError(ConfigError):

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 from eth_utils import function_signature_to_4byte_selector
 
 from blocktrust_native.errors import ContractsConfigError, FileReadError
+from blocktrust_native.jsonrpc import JsonRpcClient
+from blocktrust_native.listener.contracts import CONTRACT_NAMES, load_contracts_config
 from validate_all_flows.checks import CheckResult, Status, check
-from validate_all_flows.embedded.chain import CONTRACT_NAMES, load_contracts_config
 from validate_all_flows.target import Target
-
-
-def _rpc(url: str, method: str, params: list[object]) -> object:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        reply = json.loads(resp.read())
-    if "error" in reply:
-        raise RuntimeError(f"{method}: {reply['error'].get('message', reply['error'])}")
-    return reply["result"]
 
 
 def _selectors(abi: list[dict[str, object]]) -> dict[str, bytes]:
@@ -57,12 +45,13 @@ def contracts(t: Target) -> list[CheckResult]:
             )
         ]
     evidence, problems = [], []
-    chain_id = int(str(_rpc(t.rpc_url, "eth_chainId", [])), 16)
+    rpc = JsonRpcClient(t.rpc_url, request_timeout=10.0)
+    chain_id = int(str(rpc.call("eth_chainId")), 16)
     if config.chain_id is not None and config.chain_id != chain_id:
         problems.append(f"config is for chain {config.chain_id}, the node serves {chain_id}")
     for name in CONTRACT_NAMES:
         entry = config.entry(name)
-        code = str(_rpc(t.rpc_url, "eth_getCode", [entry.address, "latest"]))
+        code = str(rpc.call("eth_getCode", [entry.address, "latest"]))
         raw = bytes.fromhex(code[2:]) if code.startswith("0x") else b""
         if not raw:
             problems.append(f"{name}: no contract code at {entry.address}")

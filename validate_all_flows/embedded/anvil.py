@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import re
 import shutil
@@ -20,11 +19,11 @@ import signal
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from blocktrust_native.errors import JsonRpcError
+from blocktrust_native.jsonrpc import JsonRpcClient
 from validate_all_flows.embedded.node_deps import anvil_path
 from validate_all_flows.embedded.postgres import free_port
 
@@ -238,16 +237,13 @@ class Anvil:
         return self._keys[index]
 
     def rpc(self, method: str, params: list[Any] | None = None, timeout: float = 10.0) -> Any:
-        """Calls one JSON-RPC method and returns its result; AnvilError on a JSON-RPC error."""
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-        req = urllib.request.Request(
-            self.rpc_url, data=body.encode(), headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            reply = json.loads(resp.read())
-        if "error" in reply:
-            raise AnvilError(f"{method}: {reply['error'].get('message', reply['error'])}")
-        return reply["result"]
+        """Calls one JSON-RPC method and returns its result; AnvilError on a JSON-RPC error,
+        ChainConnectionError (an OSError) when anvil does not answer."""
+        client = JsonRpcClient(self.rpc_url, connect_timeout=timeout, request_timeout=timeout)
+        try:
+            return client.call(method, params or [])
+        except JsonRpcError as exc:
+            raise AnvilError(f"{method}: {exc.message}") from None
 
     def snapshot(self) -> str:
         """Takes a snapshot of the chain state (``evm_snapshot``); returns its id."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from blocktrust_native.apikeys import ApiKeyCodec
 from blocktrust_native.apikeys_store import PgKeyStore
+from blocktrust_native.listener import Listener
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
 from validate_all_flows.embedded.chain import (
@@ -32,7 +33,6 @@ from validate_all_flows.embedded.chain import (
     ChainClient,
     deploy_contracts,
 )
-from validate_all_flows.embedded.listener import Listener
 from validate_all_flows.embedded.migrate import apply_migrations, load_migrations
 from validate_all_flows.embedded.postgres import TempPostgres, free_port
 
@@ -165,7 +165,14 @@ class Stack:
         if "no_listener" not in settings.faults:
             self.listener = self._phase(
                 "listener",
-                lambda: Listener(self.pool, self.anvil.rpc_url, config, poll_interval=0.5).start(),
+                # anvil's "finalized" block trails the head by 64 blocks: follow the head.
+                lambda: Listener(
+                    self.pool,
+                    self.anvil.rpc_url,
+                    config,
+                    poll_interval=0.5,
+                    finality="confirmations",
+                ).start(),
             )
 
     def _serve(self, app: Any, port: int) -> None:

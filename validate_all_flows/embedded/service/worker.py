@@ -8,9 +8,9 @@ Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several workers may run sid
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
+from blocktrust_native._polling import PollingThread
 from blocktrust_native.digest import MerkleTree
 from blocktrust_native.errors import Error as NativeError
 from blocktrust_native.pool import Pool
@@ -39,32 +39,21 @@ class ChainWorker:
         self.batch_max, self.batch_wait = batch_max, batch_wait
         self.contracts = contracts
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.jobs_done = 0
         self._mint_attempts: dict[int, int] = {}
+        # Errors are logged with their traceback: a failing job is a bug or a chain problem.
+        self._poller = PollingThread(
+            self.run_once, interval, name="chain-worker", log=log, tracebacks=True
+        )
 
     def start(self) -> ChainWorker:
         """Starts the background thread."""
-        self._thread = threading.Thread(target=self._run, name="chain-worker", daemon=True)
-        self._thread.start()
+        self._poller.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stops after the job in progress."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # keep the worker alive; the job records its own failure
-                log.exception("chain worker iteration failed")
-                worked = False
-            if not worked:
-                self._stop.wait(self.interval)
+        self._poller.stop(timeout)
 
     def run_once(self) -> bool:
         """Runs at most one job of each kind; True when any job ran."""

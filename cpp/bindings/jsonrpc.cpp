@@ -1,0 +1,122 @@
+// blocktrust_native._native.jsonrpc: a thin binding of the JSON-RPC client. Params and results
+// cross as JSON text (the Python wrapper dumps and loads them); the GIL is released during I/O.
+#include "blocktrust/jsonrpc.hpp"
+
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <mutex>
+
+#include "bindings.hpp"
+
+namespace blocktrust::bindings {
+
+namespace {
+
+namespace rpc = blocktrust::jsonrpc;
+
+std::int64_t to_ms(double seconds, const char* what) {
+  if (!std::isfinite(seconds) || seconds <= 0 || seconds > 86400.0) {
+    throw ConfigError(std::string(what) + " must be a positive number of seconds (at most a day)");
+  }
+  return static_cast<std::int64_t>(std::ceil(seconds * 1000.0));
+}
+
+// The core client is not thread-safe; Python threads may share one object, so calls take turns.
+struct PyClient {
+  rpc::Client client;
+  std::mutex mu;
+  PyClient(std::string url, rpc::ClientOptions o) : client(std::move(url), std::move(o)) {}
+};
+
+void raise_error(const py::object& err) {
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
+}
+
+}  // namespace
+
+void register_jsonrpc(py::module_& m) {
+  auto sub = m.def_submodule("jsonrpc", "JSON-RPC 2.0 client (use blocktrust_native.jsonrpc).");
+
+  // Tried before the shared translator (pybind11 runs the newest first); others pass through.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const rpc::RpcError& e) {
+      py::object data = e.data().empty() ? py::object(py::none()) : py::object(py::str(e.data()));
+      raise_error(error_class("JsonRpcError")(e.what(), e.code(), e.message(), data));
+    } catch (const rpc::TransportError& e) {
+      py::object err = error_class("ChainConnectionError")(e.what());
+      err.attr("http_status") = e.http_status();
+      raise_error(err);
+    }
+  });
+
+  py::class_<PyClient>(sub, "Client")
+      .def(
+          py::init([](const std::string& url, double connect_timeout, double request_timeout,
+                      std::uint64_t max_response_bytes, bool verify_tls, const std::string& ca_file,
+                      const std::vector<std::pair<std::string, std::string>>& headers) {
+            rpc::ClientOptions o;
+            o.http.connect_timeout_ms = to_ms(connect_timeout, "connect_timeout");
+            o.http.request_timeout_ms = to_ms(request_timeout, "request_timeout");
+            if (max_response_bytes == 0) throw ConfigError("max_response_bytes must be positive");
+            o.http.max_response_bytes = max_response_bytes;
+            o.http.verify_peer = verify_tls;
+            o.http.ca_file = ca_file;
+            for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
+            return std::make_unique<PyClient>(url, std::move(o));
+          }),
+          py::arg("url"), py::arg("connect_timeout") = 5.0, py::arg("request_timeout") = 30.0,
+          py::arg("max_response_bytes") = std::uint64_t{256} << 20, py::arg("verify_tls") = true,
+          py::arg("ca_file") = "",
+          py::arg("headers") = std::vector<std::pair<std::string, std::string>>{})
+      .def(
+          "call",
+          [](PyClient& self, const std::string& method, const std::string& params_json) {
+            std::string out;
+            {
+              py::gil_scoped_release unlocked;
+              std::lock_guard lock(self.mu);
+              out = self.client.call(method, params_json);
+            }
+            return py::str(out);
+          },
+          py::arg("method"), py::arg("params_json") = "[]",
+          "Calls `method`; returns the result as JSON text.")
+      .def(
+          "batch",
+          [](PyClient& self, const std::vector<std::pair<std::string, std::string>>& calls) {
+            std::vector<rpc::Call> in;
+            in.reserve(calls.size());
+            for (const auto& [method, params] : calls) in.push_back({method, params});
+            std::vector<rpc::Outcome> out;
+            {
+              py::gil_scoped_release unlocked;
+              std::lock_guard lock(self.mu);
+              out = self.client.batch(in);
+            }
+            py::list result;
+            for (const auto& o : out) {
+              if (o.ok) {
+                result.append(py::make_tuple(true, py::str(o.result), 0, "", py::none()));
+              } else {
+                py::object data =
+                    o.data.empty() ? py::object(py::none()) : py::object(py::str(o.data));
+                result.append(py::make_tuple(false, py::none(), o.code, o.message, data));
+              }
+            }
+            return result;
+          },
+          py::arg("calls"),
+          "Sends [(method, params_json), ...] as one batch; returns (ok, result_json, code, "
+          "message, data_json) per call, in order.")
+      .def_property_readonly(
+          "url", [](const PyClient& self) { return self.client.url(); },
+          "The endpoint without its secrets.");
+
+  sub.def("redact_url", &rpc::redact_url, py::arg("url"),
+          "The URL reduced to scheme, host and port.");
+}
+
+}  // namespace blocktrust::bindings
