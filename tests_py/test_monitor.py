@@ -260,6 +260,7 @@ def test_alert_on_failure_dedup_and_recovery_with_rows(
         "database.migrations",
         "database.reachable",
         "database.schema",
+        "http.debug_off",
         "http.health",
         "http.ready",
     ]
@@ -678,7 +679,7 @@ def test_cli_once_posts_reports_and_keeps_the_token_secret(
     deployment.mode = "500"
     p1 = _cli(args, **env)
     assert p1.returncode == 1, p1.stderr  # --once: 1 when a check failed in the cycle
-    assert "cycle 1: 4 pass, 1 fail, 0 error, 0 skip | DOWN | failing: http.health" in p1.stderr
+    assert "cycle 1: 5 pass, 1 fail, 0 error, 0 skip | DOWN | failing: http.health" in p1.stderr
     assert "alerts to slack(127.0.0.1), telegram(127.0.0.1)" in p1.stderr
     assert len(slack.texts) == 1
     assert len(telegram.texts) == 1
@@ -800,7 +801,7 @@ def test_cli_once_against_the_embedded_stack(tmp_path: Path) -> None:
                                    "FROM monitor_heartbeats")  # fmt: skip
     assert p.returncode == 0, p.stderr
     # database 3, http 2, chain 1, workers 2 (the listener, and this monitor's own heartbeat)
-    assert "cycle 1: 8 pass, 0 fail, 0 error, 0 skip | up" in p.stderr, p.stderr
+    assert "cycle 1: 9 pass, 0 fail, 0 error, 0 skip | up" in p.stderr, p.stderr
     assert beats == [(stack.base_url.split("//")[1], 1, True)]
     doc = json.loads((tmp_path / "slo-report.json").read_text())
     assert doc["uptime"]["ratio"] == 1.0
