@@ -182,3 +182,20 @@ TEST(FlowRun, CapturesOfVuZerosLastIterationComeBackAndGivenValuesStayLiteral) {
   EXPECT_FALSE(r["captures"].contains("private"));
   EXPECT_FALSE(r["captures"].contains("who"));
 }
+
+TEST(FlowRun, OpenModelRunsEveryIterationAndTearsDownCleanly) {
+  LoopbackServer srv;
+  RunOptions o;
+  o.base_url = srv.url();
+  o.vus = 4;
+  o.rate = 400;
+  o.iterations = 40;
+  o.threads = 2;
+  {
+    FlowRun run(two_steps(), o);
+    run.start();
+    auto report = json::parse(run.report_json());
+    EXPECT_EQ(report["iterations"], 40);
+    EXPECT_EQ(report["failed_iterations"], 0) << report["failures"].dump();
+  }  // the idle VU slots (with their keep-alive connections) go before their io_context
+}

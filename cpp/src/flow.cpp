@@ -117,6 +117,8 @@ struct FlowRun::Impl {
     std::thread thread;
     // Declared last so it is destroyed first: pending coroutine frames die before the stats.
     std::unique_ptr<asio::io_context> ioc;
+    // Idle open-model slots hold keep-alive sockets, which must close while `ioc` still exists.
+    ~Worker() { free_slots.clear(); }
   };
 
   Flow flow;
@@ -511,8 +513,12 @@ FlowRun::FlowRun(const std::string& flow_json, RunOptions options)
       throw http::HttpConfigError("base_url " + m.opts.base_url + ": " + why);
     }
   }
-  // TLS context made once (loading the CA store is slow); errors surface before any request.
-  m.tls.emplace(http::make_tls_context(m.opts.http));
+  // TLS context made once, and only when a request may need it: loading the CA store costs tens
+  // of milliseconds, which short runs (one iteration of a deploy check) would pay every time.
+  // Errors (a bad ca_file) surface here, before any request.
+  bool need_tls = !m.opts.http.ca_file.empty() || http::lower(m.base.substr(0, 8)) == "https://";
+  for (const auto& st : m.flow.steps) need_tls = need_tls || st.may_use_tls;
+  if (need_tls) m.tls.emplace(http::make_tls_context(m.opts.http));
 }
 
 FlowRun::~FlowRun() {

@@ -128,10 +128,12 @@ Step compile_step(const json& s, const std::string& where) {
   Step st;
   st.name = need_str(s, "name", where);
   st.method = need_str(s, "method", where);
-  st.url = Template::parse(need_str(s, "url", where), where + ".url");
+  const auto url = need_str(s, "url", where);
+  st.url = Template::parse(url, where + ".url");
   if (s.contains("headers")) st.headers = pairs(s["headers"], where + ".headers");
   st.timeout_ms = s.value("timeout_ms", std::int64_t{0});
   st.follow_redirects = s.value("follow_redirects", false);
+  st.may_use_tls = st.follow_redirects || !(url.rfind("/", 0) == 0 || url.rfind("http://", 0) == 0);
   st.content_type = s.value("content_type", std::string());
   if (auto b = s.find("body"); b != s.end() && !b->is_null()) {
     auto w = where + ".body";

@@ -92,6 +92,7 @@ struct Step {
   std::int64_t timeout_ms = 0;
   bool follow_redirects = false;
   bool needs_json = false;
+  bool may_use_tls = false;  // an https:// or templated URL, or redirects followed
   std::optional<Retry> retry;
   std::optional<Signing> hmac;
 };
