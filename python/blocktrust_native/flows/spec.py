@@ -647,8 +647,8 @@ def _limit(v: object, w: str, scope: _Scope, lo: float, hi: float, integer: bool
     if isinstance(v, str) and "{{" in v:
         scope.check(v, w)
         return v
-    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-    if isinstance(v, bool) or not ok or not lo <= v <= hi:  # type: ignore[operator]
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not number or (integer and not isinstance(v, int)) or not lo <= v <= hi:
         kind = "a whole number" if integer else "a number of seconds"
         raise _fail(w, f"must be {kind} in [{lo:g}, {hi:g}] or a {{{{variable}}}}")
     return json.dumps(v)
