@@ -196,7 +196,8 @@ class FlowSpec:
         return FlowSpec.from_dict(src, base_dir=self._base_dir, vars=given)
 
     def compiled(self) -> dict[str, Any]:
-        """The plain structure handed to the native runner (a copy)."""
+        """The plain structure handed to the native runner (a copy); it holds the given values
+        (secrets too), so keep it out of logs."""
         return json.loads(self.compiled_json())
 
     def compiled_json(self) -> str:
