@@ -42,10 +42,6 @@ _HINTS = {
         "check the chain worker and its RPC endpoint",
     ),
     "sign_normal/confirmed": ("the proof was not confirmed within {s} s", "check the chain worker"),
-    "sign_duress/cancelled": (
-        "the NFT was not cancelled within {s} s of the duress signature",
-        "check that the duress path queues the fail-safe and that the worker runs it",
-    ),
 }
 
 
