@@ -14,40 +14,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+from _common import best_cpu_of, best_of, openssl_sha256_bytes_per_s
 
 from blocktrust_native import digest
 
 MIB = 1024 * 1024
-
-
-def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Best wall-clock seconds of `repeat` runs, and the last result."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def best_cpu_of(repeat: int, fn: Callable[[], Any]) -> float:
-    """Best process CPU seconds (user + system, all threads) of `repeat` runs."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
 
 
 def python_loop(paths: list[str]) -> list[bytes]:
@@ -65,25 +42,6 @@ def hashlib_file(path: str) -> bytes:
         while block := f.read(MIB):
             h.update(block)
     return h.digest()
-
-
-def openssl_bytes_per_s(nbytes: int, seconds: int, elapsed: bool = False) -> float | None:
-    """`openssl speed -evp sha256` throughput in bytes/s; by default openssl divides by its user
-    CPU time, with `elapsed` by wall-clock time (what a loaded machine actually delivers)."""
-    cmd = ["openssl", "speed", "-evp", "sha256", "-bytes", str(nbytes), "-seconds", str(seconds)]
-    if elapsed:
-        cmd.insert(2, "-elapsed")
-    try:
-        out = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    m = re.search(r"^sha256\s+([\d.]+)k\s*$", out, re.MULTILINE)
-    return float(m.group(1)) * 1000 if m else None
 
 
 def main() -> None:
@@ -134,9 +92,9 @@ def main() -> None:
         hl_s, hl = best_of(repeat, lambda: hashlib_file(big))
         file_s, ours = best_of(repeat, lambda: digest.hash_file(big))
         assert ours == hl, "digests differ"
-        limit_wall = openssl_bytes_per_s(MIB, secs, elapsed=True)
+        limit_wall = openssl_sha256_bytes_per_s(MIB, secs, elapsed=True)
         file_cpu = best_cpu_of(repeat, lambda: digest.hash_file(big))
-        limit_cpu = openssl_bytes_per_s(MIB, secs)
+        limit_cpu = openssl_sha256_bytes_per_s(MIB, secs)
 
         def mbs(seconds: float) -> str:
             return f"{size / seconds / 1e6:9.1f} MB/s"

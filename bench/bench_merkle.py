@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+from _common import best_cpu_of, best_of, openssl_sha256_bytes_per_s
 
 from blocktrust_native import digest
 
@@ -41,44 +39,6 @@ def hashlib_merkle_root(leaves: list[bytes]) -> bytes:
             nxt.append(level[-1])
         level = nxt
     return level[0]
-
-
-def best_of(repeat: int, fn: Callable[[], bytes]) -> tuple[float, bytes]:
-    best, out = float("inf"), b""
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def best_cpu_of(repeat: int, fn: Callable[[], bytes]) -> float:
-    """Best process CPU seconds of `repeat` runs (not inflated by other processes' load)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
-
-
-def openssl_ns_per_hash(nbytes: int, seconds: int) -> float | None:
-    """ns per EVP SHA-256 of `nbytes` from `openssl speed` (None if openssl is missing). Note that
-    openssl speed divides by its own user CPU time, not by wall-clock time."""
-    try:
-        out = subprocess.run(
-            ["openssl", "speed", "-evp", "sha256", "-bytes", str(nbytes), "-seconds", str(seconds)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    m = re.search(r"^sha256\s+([\d.]+)k\s*$", out, re.MULTILINE)
-    if not m:
-        return None
-    bytes_per_s = float(m.group(1)) * 1000
-    return nbytes / bytes_per_s * 1e9
 
 
 def main() -> None:
@@ -102,7 +62,8 @@ def main() -> None:
     tree_s, tree = best_of(1, lambda: digest.MerkleTree(leaves).root)
     assert ours_root == anchor_root == packed_root == tree, "roots differ"
 
-    limit = openssl_ns_per_hash(64, 1 if args.quick else 3)
+    bytes_per_s = openssl_sha256_bytes_per_s(64, 1 if args.quick else 3)
+    limit = 64 / bytes_per_s * 1e9 if bytes_per_s else None  # ns per 64-byte hash
 
     def row(name: str, seconds: float) -> None:
         print(f"  {name:<30}{seconds * 1e3:9.1f} ms  {seconds / hashes * 1e9:7.1f} ns/node")

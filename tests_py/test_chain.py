@@ -199,6 +199,14 @@ def test_settings_from_env_list_every_problem_and_hide_the_key() -> None:
     assert "0xabc" not in str(e.value)
 
 
+def test_settings_accept_the_seed_deploy_names() -> None:
+    key = "0x" + "5a" * 32
+    s = ChainSettings.from_env(
+        {"POLYGON_RPC_URL": "http://127.0.0.1:1", "CHAIN_ID": "31337", "DEPLOYER_PRIVATE_KEY": key}
+    )
+    assert (s.rpc_url, s.private_key) == ("http://127.0.0.1:1", key)
+
+
 @pytest.mark.slow
 def test_private_key_never_reaches_logs_reprs_or_errors(
     anvil: Anvil, caplog: pytest.LogCaptureFixture

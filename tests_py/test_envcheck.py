@@ -161,3 +161,40 @@ def test_schema_files_load_from_yaml_and_json(tmp_path: Path) -> None:
         EnvSchema.load(y)
     with pytest.raises(EnvSchemaError, match="cannot read"):
         EnvSchema.load(tmp_path / "missing.yaml")
+
+
+def test_the_seed_deploy_names_are_accepted_as_aliases() -> None:
+    key = "5a0c3e19b7d2" * 5 + "ab12"
+    env = dict(
+        GOOD,
+        POLYGON_RPC_URL="https://rpc-amoy.polygon.technology",
+        DEPLOYER_PRIVATE_KEY=key,
+        CHAIN_ID="80002",
+        CONTRACTS_CONFIG="/srv/contracts_config.json",
+    )
+    schema = EnvSchema.load()
+    assert check_env(schema, env) == []
+    resolved, findings = schema.resolve_aliases(env)
+    assert findings == []
+    assert resolved["RPC_URL"] == env["POLYGON_RPC_URL"]
+    assert resolved["CHAIN_PRIVATE_KEY"] == key
+    assert {"CHAIN_PRIVATE_KEY", "DEPLOYER_PRIVATE_KEY"} <= schema.secret_names()
+    # Without CHAIN_ID the rule for RPC_URL fires through the alias.
+    del env["CHAIN_ID"]
+    assert _problems(schema, env) == {"CHAIN_ID": "required when RPC_URL is set"}
+
+
+def test_an_alias_that_disagrees_with_its_variable_is_a_finding_without_the_values() -> None:
+    env = dict(GOOD, CHAIN_PRIVATE_KEY="5a0c3e19" * 8, DEPLOYER_PRIVATE_KEY="6b1d4f2a" * 8)
+    findings = check_env(EnvSchema.load(), env)
+    assert [f.variable for f in findings] == ["DEPLOYER_PRIVATE_KEY"]
+    assert "5a0c3e19" not in str(findings[0])
+    assert "6b1d4f2a" not in str(findings[0])
+    assert "CHAIN_PRIVATE_KEY" in str(findings[0])
+
+
+def test_aliases_must_be_a_list_of_names() -> None:
+    with pytest.raises(EnvSchemaError, match=r"variables\.A\.aliases"):
+        EnvSchema.from_dict({"variables": {"A": {"aliases": "B"}}})
+    with pytest.raises(EnvSchemaError, match=r"variables\.A\.aliases"):
+        EnvSchema.from_dict({"variables": {"A": {"aliases": ["not a name"]}}})

@@ -35,7 +35,7 @@ def terminate(admin: Pool, app: str) -> int:
     return len(rows)
 
 
-def wait_for(pred, timeout: float = 5.0) -> bool:
+def wait_for(pred, timeout: float = 30.0) -> bool:  # generous: CI machines are busy
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():

@@ -1,18 +1,63 @@
-"""The pytest plugin runs each check group as a test against a given deployment."""
+"""The pytest plugin: one test item per check (ids declared statically and matching what the checks
+return), each reporting its own result; the flow_runner fixture."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from blocktrust_native.errors import FlowSpecError
+from validate_all_flows.checks import (
+    CheckResult,
+    Status,
+    all_checks,
+    check,
+    declared_ids,
+    id_matches,
+    run_check,
+)
+from validate_all_flows.checks import database as database_checks
+from validate_all_flows.checks.load import spec_with_vars
 from validate_all_flows.embedded.postgres import free_port
+from validate_all_flows.embedded.stack import Stack
+from validate_all_flows.pytest_plugin import FlowRunner, judge
+from validate_all_flows.target import LoadPlan, Target
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)])}
+DECLARED = [cid for _, fn in all_checks() for cid in declared_ids(fn)]
 
 
-def test_check_groups_run_as_tests_and_report_failures(tmp_path: Path) -> None:
+def _pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "validate_all_flows.pytest_plugin",
+         "-p", "no:cacheprovider", *args],
+        capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def test_collection_lists_one_item_per_check_without_running_anything(tmp_path: Path) -> None:
+    # A dead URL: collecting must not touch it (nor bring a stack up).
+    nobody = f"http://127.0.0.1:{free_port()}"
+    proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "--collect-only", "-q",
+                   "--blocktrust-url", nobody)  # fmt: skip
+    items = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert items == [f"test_deployment.py::test_check[{cid}]" for cid in DECLARED]
+    for cid in ("env.schema", "http.health", "http.ready", "database.migrations",
+                "security.cors", "load.p95", "load.error_rate", "load.availability",
+                "logs.secrets", "workers.listener"):  # fmt: skip
+        assert f"test_check[{cid}]" in proc.stdout
+    groups = {cid.split(".")[0] for cid in DECLARED}
+    assert len(items) > len(groups)  # one per check, not one per group
+
+
+def test_each_check_reports_its_own_result(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text(
         "DATABASE_URL=postgresql://db.internal/app\n"
@@ -22,38 +67,165 @@ def test_check_groups_run_as_tests_and_report_failures(tmp_path: Path) -> None:
         "API_KEY_SALT=aG5sD0fH6cB1nY8wR4tL7pZ2mQ9vXj3k\n"
     )
     nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)])}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "validate_all_flows.pytest_plugin",
-            "--pyargs",
-            "validate_all_flows",
-            "-rA",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--blocktrust-url",
-            nobody,
-            "--blocktrust-env-file",
-            str(env_file),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+    proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "-rA", "-v",
+                   "--blocktrust-url", nobody, "--blocktrust-env-file", str(env_file))  # fmt: skip
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr
-    assert "PASSED test_deployment.py::test_deployment[env]" in out
-    for group in ("http", "flows", "security"):
-        assert f"FAILED test_deployment.py::test_deployment[{group}]" in out
-    for reason in ("no database given", "not given: --rpc-url and --contracts", "no logs given"):
-        assert reason in out  # database and workers, chain, logs: skipped with the reason
-    assert "3 failed, 1 passed, 4 skipped" in out
+
+    def outcome(cid: str) -> str:
+        lines = [
+            x for x in out.splitlines() if x.startswith(f"test_deployment.py::test_check[{cid}] ")
+        ]
+        assert len(lines) == 1, (cid, out)
+        return lines[0].split()[1]
+
+    assert outcome("env.schema") == "PASSED"
+    failed = ["http.health", "http.ready", "flows.register", "security.login_rate_limit",
+              "security.auth_required", "security.webhook_signature"]  # fmt: skip
+    for cid in failed:
+        assert outcome(cid) == "FAILED", cid
+    skipped = [cid for cid in DECLARED if cid not in [*failed, "env.schema"]]
+    for cid in skipped:
+        assert outcome(cid) == "SKIPPED", cid
+    # Each item says its own evidence and fix, or the reason it was skipped.
+    assert "http.health: fail: connect: Connection refused" in out
+    assert "fix: start the service" in out
+    for reason in ("no database given", "not given: --rpc-url and --contracts", "no logs given",
+                   "needs flows.register, which failed", "load not requested (--load VUS)",
+                   "no CORS_ORIGINS in the environment"):  # fmt: skip
+        assert reason in out
+    assert f"{len(failed)} failed, 1 passed, {len(skipped)} skipped" in out
     assert "k3Jx9vQ2mZ7pL4tR8wY1nB6cF0hD5sGa" not in out
+
+
+@pytest.mark.pg
+@pytest.mark.slow
+def test_every_check_passes_as_its_own_item_on_the_embedded_stack(tmp_path: Path) -> None:
+    # No --blocktrust-url: the session brings the embedded stack up (and captures its log for
+    # the log checks); a short load makes the load items run too.
+    proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "-v", "--blocktrust-load", "2",
+                   "--blocktrust-load-duration", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for cid in DECLARED:
+        assert f"test_deployment.py::test_check[{cid}] PASSED" in proc.stdout, cid
+    assert f"{len(DECLARED)} passed" in proc.stdout
+
+
+def test_bad_load_options_are_a_usage_error(tmp_path: Path) -> None:
+    proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "--blocktrust-load-rate", "5")
+    assert proc.returncode == 4  # pytest's usage error
+    assert "--blocktrust-load-rate given without --blocktrust-load VUS" in proc.stderr
+
+
+def test_judge_reports_each_declared_id_on_its_own() -> None:
+    fn = database_checks.database
+    down = [CheckResult("database.reachable", "t", Status.FAIL, "cannot query", ["e"], "start it")]
+    assert judge("database.reachable", "database", fn, down) == (
+        Status.FAIL,
+        "database.reachable: fail: cannot query\n  e\n  fix: start it",
+    )
+    status, why = judge("database.schema", "database", fn, down)
+    assert status is Status.SKIP
+    assert why == (
+        "not reached: database stopped before database.schema (results: database.reachable fail)"
+    )
+    # A crash (the ERROR result run_check makes from an exception) fails every item.
+    crash = [CheckResult("database.database", "t", Status.ERROR, "could not complete: boom")]
+    for cid in declared_ids(fn):
+        assert judge(cid, "database", fn, crash)[0] is Status.FAIL
+    # An id the function does not declare fails its first item, whatever its status.
+    extra = [
+        CheckResult("database.reachable", "t", Status.PASS, "ok"),
+        CheckResult("database.migrations", "t", Status.PASS, "ok"),
+        CheckResult("database.schema", "t", Status.PASS, "ok"),
+        CheckResult("database.surprise", "t", Status.PASS, "ok"),
+    ]
+    status, why = judge("database.reachable", "database", fn, extra)
+    assert status is Status.FAIL
+    assert "does not declare in @check(ids=...): database.surprise" in why
+    assert judge("database.schema", "database", fn, extra)[0] is Status.PASS
+    skipped = [CheckResult(c, "t", Status.SKIP, "no database given") for c in declared_ids(fn)]
+    assert judge("database.schema", "database", fn, skipped) == (Status.SKIP, "no database given")
+
+
+def test_declarations_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"do not start with 'env\.'"):
+        check("env", ids=("http.health",))(lambda t: [])
+    assert id_matches("env.var.JWT_SECRET", "env.var.*")
+    assert not id_matches("env.schema", "env.var.*")
+    assert not id_matches("env.var_x", "env.var")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with Stack() as s:
+        yield s
+
+
+@pytest.mark.pg
+@pytest.mark.slow
+def test_declared_ids_are_exactly_the_ids_returned(stack: Stack) -> None:
+    healthy = Target(
+        base_url=stack.base_url,
+        database_url=stack.database_url,
+        rpc_url=stack.rpc_url,
+        contracts=stack.contracts_config,
+        env=dict(stack.service_env),
+        chain_margin_s=5.0,
+        load=LoadPlan(vus=2, duration_s=1),
+    )
+    healthy.webhook_secret = stack.service_env["SUMSUB_SECRET_KEY"]
+    healthy.log_texts = [("api.log", "INFO started\nINFO GET /api/health 200\n")]
+    bare = Target()  # no input at all: every check skips, and still yields its ids
+    for target, want in ((healthy, Status.PASS), (bare, Status.SKIP)):
+        try:
+            for group, fn in all_checks():
+                results = run_check(target, group, fn)
+                declared = declared_ids(fn)
+                got = [r.id for r in results]
+                assert all(any(id_matches(i, d) for d in declared) for i in got), (got, declared)
+                for d in declared:
+                    assert any(id_matches(i, d) for i in got), (d, got)
+                assert len(got) == len(set(got)), got
+                assert [r for r in results if r.status is not want] == [], (fn.__name__, results)
+        finally:
+            target.close()
+
+
+@pytest.mark.pg
+@pytest.mark.slow
+def test_flow_runner_fixture(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "test_mine.py").write_text(
+        "SPEC = {'name': 'health', 'steps': [{'name': 'health', 'request': {'path': "
+        "'/api/health'}, 'assert': {'status': 200, 'json': {'/status': '{{want}}'}}}]}\n"
+        "\n"
+        "def test_ok(flow_runner):\n"
+        "    report = flow_runner(SPEC, variables={'want': 'ok'}, iterations=3)\n"
+        "    assert (report.iterations, report.failed_iterations) == (3, 0)\n"
+        "\n"
+        "def test_variables_reach_the_spec(flow_runner):\n"
+        "    report = flow_runner(SPEC, variables={'want': 'down'})\n"
+        "    assert (report.iterations, report.failed_iterations) == (1, 1)\n"
+        "    assert report.failures[0].step == 'health'\n"
+    )
+    proc = _pytest(tmp_path, "-q", "test_mine.py", "--blocktrust-url", stack.base_url)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
+
+
+@pytest.mark.pg
+@pytest.mark.slow
+def test_flow_runner_takes_files_dicts_and_specs(stack: Stack, tmp_path: Path) -> None:
+    spec = tmp_path / "ready.yaml"
+    spec.write_text(
+        "name: ready\nvars: {path: /api/nothing}\n"
+        "steps:\n  - {name: ready, request: {path: '{{path}}'}, assert: {status: 200}}\n"
+    )
+    run = FlowRunner(stack.base_url)
+    # A run-time variable replaces the declared one of the same name.
+    assert run(spec, variables={"path": "/api/ready"}).failed_iterations == 0
+    assert run(spec).failed_iterations == 1  # the declared /api/nothing answers 404
+    built = spec_with_vars(spec, {"path": "/api/health"})
+    assert run(built, vus=2, iterations=2).iterations == 4
+    with pytest.raises(FlowSpecError, match="not a built FlowSpec"):
+        run(built, variables={"path": "/x"})

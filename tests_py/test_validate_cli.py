@@ -10,6 +10,7 @@ import pytest
 
 from validate_all_flows.checks import CheckResult, Status
 from validate_all_flows.cli import main
+from validate_all_flows.embedded.postgres import free_port
 from validate_all_flows.flow_contract import BUILTIN_FLOWS, INPUTS, PARTS, load_flows
 from validate_all_flows.report import decide
 
@@ -34,7 +35,7 @@ def test_a_good_env_file_passes_and_skips_are_not_passes(tmp_path: Path, capsys)
     rc = main(["--quiet", "--env-file", str(_env_file(tmp_path)), "--only", "env,http"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "GO  —  all 1 checks passed, 2 skipped for missing inputs" in out
+    assert "GO  —  all 1 checks passed, 3 skipped for missing inputs" in out
     assert "skip  http.health" in out
 
 
@@ -112,9 +113,10 @@ def test_junit_has_one_case_per_check(tmp_path: Path) -> None:
         "env.schema",
         "http.health",
         "http.ready",
+        "http.debug_off",
         "chain.contracts",
     ]
-    assert suite.get("skipped") == "3"
+    assert suite.get("skipped") == "4"
     assert cases[1].find("skipped") is not None
 
 
@@ -125,6 +127,8 @@ def test_junit_has_one_case_per_check(tmp_path: Path) -> None:
         (["--logs", "/nonexistent.log"], "--logs /nonexistent.log"),
         (["--logs-cmd", "false"], "--logs-cmd exited 1"),
         (["--only", "nope", "--env-file", "/dev/null"], "unknown group"),
+        (["--load-rate", "5", "--env-file", "/dev/null"], "--load-rate given without --load VUS"),
+        (["--load", "2", "--load-flows", "/nonexistent.yaml"], "--load-flows: /nonexistent.yaml"),
     ],
 )
 def test_unusable_inputs_exit_2_with_the_reason(argv: list[str], message: str, capsys) -> None:
@@ -178,3 +182,48 @@ def test_the_built_in_flows_keep_the_contract() -> None:
         "register/login",
     ]
     assert set(spec.capture_names) >= {"token", "token_id", "normal_headers", "duress_body"}
+
+
+def test_load_is_skipped_with_the_reason_unless_asked(tmp_path: Path, capsys) -> None:
+    rc = main(["--quiet", "--env-file", str(_env_file(tmp_path)), "--only", "env,load"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    for cid in ("load.p95", "load.error_rate", "load.availability"):
+        assert f"skip  {cid}" in out
+    assert "load not requested (--load VUS)" in out
+
+
+def test_bad_load_options_are_refused(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "load.yaml"
+    spec.write_text("name: x\nsteps:\n  - request: {path: /api/health, headers: {A: '{{nope}}'}}\n")
+    assert main(["--quiet", "--load", "1", "--load-flows", str(spec)]) == 2
+    assert "unknown variable {{nope}}" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--quiet", "--load", "0"])
+    assert exc.value.code == 2
+    assert "--load: must be > 0: '0'" in capsys.readouterr().err
+
+
+def test_load_against_a_dead_service_is_no_go(tmp_path: Path, capsys) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    # The built-in flow needs a probe user: its registration fails, so the load cannot run.
+    rc = main(
+        ["--quiet", "--base-url", nobody, "--only", "load", "--load", "1", "--format", "json"]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    assert {c["status"] for c in doc["checks"]} == {"error"}
+    assert "answered connect: Connection refused" in doc["checks"][0]["found"]
+    # A spec without {{probe_token}} runs: every request fails without an answer.
+    spec = tmp_path / "health.yaml"
+    spec.write_text("name: health\nsteps:\n  - {name: health, request: {path: /api/health}}\n")
+    argv = ["--quiet", "--base-url", nobody, "--only", "load", "--format", "json"]
+    rc = main([*argv, "--load", "1", "--load-duration", "0.5", "--load-flows", str(spec)])
+    doc = json.loads(capsys.readouterr().out)
+    by_id = {c["id"]: c for c in doc["checks"]}
+    assert rc == 1
+    assert by_id["load.error_rate"]["status"] == "fail"
+    assert by_id["load.error_rate"]["found"].startswith("error rate 100.00%")
+    assert by_id["load.availability"]["status"] == "fail"
+    assert by_id["load.availability"]["found"].startswith("availability 0.00%")
+    assert any("step health:" in e for e in by_id["load.p95"]["evidence"])

@@ -50,6 +50,7 @@ def _failed(t: Target, groups: set[str]) -> set[str]:
         ("no_listener", {"workers"}, {"workers.listener"}),
         ("skip_migration", {"database"}, {"database.migrations", "database.schema"}),
         ("slow_health", {"http"}, {"http.health"}),
+        ("debug", {"http"}, {"http.debug_off"}),
     ],
 )
 def test_each_fault_switch_is_caught(fault: str, groups: set[str], expected: set[str]) -> None:
@@ -140,3 +141,40 @@ def test_outside_faults_are_caught(healthy: Stack, tmp_path: Path) -> None:
     assert healthy.pool is not None
     healthy.pool.execute("DROP TABLE monitor_metrics")
     assert _failed(_target(healthy), {"database"}) == {"database.schema"}
+
+
+def test_every_check_is_go_run_after_run() -> None:
+    # Two full validations of one fresh stack: no check is flaky or spoils the next run (the
+    # register limit of 3 per hour allows both runs' probe users).
+    with Stack() as stack:
+        for run in (1, 2):
+            t = _target(stack)
+            try:
+                results = run_checks(t)
+            finally:
+                t.close()
+            bad = [(r.id, r.found) for r in results if r.status is not Status.PASS]
+            assert decide(results).go, (run, bad)
+            assert not [r for r in results if r.status in (Status.FAIL, Status.ERROR)], bad
+
+
+def test_the_service_killed_mid_run_is_no_go() -> None:
+    with Stack() as stack:
+        t = _target(stack)
+
+        def progress(message: str) -> None:
+            # The service dies once the HTTP checks have passed, before the flows.
+            if message.startswith("checking flows") and stack.server is not None:
+                stack.server.should_exit = True
+                assert stack._server_thread is not None
+                stack._server_thread.join(10)
+
+        try:
+            results = run_checks(t, {"http", "flows", "security"}, progress=progress)
+        finally:
+            t.close()
+        status = {r.id: r.status for r in results}
+        assert status["http.health"] is Status.PASS
+        assert status["flows.register"] is Status.FAIL
+        assert status["security.login_rate_limit"] is Status.FAIL
+        assert not decide(results).go

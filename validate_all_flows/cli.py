@@ -23,6 +23,7 @@ from pathlib import Path
 __all__ = ["main"]
 
 from validate_all_flows.checks import GROUPS
+from validate_all_flows.checks.load import add_load_arguments, load_plan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--error-rate", type=float, default=0.01, help="error-rate objective (0.01)")
     o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="listener lag, s (180)")
+    add_load_arguments(p)
     r = p.add_argument_group("output")
     r.add_argument("--only", help=f"comma-separated check groups: {','.join(GROUPS)}")
     r.add_argument("--format", choices=["text", "json", "junit"], default="text")
@@ -156,6 +158,10 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         contracts=args.contracts,
         slo=Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
     )
+    try:
+        target.load = load_plan(args, None if args.quiet else say)
+    except ValueError as exc:
+        raise _CannotRun(str(exc)) from None
     if args.env_schema:
         target.env_schema = Path(args.env_schema)
     if args.flows:

@@ -25,11 +25,14 @@ Variable keys: ``required``, ``required_in_production``, ``secret`` (value never
 against well-known weak values), ``min_length`` (bytes), ``type`` (string, int, bool, url, path,
 list), ``schemes`` (url), ``absolute`` / ``writable_dir`` (path), ``one_of``, ``min`` / ``max``
 (int), ``in_production`` (the value required in production, for example ``false`` for debug),
-``description``. Any other key is a schema error.
+``description``, ``aliases`` (other names operators use for the same variable, e.g.
+``POLYGON_RPC_URL`` for ``RPC_URL``: an alias fills the variable when it is unset, and both set
+to different values is a finding). Any other key is a schema error.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -66,6 +69,7 @@ _VAR_KEYS = {
     "max",
     "in_production",
     "description",
+    "aliases",
 }
 _TYPES = {"string", "int", "bool", "url", "path", "list"}
 _TRUE = {"1", "true", "yes", "on"}
@@ -171,6 +175,9 @@ class EnvSchema:
                 raise EnvSchemaError(f"{where}.type: one of {sorted(_TYPES)}")
             if "one_of" in spec and not isinstance(spec["one_of"], list):
                 raise EnvSchemaError(f"{where}.one_of: expected a list")
+            aliases = spec.get("aliases", [])
+            if not isinstance(aliases, list) or not all(_NAME.match(str(a)) for a in aliases):
+                raise EnvSchemaError(f"{where}.aliases: expected a list of variable names")
             variables.append(_Var(str(name), spec))
         rules = []
         for i, rule in enumerate(data.get("rules") or []):
@@ -184,8 +191,45 @@ class EnvSchema:
         return cls(variables, rules, prod_var, prod_values)
 
     def secret_names(self) -> set[str]:
-        """The variables whose values must never be shown (the log check looks for them)."""
-        return {v.name for v in self.variables if v.spec.get("secret")}
+        """The variables (and their aliases) whose values must never be shown (the log check
+        looks for them)."""
+        return {
+            n
+            for v in self.variables
+            if v.spec.get("secret")
+            for n in (v.name, *map(str, v.spec.get("aliases", [])))
+        }
+
+    def resolve_aliases(self, env: Mapping[str, str]) -> tuple[dict[str, str], list[EnvFinding]]:
+        """A copy of ``env`` where each unset variable takes the value of its first set alias,
+        plus a finding for every alias set to a different value than its variable."""
+        out, findings = dict(env), []
+        for var in self.variables:
+            for alias in map(str, var.spec.get("aliases", [])):
+                value = env.get(alias)
+                if not value:
+                    continue
+                if not out.get(var.name):
+                    out[var.name] = value
+                elif out[var.name] != value:
+                    findings.append(
+                        EnvFinding(
+                            alias,
+                            f"set to a different value than {var.name} (the same setting)",
+                            f"set only one of {var.name} and {alias}",
+                        )
+                    )
+        return out, findings
+
+    @classmethod
+    def builtin(cls) -> EnvSchema:
+        """The built-in schema of the reference service (parsed once)."""
+        return _builtin_schema()
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_schema() -> EnvSchema:
+    return EnvSchema.load(BUILTIN_SCHEMA)
 
 
 def parse_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -279,7 +323,7 @@ def check_env(schema: EnvSchema, env: Mapping[str, str]) -> list[EnvFinding]:
     production = bool(schema.prod_var) and (
         env.get(schema.prod_var or "", "").lower() in schema.prod_values
     )
-    findings: list[EnvFinding] = []
+    env, findings = schema.resolve_aliases(env)
     for var in schema.variables:
         value = env.get(var.name)
         required = var.spec.get("required") or (

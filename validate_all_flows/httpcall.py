@@ -1,13 +1,17 @@
-"""A small blocking HTTP helper for single probes (the flow runner does the heavy lifting)."""
+"""Single HTTP probes for the checks, on the native client (``blocktrust_native.flows``).
+
+The flow runner does the heavy lifting; this is the one-request face the checks use, with the
+answer as a small value object whose failures never raise.
+"""
 
 from __future__ import annotations
 
-import http.client
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from blocktrust_native.errors import ConfigError
+from blocktrust_native.flows import http_request
 
 __all__ = ["HttpResult", "call"]
 
@@ -39,24 +43,24 @@ def call(
     json_body: Any = None,
     timeout: float = 10.0,
 ) -> HttpResult:
-    """One request; never raises for network errors (they come back in ``error``)."""
-    parts = urlsplit(url)
+    """One request; never raises for network errors or unusable URLs (they come back in
+    ``error``)."""
     hdrs = dict(headers or {})
     if json_body is not None:
         body = json.dumps(json_body).encode()
         hdrs.setdefault("Content-Type", "application/json")
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    t0 = time.monotonic()
-    conn = cls(parts.hostname or "", parts.port, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers=hdrs)
-        resp = conn.getresponse()
-        data = resp.read()
-        ms = (time.monotonic() - t0) * 1000
-        return HttpResult(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, ms)
-    except (OSError, http.client.HTTPException) as exc:
-        ms = (time.monotonic() - t0) * 1000
-        return HttpResult(0, {}, b"", ms, f"{type(exc).__name__}: {exc}")
-    finally:
-        conn.close()
+        r = http_request(
+            method,
+            url,
+            headers=hdrs,
+            body=body or b"",
+            connect_timeout=min(timeout, 5.0),
+            request_timeout=timeout,
+        )
+    except ConfigError as exc:
+        return HttpResult(0, {}, b"", 0.0, f"ConfigError: {exc}")
+    got: dict[str, str] = {}
+    for k, v in r["headers"]:
+        got.setdefault(k.lower(), v)  # the first of repeated fields, as http.client gives
+    return HttpResult(r["status"], got, bytes(r["body"]), r["latency_s"] * 1000, r["error"])

@@ -1,22 +1,57 @@
 """pytest plugin (entry point ``pytest11``): the deploy checks and the embedded stack as fixtures.
 
 Options name the deployment (``--blocktrust-url``, ``--blocktrust-database-url``,
-``--blocktrust-rpc-url``, ``--blocktrust-contracts``, ``--blocktrust-env-file``); without
+``--blocktrust-rpc-url``, ``--blocktrust-contracts``, ``--blocktrust-env-file``), the objectives
+(``--blocktrust-p95-ms``, ``--blocktrust-error-rate``, ``--blocktrust-availability``) and the
+load (``--blocktrust-load VUS``, ``--blocktrust-load-duration``, ``--blocktrust-load-rate``,
+``--blocktrust-load-flows``, as ``--load`` and friends of the command); without
 ``--blocktrust-url`` the ``blocktrust_target`` fixture brings the embedded stack up once per
-session. ``pytest --pyargs validate_all_flows`` runs every check group as a test
-(``validate_all_flows/test_deployment.py``): a group fails with the evidence and the fix, and is
-skipped when every check in it lacked an input. The plugin does nothing unless these are used.
+session.
+
+``pytest --pyargs validate_all_flows`` collects ONE TEST PER CHECK
+(``validate_all_flows/test_deployment.py``: ``test_check[http.health]``, ...), from the ids each
+check declares, without running anything. During the session each check function runs once
+(``blocktrust_checks`` caches its results) and every item reports its own result: failed with
+the evidence and the fix, skipped with the reason, passed.
+
+``flow_runner`` runs a flow spec (FlowSpec, dict or YAML/JSON path) against the deployment with
+``blocktrust_native.flows.run_flow`` and returns the Report (see :class:`FlowRunner`). The plugin
+does nothing unless these fixtures or tests are used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import argparse
+import io
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from validate_all_flows.target import Target
+from validate_all_flows.checks import CheckResult, Status, declared_ids, id_matches, run_check
+from validate_all_flows.target import LoadPlan, Slo, Target
 
-__all__ = ["blocktrust_stack", "blocktrust_target"]
+if TYPE_CHECKING:
+    from blocktrust_native.flows import FlowSpec, Report
+
+__all__ = [
+    "CheckFn",
+    "CheckSession",
+    "FlowRunner",
+    "blocktrust_checks",
+    "blocktrust_stack",
+    "blocktrust_target",
+    "flow_runner",
+    "judge",
+]
+
+#: A registered check function.
+CheckFn = Callable[..., list[CheckResult]]
+_SERVICE_LOG = pytest.StashKey[io.StringIO]()
+_LOAD_PLAN = pytest.StashKey[LoadPlan]()
+_LOAD_OPTIONS = ("load", "load_duration", "load_rate", "load_flows")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,6 +62,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--blocktrust-rpc-url", help="its EVM JSON-RPC URL")
     g.addoption("--blocktrust-contracts", help="its contracts_config.json")
     g.addoption("--blocktrust-env-file", help="its .env file")
+    g.addoption("--blocktrust-p95-ms", type=float, default=800.0, help="latency objective (800)")
+    g.addoption("--blocktrust-error-rate", type=float, default=0.01, help="error rate (0.01)")
+    g.addoption("--blocktrust-availability", type=float, default=0.995, help="(0.995)")
+    g.addoption("--blocktrust-load", type=int, metavar="VUS", help="run the load checks (--load)")
+    g.addoption("--blocktrust-load-duration", type=float, metavar="S", help="seconds (30)")
+    g.addoption("--blocktrust-load-rate", type=float, metavar="R", help="iterations/s (open)")
+    g.addoption("--blocktrust-load-flows", metavar="FILE", help="load flow spec to run instead")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Checks the --blocktrust-load* options up front (a usage error stops the session)."""
+    values = {n: config.getoption(f"--blocktrust-{n.replace('_', '-')}") for n in _LOAD_OPTIONS}
+    if all(v is None for v in values.values()):
+        return
+    from validate_all_flows.checks.load import load_plan
+
+    try:
+        plan = load_plan(argparse.Namespace(**values), option_prefix="--blocktrust-")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if plan is not None:
+        config.stash[_LOAD_PLAN] = plan
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +94,22 @@ def blocktrust_stack(request: pytest.FixtureRequest) -> Iterator[object | None]:
         return
     from validate_all_flows.embedded.stack import Stack
 
-    with Stack() as stack:
-        yield stack
+    # The embedded service logs in this process; the log checks read what it wrote.
+    capture = io.StringIO()
+    handler = logging.StreamHandler(capture)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    request.config.stash[_SERVICE_LOG] = capture
+    try:
+        with Stack() as stack:
+            yield stack
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +125,13 @@ def blocktrust_target(
         database_url=opt("--blocktrust-database-url"),
         rpc_url=opt("--blocktrust-rpc-url"),
         contracts=opt("--blocktrust-contracts"),
+        slo=Slo(
+            opt("--blocktrust-p95-ms"),
+            opt("--blocktrust-error-rate"),
+            opt("--blocktrust-availability"),
+        ),
     )
+    target.load = request.config.stash.get(_LOAD_PLAN, None)
     if opt("--blocktrust-env-file"):
         target.env = parse_env_file(opt("--blocktrust-env-file"))
     stack = blocktrust_stack
@@ -65,6 +142,128 @@ def blocktrust_target(
         target.rpc_url = stack.rpc_url  # type: ignore[attr-defined]
         target.contracts = stack.contracts_config  # type: ignore[attr-defined]
         target.env = dict(stack.service_env)  # type: ignore[attr-defined]
+    target.add_secrets([u for u in (target.database_url, target.rpc_url) if u and "@" in u])
     target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
     yield target
     target.close()
+
+
+class CheckSession:
+    """Runs each check function at most once per session and keeps its results.
+
+    With the embedded stack, the service's log (captured since the stack came up) is handed to
+    the log checks just before they run, as the command does.
+    """
+
+    def __init__(self, target: Target, service_log: io.StringIO | None = None) -> None:
+        self.target = target
+        self._service_log = service_log
+        self._results: dict[CheckFn, list[CheckResult]] = {}
+
+    def results(self, group: str, fn: CheckFn) -> list[CheckResult]:
+        """The results of ``fn`` (run now if it has not run yet in this session)."""
+        if fn not in self._results:
+            if group == "logs" and self._service_log is not None:
+                self.target.log_texts = [("embedded service", self._service_log.getvalue())]
+            self._results[fn] = run_check(self.target, group, fn)
+        return self._results[fn]
+
+
+@pytest.fixture(scope="session")
+def blocktrust_checks(request: pytest.FixtureRequest, blocktrust_target: Target) -> CheckSession:
+    """The session's check results, each check function run once (see CheckSession)."""
+    return CheckSession(blocktrust_target, request.config.stash.get(_SERVICE_LOG, None))
+
+
+def _describe(results: list[CheckResult]) -> list[str]:
+    lines = []
+    for r in results:
+        lines += [f"{r.id}: {r.status.value}: {r.found}", *(f"  {e}" for e in r.evidence)]
+        if r.fix:
+            lines.append(f"  fix: {r.fix}")
+    return lines
+
+
+def judge(cid: str, group: str, fn: CheckFn, results: list[CheckResult]) -> tuple[Status, str]:
+    """The outcome of the test item for the declared id ``cid`` of ``fn``, from its results.
+
+    FAIL (with evidence and fix) when a result for ``cid`` failed or errored, or when ``fn``
+    crashed before yielding it; SKIP with the reasons when every result for it was skipped or
+    ``fn`` stopped before it; PASS otherwise. Results under ids ``fn`` did not declare fail its
+    first item, so a wrong declaration cannot hide a failure.
+    """
+    declared = declared_ids(fn)
+    mine = [r for r in results if id_matches(r.id, cid)]
+    crash_id = f"{group}.{fn.__name__}"
+    crashed = [r for r in results if r.id == crash_id and crash_id not in declared]
+    undeclared = [
+        r for r in results if r not in crashed and not any(id_matches(r.id, d) for d in declared)
+    ]
+    if cid == declared[0] and undeclared:
+        ids = ", ".join(r.id for r in undeclared)
+        head = f"{fn.__name__} returned id(s) it does not declare in @check(ids=...): {ids}"
+        return Status.FAIL, "\n".join([head, *_describe(undeclared)])
+    bad = [r for r in mine if r.status in (Status.FAIL, Status.ERROR)]
+    if bad:
+        return Status.FAIL, "\n".join(_describe(bad))
+    if not mine:
+        if crashed:
+            return Status.FAIL, "\n".join(_describe(crashed))
+        seen = ", ".join(f"{r.id} {r.status.value}" for r in results) or "none"
+        return Status.SKIP, f"not reached: {fn.__name__} stopped before {cid} (results: {seen})"
+    if all(r.status is Status.SKIP for r in mine):
+        return Status.SKIP, "; ".join(dict.fromkeys(r.found for r in mine))
+    return Status.PASS, "; ".join(f"{r.id}: {r.found}" for r in mine)
+
+
+class FlowRunner:
+    """Runs flow specs against the deployment under test (the ``flow_runner`` fixture).
+
+    ``flow_runner(spec, *, variables=None, vus=1, iterations=None, duration=None, rate=None,
+    **options)`` takes a ``FlowSpec``, a spec dict or a YAML/JSON path (schema:
+    docs/tour_flows.md), adds ``variables`` (run-time values such as a token, referred to as
+    ``{{name}}``; a dict or path only), runs it with ``blocktrust_native.flows.run_flow`` on
+    ``base_url`` and returns the Report. With neither ``iterations`` nor ``duration`` it runs
+    one iteration (a functional check); ``options`` go to run_flow as they are.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def __repr__(self) -> str:
+        return f"FlowRunner(base_url={self.base_url!r})"
+
+    def __call__(
+        self,
+        spec: FlowSpec | Mapping[str, Any] | str | Path,
+        *,
+        variables: Mapping[str, str] | None = None,
+        vus: int = 1,
+        iterations: int | None = None,
+        duration: float | None = None,
+        rate: float | None = None,
+        **options: Any,
+    ) -> Report:
+        """Runs ``spec`` and returns its Report (see the class docstring)."""
+        from blocktrust_native.flows import run_flow
+        from validate_all_flows.checks.load import spec_with_vars
+
+        if iterations is None and duration is None:
+            iterations = 1
+        return run_flow(
+            spec_with_vars(spec, variables),
+            self.base_url,
+            vus=vus,
+            iterations=iterations,
+            duration=duration,
+            rate=rate,
+            **options,
+        )
+
+
+@pytest.fixture(scope="session")
+def flow_runner(blocktrust_target: Target) -> FlowRunner:
+    """A FlowRunner bound to the deployment's base URL (the embedded stack's by default)."""
+    if not blocktrust_target.base_url:
+        pytest.skip("no service given (--blocktrust-url)")
+    return FlowRunner(blocktrust_target.base_url)

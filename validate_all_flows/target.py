@@ -8,7 +8,7 @@ piece of output passes through :meth:`Target.redact` first.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from validate_all_flows.envcheck import BUILTIN_SCHEMA
 from validate_all_flows.flow_contract import BUILTIN_FLOWS
 
-__all__ = ["Slo", "Target", "redact_url"]
+__all__ = ["LoadPlan", "Slo", "Target", "redact_url"]
 
 _MIN_SECRET = 6  # shorter values would redact ordinary words
 
@@ -45,6 +45,22 @@ class Slo:
 
 
 @dataclass
+class LoadPlan:
+    """What ``--load`` asked for (see validate_all_flows.checks.load).
+
+    ``vus`` virtual users loop through the flow for ``duration_s`` seconds (closed model); with
+    ``rate``, that many iterations start per second instead, at most ``vus`` in flight (open
+    model). ``flows`` overrides the built-in spec; ``progress`` gets a line about once a second.
+    """
+
+    vus: int
+    duration_s: float = 30.0
+    rate: float | None = None
+    flows: Path | None = None
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass
 class Target:
     """The deployment under test; see the module docstring."""
 
@@ -58,6 +74,7 @@ class Target:
     log_texts: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
     webhook_secret: str | None = None
     slo: Slo = field(default_factory=Slo)
+    load: LoadPlan | None = None  # None: no --load, the load checks are skipped
     embedded: Any = None  # the embedded Stack when we brought one up
     chain_margin_s: float = 60.0  # how long chain work may take beyond its configured delay
     secrets: set[str] = field(default_factory=set)

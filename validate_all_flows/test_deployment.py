@@ -1,24 +1,27 @@
-"""One test per check group, for ``pytest --pyargs validate_all_flows`` (see pytest_plugin)."""
+"""One test per check, for ``pytest --pyargs validate_all_flows`` (see pytest_plugin).
+
+The items come from the ids each check declares (``@check(group, ids=...)``), so they are known
+at collection time; each check function runs once per session and every item reports its own id.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from validate_all_flows.checks import GROUPS, Status, run_checks
-from validate_all_flows.target import Target
+from validate_all_flows.checks import Status, all_checks, declared_ids
+from validate_all_flows.pytest_plugin import CheckFn, CheckSession, judge
+
+_ITEMS = [
+    pytest.param(group, fn, cid, id=cid) for group, fn in all_checks() for cid in declared_ids(fn)
+]
 
 
-@pytest.mark.parametrize("group", GROUPS)
-def test_deployment(group: str, blocktrust_target: Target) -> None:
-    """Runs the checks of ``group``: fails with their evidence, skips when none could run."""
-    results = run_checks(blocktrust_target, {group})
-    bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
-    if bad:
-        lines = []
-        for r in bad:
-            lines += [f"{r.id}: {r.found}", *(f"  {e}" for e in r.evidence)]
-            if r.fix:
-                lines.append(f"  fix: {r.fix}")
-        pytest.fail(blocktrust_target.redact("\n".join(lines)), pytrace=False)
-    if all(r.status is Status.SKIP for r in results):
-        pytest.skip("; ".join(sorted({r.found for r in results})))
+@pytest.mark.parametrize(("group", "fn", "cid"), _ITEMS)
+def test_check(group: str, fn: CheckFn, cid: str, blocktrust_checks: CheckSession) -> None:
+    """The check ``cid``: fails with its evidence and fix, skips with the reason it did not run."""
+    status, message = judge(cid, group, fn, blocktrust_checks.results(group, fn))
+    message = blocktrust_checks.target.redact(message)
+    if status is Status.FAIL:
+        pytest.fail(message, pytrace=False)
+    if status is Status.SKIP:
+        pytest.skip(message)

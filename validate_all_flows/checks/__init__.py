@@ -4,16 +4,35 @@ A check is a function ``(target) -> list[CheckResult]`` registered with :func:`c
 SKIP with the reason when an input it needs is missing (never PASS), and FAIL with evidence and a
 fix when something is wrong. An exception inside a check becomes an ERROR result, so one broken
 check never hides the others.
+
+Each function declares the ids it yields (``@check("http", ids=("http.health", "http.ready"))``)
+so that the ids are known without running anything: the pytest plugin makes one test item per
+declared id at collection time. An id may be a glob pattern (``"env.var.*"``) for checks whose
+ids depend on the input (one per variable, per spec step); such a pattern is one test item that
+gathers every matching result. tests_py/test_pytest_plugin.py checks that the ids a function
+returns are exactly its declared ones.
 """
 
 from __future__ import annotations
 
 import enum
+import fnmatch
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["CHECKS", "GROUPS", "CheckResult", "Status", "check", "run_checks"]
+__all__ = [
+    "CHECKS",
+    "GROUPS",
+    "CheckResult",
+    "Status",
+    "all_checks",
+    "check",
+    "declared_ids",
+    "id_matches",
+    "run_check",
+    "run_checks",
+]
 
 
 class Status(enum.Enum):
@@ -40,22 +59,90 @@ class CheckResult:
 
 
 #: The groups in the order they run (cheap and foundational first).
-GROUPS = ["env", "database", "http", "chain", "flows", "security", "logs", "workers"]
+GROUPS = ["env", "database", "http", "chain", "flows", "load", "security", "logs", "workers"]
 
 #: (group, function) in registration order; filled by @check.
 CHECKS: list[tuple[str, Callable[..., list[CheckResult]]]] = []
 
+#: The ids (or glob patterns) each check function declared; see the module docstring.
+_DECLARED: dict[Callable[..., list[CheckResult]], tuple[str, ...]] = {}
+
 
 def check(
-    group: str,
+    group: str, ids: tuple[str, ...] | None = None
 ) -> Callable[[Callable[..., list[CheckResult]]], Callable[..., list[CheckResult]]]:
-    """Registers a check function under ``group`` (env, database, http, chain, flows, ...)."""
+    """Registers a check function under ``group`` (env, database, http, chain, flows, ...).
+
+    ``ids`` are the result ids the function yields whatever the target (a skipped check still
+    yields them; one that stops early, as database does when the server is unreachable, may
+    yield fewer, and the pytest plugin reports the rest as not reached); a glob pattern stands
+    for ids that depend on the input. Without ``ids`` the function counts as one check named
+    ``<group>.<function name>``.
+    """
 
     def register(fn: Callable[..., list[CheckResult]]) -> Callable[..., list[CheckResult]]:
+        bad = [i for i in ids or () if not i.startswith(f"{group}.")]
+        if bad:
+            raise ValueError(f"@check({group!r}): ids {bad} do not start with {group + '.'!r}")
         CHECKS.append((group, fn))
+        _DECLARED[fn] = tuple(ids) if ids else (f"{group}.{fn.__name__}",)
         return fn
 
     return register
+
+
+def declared_ids(fn: Callable[..., list[CheckResult]]) -> tuple[str, ...]:
+    """The ids (or patterns) ``fn`` declared with :func:`check`."""
+    return _DECLARED[fn]
+
+
+def id_matches(result_id: str, declared: str) -> bool:
+    """True when ``result_id`` is ``declared`` or matches it as a glob pattern."""
+    return result_id == declared or (
+        any(c in declared for c in "*?[") and fnmatch.fnmatchcase(result_id, declared)
+    )
+
+
+def all_checks() -> list[tuple[str, Callable[..., list[CheckResult]]]]:
+    """Every registered (group, function) in run order (imports the check modules)."""
+    # Importing the modules registers their checks, in this order.
+    from validate_all_flows.checks import (  # noqa: F401
+        chain,
+        database,
+        env,
+        flows,
+        http,
+        load,
+        logs,
+        security,
+        workers,
+    )
+
+    return sorted(CHECKS, key=lambda c: GROUPS.index(c[0]))
+
+
+def run_check(
+    target: object, group: str, fn: Callable[..., list[CheckResult]]
+) -> list[CheckResult]:
+    """Runs one check function; an exception becomes one ERROR result ``<group>.<name>``."""
+    t0 = time.monotonic()
+    try:
+        got = fn(target)
+    except Exception as exc:
+        redact = getattr(target, "redact", lambda s: s)
+        got = [
+            CheckResult(
+                f"{group}.{fn.__name__}",
+                fn.__doc__.splitlines()[0] if fn.__doc__ else fn.__name__,
+                Status.ERROR,
+                redact(f"the check could not complete: {type(exc).__name__}: {exc}"),
+                fix="see the evidence; rerun with the failing part reachable",
+            )
+        ]
+    elapsed = time.monotonic() - t0
+    for r in got:
+        r.seconds = r.seconds or elapsed / max(1, len(got))
+    return got
 
 
 def run_checks(
@@ -64,40 +151,11 @@ def run_checks(
     progress: Callable[[str], None] | None = None,
 ) -> list[CheckResult]:
     """Runs every registered check (or those in ``groups``) in order and returns all results."""
-    # Importing the modules registers their checks, in this order.
-    from validate_all_flows.checks import (  # noqa: F401
-        chain,
-        database,
-        env,
-        flows,
-        http,
-        logs,
-        security,
-        workers,
-    )
-
     results: list[CheckResult] = []
-    for group, fn in sorted(CHECKS, key=lambda c: GROUPS.index(c[0])):
+    for group, fn in all_checks():
         if groups is not None and group not in groups:
             continue
         if progress:
             progress(f"checking {group}: {fn.__name__.replace('_', ' ')}")
-        t0 = time.monotonic()
-        try:
-            got = fn(target)
-        except Exception as exc:
-            redact = getattr(target, "redact", lambda s: s)
-            got = [
-                CheckResult(
-                    f"{group}.{fn.__name__}",
-                    fn.__doc__.splitlines()[0] if fn.__doc__ else fn.__name__,
-                    Status.ERROR,
-                    redact(f"the check could not complete: {type(exc).__name__}: {exc}"),
-                    fix="see the evidence; rerun with the failing part reachable",
-                )
-            ]
-        elapsed = time.monotonic() - t0
-        for r in got:
-            r.seconds = r.seconds or elapsed / max(1, len(got))
-        results.extend(got)
+        results.extend(run_check(target, group, fn))
     return results

@@ -34,7 +34,7 @@ def _selectors(abi: list[dict[str, object]]) -> dict[str, bytes]:
     return out
 
 
-@check("chain")
+@check("chain", ids=("chain.contracts",))
 def contracts(t: Target) -> list[CheckResult]:
     """Every configured contract has code, and its ABI's functions exist in that code."""
     title = "contract code at every configured address, matching the config's ABI"

@@ -19,7 +19,7 @@ EXPECTED_COLUMNS = {
 }
 
 
-@check("database")
+@check("database", ids=("database.reachable", "database.migrations", "database.schema"))
 def database(t: Target) -> list[CheckResult]:
     """The database is reachable, migrated and has the expected schema."""
     if not t.database_url:

@@ -7,7 +7,7 @@ from validate_all_flows.envcheck import EnvSchema, EnvSchemaError, check_env
 from validate_all_flows.target import Target
 
 
-@check("env")
+@check("env", ids=("env.schema",))
 def environment(t: Target) -> list[CheckResult]:
     """The environment satisfies its schema."""
     title = "environment satisfies its schema"

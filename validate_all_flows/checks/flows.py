@@ -294,7 +294,7 @@ def _inputs(t: Target) -> dict[str, Any]:
     }
 
 
-@check("flows")
+@check("flows", ids=("flows.register", "flows.kyc_mint", "flows.sign_normal", "flows.sign_duress"))
 def blocktrust_flows(t: Target) -> list[CheckResult]:
     """The four Blocktrust flows, each depending on the one before."""
     if not t.base_url:

@@ -26,7 +26,7 @@ def _where(source: str, n: int) -> str:
     return f"{source}:{n}"
 
 
-@check("logs")
+@check("logs", ids=("logs.errors", "logs.secrets"))
 def log_hygiene(t: Target) -> list[CheckResult]:
     """The logs hold no errors and no credentials."""
     ids = (

@@ -18,7 +18,7 @@ def _skip(cid: str, title: str) -> CheckResult:
     return CheckResult(cid, title, Status.SKIP, "no service given (--base-url)")
 
 
-@check("security")
+@check("security", ids=("security.login_rate_limit",))
 def login_rate_limit(t: Target) -> list[CheckResult]:
     """Repeated logins are refused with 429 and Retry-After."""
     cid, title = "security.login_rate_limit", "login rate limit answers 429 with Retry-After"
@@ -62,7 +62,7 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
     ]
 
 
-@check("security")
+@check("security", ids=("security.auth_required",))
 def protected_endpoints(t: Target) -> list[CheckResult]:
     """Protected endpoints refuse missing and bad bearer tokens."""
     cid, title = "security.auth_required", "protected endpoints refuse bad tokens and API keys"
@@ -101,7 +101,7 @@ def protected_endpoints(t: Target) -> list[CheckResult]:
     ]
 
 
-@check("security")
+@check("security", ids=("security.webhook_signature",))
 def webhook_signatures(t: Target) -> list[CheckResult]:
     """KYC webhooks without a valid signature are refused."""
     cid, title = "security.webhook_signature", "webhooks with bad signatures are refused"
@@ -140,7 +140,7 @@ def webhook_signatures(t: Target) -> list[CheckResult]:
     return [CheckResult(cid, title, Status.PASS, "unsigned and forged webhooks refused")]
 
 
-@check("security")
+@check("security", ids=("security.cors",))
 def cors(t: Target) -> list[CheckResult]:
     """CORS preflights are allowed from the configured origins and refused from others."""
     cid, title = "security.cors", "CORS allows configured origins and refuses a foreign one"

@@ -6,7 +6,7 @@ from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.target import Target
 
 
-@check("workers")
+@check("workers", ids=("workers.listener",))
 def listener_lag(t: Target) -> list[CheckResult]:
     """The listener's checkpoint is fresh and its lag under the objective."""
     cid = "workers.listener"

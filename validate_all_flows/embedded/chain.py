@@ -355,8 +355,12 @@ class ChainSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ChainSettings:
-        """Reads the settings; one ConfigError lists every missing or bad variable."""
-        env = os.environ if env is None else env
+        """Reads the settings; one ConfigError lists every missing or bad variable.
+        ``POLYGON_RPC_URL`` and ``DEPLOYER_PRIVATE_KEY`` (the names of Blocktrust v1.4's deploy
+        documents) are accepted as aliases of ``RPC_URL`` and ``CHAIN_PRIVATE_KEY``."""
+        from validate_all_flows.envcheck import EnvSchema
+
+        env, _ = EnvSchema.builtin().resolve_aliases(os.environ if env is None else env)
         problems = [f"{v} is not set" for v in ("RPC_URL", "CHAIN_ID", "CHAIN_PRIVATE_KEY")]
         problems = [p for p in problems if not env.get(p.split()[0])]
         chain_id, timeout = 0, 60.0

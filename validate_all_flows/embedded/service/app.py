@@ -150,7 +150,8 @@ def create_app(services: Services) -> FastAPI:
     def health() -> dict[str, Any]:
         if "slow_health" in s.faults:
             time.sleep(1.5)
-        return {"status": "ok", "version": __version__}
+        # Reporting debug lets a post-deploy check catch it (it is no secret that it is off).
+        return {"status": "ok", "version": __version__, "debug": s.debug}
 
     @app.get("/api/ready")
     def ready() -> JSONResponse:

@@ -79,15 +79,17 @@ class ServiceSettings:
 
         Required: DATABASE_URL, JWT_SECRET (>= 32 bytes), SUMSUB_SECRET_KEY, API_KEY_SALT
         (>= 32 bytes). Optional: ENVIRONMENT, DEBUG_MODE, CORS_ORIGINS, RPC_URL + CHAIN_ID +
-        CHAIN_PRIVATE_KEY + CONTRACTS_CONFIG (the chain; without them chain work waits),
+        CHAIN_PRIVATE_KEY + CONTRACTS_CONFIG (the chain; without them chain work waits;
+        POLYGON_RPC_URL and DEPLOYER_PRIVATE_KEY are accepted as their aliases),
         PROOF_MODE (single | batch), FAILSAFE_DELAY_MIN / _MAX (seconds), JWT_TTL,
         RATE_LIMIT_LOGIN / _REGISTER / _UPLOAD, PASSWORD_MEMORY_KIB, PASSWORD_ITERATIONS,
         BLOCKTRUST_FAULTS (comma-separated; only with BLOCKTRUST_ALLOW_FAULTS=1 outside
         production).
         """
-        env = dict(os.environ if env is None else env)
-        schema = EnvSchema.load()
-        problems = [str(f) for f in check_env(schema, env)]
+        schema = EnvSchema.builtin()
+        raw = os.environ if env is None else env
+        problems = [str(f) for f in check_env(schema, raw)]
+        env, _ = schema.resolve_aliases(raw)  # POLYGON_RPC_URL, DEPLOYER_PRIVATE_KEY
         environment = env.get("ENVIRONMENT", "development").lower()
         delay_min = _float(env, "FAILSAFE_DELAY_MIN", 30.0, problems)
         delay_max = _float(env, "FAILSAFE_DELAY_MAX", 300.0, problems)

@@ -1,0 +1,398 @@
+"""Load checks: a load flow run through the native flow runner meets the SLOs.
+
+With ``--load VUS`` the flow (``--load-flows FILE``, or the built-in ``flows/load.yaml``: a probe
+user's authenticated reads) runs against the service with ``blocktrust_native.flows.run_flow``;
+each SLO objective becomes one check with the measured value against the target as evidence.
+The objectives are judged per request, as an API's SLOs are:
+
+- ``load.p95``: the 95th percentile of request latency (all steps merged) <= ``--p95-ms``;
+- ``load.error_rate``: failed requests (no answer, 5xx, or an assert of the spec not met)
+  / requests <= ``--error-rate``;
+- ``load.availability``: requests answered without a 5xx / requests >= ``--availability``.
+
+Without ``--load`` the three are skipped with the reason. A spec that uses ``{{probe_token}}``
+gets the access token of one probe user that this module registers and logs in before the run
+(one register and one login: far under the reference API's limits, which reads do not spend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.httpcall import HttpResult, call
+from validate_all_flows.target import LoadPlan, Target
+
+if TYPE_CHECKING:
+    from blocktrust_native.flows import FlowSpec, Report
+
+# blocktrust_native is imported where it is used, so that --help works without the native module.
+
+__all__ = [
+    "BUILTIN_LOAD_SPEC",
+    "PROBE_VAR",
+    "add_load_arguments",
+    "load_plan",
+    "slo_under_load",
+    "spec_with_vars",
+]
+
+#: The built-in load flow (shipped in the wheel).
+BUILTIN_LOAD_SPEC = Path(__file__).resolve().parents[1] / "flows" / "load.yaml"
+#: The variable through which a spec receives the probe user's access token.
+PROBE_VAR = "probe_token"
+
+_IDS = ("load.p95", "load.error_rate", "load.availability")
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds --load, --load-duration, --load-rate and --load-flows to the command line."""
+
+    def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+        def parse(text: str) -> int | float:
+            try:
+                value = kind(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+            if not value > 0 or value == float("inf"):
+                raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+            return value
+
+        return parse
+
+    g = parser.add_argument_group(
+        "load (off unless --load is given; judged with the objectives above)"
+    )
+    g.add_argument(
+        "--load",
+        metavar="VUS",
+        type=positive(int),
+        help="run the load flow with VUS virtual users, each looping through it for "
+        "--load-duration seconds (closed model), and check the SLOs per request",
+    )
+    g.add_argument(
+        "--load-duration",
+        metavar="S",
+        type=positive(float),
+        help="how long the load runs, in seconds (default 30)",
+    )
+    g.add_argument(
+        "--load-rate",
+        metavar="R",
+        type=positive(float),
+        help="open model instead: start R iterations per second, at most VUS in flight "
+        "(latency counts from each scheduled start, so queueing shows)",
+    )
+    g.add_argument(
+        "--load-flows",
+        metavar="FILE",
+        help="a flow spec (YAML/JSON, docs/tour_flows.md) to run instead of the built-in one "
+        "(authenticated reads of the reference API as one probe user, {{probe_token}})",
+    )
+
+
+def load_plan(
+    args: argparse.Namespace,
+    progress: Callable[[str], None] | None = None,
+    *,
+    option_prefix: str = "--",
+) -> LoadPlan | None:
+    """The LoadPlan of the parsed arguments (None without --load); ValueError names a bad one.
+
+    ``args`` has load, load_duration, load_rate and load_flows (None when not given); messages
+    name the options as ``option_prefix + "load-rate"``. The spec is loaded and validated here,
+    so a bad --load-flows stops before anything starts.
+    """
+    if args.load is None:
+        extra = [
+            option_prefix + n.replace("_", "-")
+            for n in ("load_duration", "load_rate", "load_flows")
+            if getattr(args, n) is not None
+        ]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} given without {option_prefix}load VUS")
+        return None
+    from blocktrust_native.errors import FlowSpecError
+
+    if args.load < 1:
+        raise ValueError(f"{option_prefix}load: needs at least 1 virtual user")
+    plan = LoadPlan(vus=args.load, rate=args.load_rate, progress=progress)
+    if args.load_duration is not None:
+        plan.duration_s = args.load_duration
+    if args.load_flows:
+        plan.flows = Path(args.load_flows)
+    try:
+        _load_spec(plan.flows or BUILTIN_LOAD_SPEC, lambda: "placeholder")
+    except FlowSpecError as exc:
+        raise ValueError(f"{option_prefix}load-flows: {exc}") from None
+    return plan
+
+
+def _read(path: Path) -> Any:
+    from blocktrust_native.errors import FlowSpecError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlowSpecError(f"{path}: cannot read: {exc.strerror}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FlowSpecError(f"{path}: not valid JSON: line {exc.lineno}: {exc.msg}") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FlowSpecError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _uses(data: object, name: str) -> bool:
+    return re.search(r"\{\{\s*" + re.escape(name) + r"\s*\}\}", json.dumps(data)) is not None
+
+
+def spec_with_vars(
+    source: FlowSpec | Mapping[str, Any] | str | Path,
+    variables: Mapping[str, str] | None = None,
+) -> FlowSpec:
+    """A FlowSpec from a FlowSpec, a spec dict or a YAML/JSON file, with ``variables`` added.
+
+    ``variables`` are values known only at run time (a token, an id): they are put first in the
+    spec's ``vars``, replacing a declared var of the same name, so the spec refers to them as
+    ``{{name}}`` and they never need to sit in the file. FlowSpecError names a bad spec.
+    """
+    from blocktrust_native.errors import FlowSpecError
+    from blocktrust_native.flows import FlowSpec
+
+    if isinstance(source, FlowSpec):
+        if variables:
+            raise FlowSpecError("variables need a spec dict or file, not a built FlowSpec")
+        return source
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        return _from_data(_read(path), variables, path.parent)
+    return _from_data(source, variables, None)
+
+
+def _from_data(data: object, variables: Mapping[str, str] | None, base: Path | None) -> FlowSpec:
+    from blocktrust_native.errors import FlowSpecError
+    from blocktrust_native.flows import FlowSpec
+
+    if not isinstance(data, Mapping):
+        raise FlowSpecError("spec: must be a mapping with 'steps'")
+    data = dict(data)
+    if variables:
+        declared = data.get("vars") or {}
+        if not isinstance(declared, Mapping):
+            raise FlowSpecError("vars: must be a mapping of name: value")
+        data["vars"] = {**variables, **{k: v for k, v in declared.items() if k not in variables}}
+    return FlowSpec.from_dict(data, base_dir=base)
+
+
+def _load_spec(path: Path, probe_token: Callable[[], str]) -> FlowSpec:
+    """The spec at ``path``; ``probe_token()`` is called only when the spec uses it."""
+    data = _read(path)
+    uses = isinstance(data, Mapping) and _uses(data, PROBE_VAR)
+    return _from_data(data, {PROBE_VAR: probe_token()} if uses else None, path.parent)
+
+
+class _SetupFailed(Exception):
+    def __init__(self, found: str, evidence: list[str], fix: str) -> None:
+        super().__init__(found)
+        self.found, self.evidence, self.fix = found, evidence, fix
+
+
+def _expect(r: HttpResult, status: int, what: str) -> Any:
+    if r.status == status:
+        return r.json() or {}
+    body = r.body[:200].decode(errors="replace")
+    retry = r.headers.get("retry-after")
+    fix = (
+        f"the API's rate limit refused it: retry in {retry or 'a while'} s, or give "
+        "--load-flows with a spec that reads an existing user's token from {{env.NAME}}"
+        if r.status == 429
+        else f"see the service log for {what}"
+    )
+    raise _SetupFailed(
+        f"the load's probe user could not be set up: {what} answered {r.status or r.error}",
+        [body] if body else [],
+        fix,
+    )
+
+
+def _probe_token(t: Target) -> str:
+    """Registers and logs in one probe user; returns its access token (a secret)."""
+    assert t.base_url
+    url = t.base_url.rstrip("/")
+    email = f"load-probe-{uuid.uuid4().hex[:12]}@validate.example"
+    password = "Load-" + secrets.token_urlsafe(18)
+    t.add_secrets([password])
+    body = {"email": email, "password": password}
+    _expect(
+        call("POST", url + "/api/auth/register", json_body=body), 201, "POST /api/auth/register"
+    )
+    got = _expect(
+        call("POST", url + "/api/auth/login", json_body=body), 200, "POST /api/auth/login"
+    )
+    token = str(got.get("access_token") or "")
+    if not token:
+        raise _SetupFailed(
+            "the load's probe user could not be set up: the login answer has no access_token",
+            [],
+            "the login must answer {access_token: ...} as the reference API does",
+        )
+    t.add_secrets([token])
+    return token
+
+
+def _progress(plan: LoadPlan) -> Callable[[dict[str, Any]], object] | None:
+    say = plan.progress
+    if say is None:
+        return None
+
+    def tick(p: dict[str, Any]) -> None:
+        failed = int(p.get("failures", 0))
+        say(
+            f"load: {float(p.get('elapsed_s', 0)):.0f}/{plan.duration_s:.0f} s, "
+            f"{int(p.get('requests', 0))} requests, {failed} failed, "
+            f"{int(p.get('active', 0))} in flight"
+        )
+
+    return tick
+
+
+def _measure(report: Report) -> tuple[float, int, int, int]:
+    """(p95 ms over every request, requests, failed requests, requests without an answer or
+    with a 5xx)."""
+    from blocktrust_native.flows import Histogram
+
+    merged = Histogram()
+    unavailable = 0
+    for st in report.steps:
+        merged.merge(st.histogram())
+        answered = sum(st.status_counts.values())
+        unavailable += (st.requests - answered) + sum(
+            n for code, n in st.status_counts.items() if code >= 500
+        )
+    p95 = merged.percentile_us(95) / 1000.0 if merged.count else 0.0
+    return p95, report.requests, report.failed_requests, unavailable
+
+
+def _evidence(t: Target, report: Report, plan: LoadPlan) -> list[str]:
+    model = (
+        f"open model, {plan.rate:g} iterations/s, at most {plan.vus} in flight"
+        if plan.rate
+        else f"{plan.vus} virtual user(s)"
+    )
+    lines = [
+        f"{report.flow_name}: {model}, {report.elapsed_s:.1f} s, {report.iterations} iterations "
+        f"({report.failed_iterations} failed), {report.requests} requests, "
+        f"{report.requests_per_s:.1f} requests/s",
+        f"flow p95 (whole iteration): {report.flow_latency['p95_ms']:.1f} ms",
+    ]
+    for st in report.steps:
+        codes = ", ".join(f"{c}: {n}" for c, n in sorted(st.status_counts.items()))
+        lines.append(
+            f"step {st.name}: {st.requests} requests, {st.failures} failed, "
+            f"p95 {st.percentile_ms(95):.1f} ms, statuses {{{codes}}}"
+            + (f", errors {st.errors}" if st.errors else "")
+        )
+    for f in report.failures[:5]:
+        lines.append(
+            f"failure: step {f.step}, vu {f.vu}, iteration {f.iteration}, status {f.status}: "
+            f"{f.reason}"
+        )
+    return [t.redact(line) for line in lines]
+
+
+@check("load", ids=_IDS)
+def slo_under_load(t: Target) -> list[CheckResult]:
+    """Under --load, the flow meets the SLOs (p95 latency, error rate, availability)."""
+    from blocktrust_native.errors import FlowSpecError
+    from blocktrust_native.flows import run_flow
+
+    slo = t.slo
+    titles = {
+        "load.p95": f"p95 request latency under load <= {slo.p95_ms:g} ms",
+        "load.error_rate": f"request error rate under load <= {slo.error_rate:.2%}",
+        "load.availability": f"availability under load >= {slo.availability:.2%}",
+    }
+
+    def every(status: Status, found: str, evidence: list[str], fix: str = "") -> list[CheckResult]:
+        return [CheckResult(i, titles[i], status, found, list(evidence), fix) for i in _IDS]
+
+    plan = t.load
+    if plan is None:
+        return every(Status.SKIP, "load not requested (--load VUS)", [])
+    if not t.base_url:
+        return every(Status.SKIP, "no service given (--base-url)", [])
+    path = plan.flows or BUILTIN_LOAD_SPEC
+    try:
+        spec = _load_spec(path, lambda: _probe_token(t))
+    except FlowSpecError as exc:
+        return every(Status.ERROR, t.redact(f"the load flow is not valid: {exc}"), [], "fix it")
+    except _SetupFailed as exc:
+        return every(
+            Status.ERROR, t.redact(exc.found), [t.redact(e) for e in exc.evidence], exc.fix
+        )
+    if plan.progress:
+        plan.progress(
+            f"load: flow {spec.name!r} on {t.base_url}, {plan.vus} VU(s) for {plan.duration_s:g} s"
+            + (f" at {plan.rate:g} iterations/s" if plan.rate else "")
+        )
+    report = run_flow(
+        spec,
+        t.base_url,
+        vus=plan.vus,
+        duration=plan.duration_s,
+        rate=plan.rate,
+        progress=_progress(plan),
+        request_timeout=10.0,
+    )
+    p95, requests, failed, unavailable = _measure(report)
+    evidence = _evidence(t, report, plan)
+    if report.interrupted:
+        return every(Status.ERROR, "the load run was interrupted (Ctrl-C)", evidence)
+    if requests == 0:
+        return every(
+            Status.FAIL,
+            "no request completed during the load run",
+            evidence,
+            "make the service answer within 10 s, or lengthen --load-duration",
+        )
+    error_rate, availability = failed / requests, 1 - unavailable / requests
+    out = []
+    for cid, passed, found, fix in (
+        (
+            "load.p95",
+            p95 <= slo.p95_ms,
+            f"p95 {p95:.1f} ms (target <= {slo.p95_ms:g} ms) over {requests} requests",
+            "the service is slower than the objective under this load: profile the slowest "
+            "step, add workers or capacity",
+        ),
+        (
+            "load.error_rate",
+            error_rate <= slo.error_rate,
+            f"error rate {error_rate:.2%} ({failed} of {requests} requests failed; "
+            f"target <= {slo.error_rate:.2%})",
+            "see the failures in the evidence: 5xx, refused connections or failed asserts",
+        ),
+        (
+            "load.availability",
+            availability >= slo.availability,
+            f"availability {availability:.2%} ({unavailable} of {requests} requests without "
+            f"an answer or with a 5xx; target >= {slo.availability:.2%})",
+            "the service errs or drops connections under load: see its logs and capacity",
+        ),
+    ):
+        status = Status.PASS if passed else Status.FAIL
+        out.append(CheckResult(cid, titles[cid], status, found, evidence, "" if passed else fix))
+    return out
