@@ -3,7 +3,8 @@
 Runs an asyncio loop in a background thread on 127.0.0.1 (optionally TLS). Routes:
 /json, /echo, /chunked, /status/NNN, /login (sets a cookie, returns a token), /me (needs the cookie
 or the bearer token), /redirect, /big, /garbage, /reset (resets mid-body), /endless-headers,
-/trickle (one byte every 0.2 s), /serial?ms=N (one request at a time: an overloadable server).
+/trickle (one byte every 0.2 s), /serial?ms=N (one request at a time: an overloadable server),
+/ready-after/N/KEY ({"ready": false} until its N-th hit, then true: something to poll).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class MisbehavingServer:
         self._serial = asyncio.Lock()
         self.port = 0
         self.sessions: dict[str, str] = {}
+        self.polls: dict[str, int] = {}
 
     @property
     def url(self) -> str:
@@ -192,6 +194,11 @@ class MisbehavingServer:
                 await w.drain()
                 await asyncio.sleep(0.2)
             return False
+        elif path.startswith("/ready-after/"):
+            self.polls[path] = self.polls.get(path, 0) + 1
+            ready = self.polls[path] >= int(path.split("/")[2])
+            doc = {"ready": ready, "hits": self.polls[path]}
+            self._send(w, 200, json.dumps(doc).encode(), [*jh, ("X-Poll", str(self.polls[path]))])
         elif path == "/serial":
             async with self._serial:
                 await asyncio.sleep(int(q.get("ms", ["20"])[0]) / 1000)

@@ -11,6 +11,7 @@ import pytest
 from validate_all_flows.checks import CheckResult, Status
 from validate_all_flows.cli import main
 from validate_all_flows.embedded.postgres import free_port
+from validate_all_flows.flow_contract import BUILTIN_FLOWS, INPUTS, PARTS, load_flows
 from validate_all_flows.report import decide
 
 SECRET = "s3cr3t-Value-that-must-never-show-9f8e7d6c5b4a"
@@ -143,6 +144,44 @@ def test_the_verdict_rules() -> None:
     assert not decide([r(Status.PASS), r(Status.ERROR)]).go
     assert not decide([r(Status.SKIP)]).go  # nothing checked is not GO
     assert not decide([]).go
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("exports: [token_id]", "exports: []", "flows.kyc_mint.exports: must export 'token_id'"),
+        (
+            'applicantId: "{{applicant}}"',
+            'applicantId: "{{applicant_idd}}"',
+            "flows.kyc_mint.steps[1].request.json.applicantId: unknown variable {{applicant_idd}}",
+        ),
+        ("sign_duress", "sign_under_duress", "flows.sign_duress: missing (the validator runs"),
+        ('retry: {within: "{{mint_wait_s}}"', "retry: {within: soon", "retry.within: must be"),
+    ],
+)
+def test_a_flows_spec_that_breaks_the_contract_cannot_run(
+    tmp_path: Path, capsys, old: str, new: str, message: str
+) -> None:
+    text = BUILTIN_FLOWS.read_text()
+    assert old in text
+    spec = tmp_path / "flows.yaml"
+    spec.write_text(text.replace(old, new))
+    argv = ["--quiet", "--flows", str(spec), "--base-url", "http://127.0.0.1:9"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"cannot run: --flows {spec}: " in err
+    assert message in err
+
+
+def test_the_built_in_flows_keep_the_contract() -> None:
+    inputs = {name: "x" for name in INPUTS} | {"failsafe_wait_s": 1}
+    spec = load_flows(BUILTIN_FLOWS, inputs)
+    assert spec.subflow_names == list(PARTS)
+    assert spec.subflow("register", vars=inputs).step_names == [
+        "register/register",
+        "register/login",
+    ]
+    assert set(spec.capture_names) >= {"token", "token_id", "normal_headers", "duress_body"}
 
 
 def test_load_is_skipped_with_the_reason_unless_asked(tmp_path: Path, capsys) -> None:

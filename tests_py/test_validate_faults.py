@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from validate_all_flows.checks import Status, run_checks
+from validate_all_flows.cli import main
 from validate_all_flows.embedded.stack import Stack
+from validate_all_flows.flow_contract import BUILTIN_FLOWS, PARTS
 from validate_all_flows.report import decide
 from validate_all_flows.target import Target
 
@@ -69,6 +71,56 @@ def test_the_healthy_stack_is_go(healthy: Stack) -> None:
     finally:
         t.close()
     assert decide(results).go, [(r.id, r.found) for r in results if r.status is not Status.PASS]
+
+
+def test_the_flows_pass_and_an_override_spec_is_used(
+    healthy: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = _target(healthy)
+    try:
+        results = run_checks(t, {"flows"})
+    finally:
+        t.close()
+    assert [(r.id, r.status) for r in results] == [(f"flows.{p}", Status.PASS) for p in PARTS], [
+        (r.id, r.found, r.evidence) for r in results
+    ]
+    duress = results[-1].evidence
+    assert duress[0].startswith("duress answer has the normal shape")
+    assert "chain: IdentityNFT.statusOf = Cancelled" in duress
+    assert "database: failsafe_events row (confirmed)" in duress
+    # The reference spec with one path changed: flows.register fails naming the step and status.
+    spec = BUILTIN_FLOWS.read_text()
+    override = tmp_path / "flows.yaml"
+    override.write_text(spec.replace("path: /api/auth/register", "path: /api/v2/auth/register"))
+    argv = ["--quiet", "--base-url", healthy.base_url, "--flows", str(override)]
+    assert main([*argv, "--only", "flows", "--format", "json"]) == 1
+    by_id = {c["id"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    register = by_id["flows.register"]
+    assert register["status"] == "fail"
+    assert register["found"] == (
+        "step register/register (POST /api/v2/auth/register): assert status 201 failed: got 404"
+    )
+    assert register["evidence"][0].startswith("HTTP 404")
+    assert register["fix"] == "see the service log for POST /api/v2/auth/register"
+    assert [by_id[f"flows.{p}"]["status"] for p in PARTS[1:]] == ["skip"] * 3
+    # A duress answer that gives itself away (here: a wrong password, answered 403) is caught.
+    giveaway = spec.replace('value: "{{duress_password}}"', "value: not-the-password")
+    giveaway = giveaway.replace(
+        "assert: {status: 201}\n        capture: {duress_status",
+        "assert: {status: 403}\n        capture: {duress_status",
+    )
+    override.write_text(giveaway)
+    t = _target(healthy)
+    t.flows_spec = override
+    try:
+        duress = run_checks(t, {"flows"})[-1]
+    finally:
+        t.close()
+    assert (duress.id, duress.status) == ("flows.sign_duress", Status.FAIL)
+    assert duress.found == "the duress answer differs from a normal one"
+    normal, answer = duress.evidence
+    assert normal.startswith("normal: 201 ['document_sha256', 'proof_status', 'signature_id'] [")
+    assert answer.startswith("duress: 403 ['detail'] [")
 
 
 def test_outside_faults_are_caught(healthy: Stack, tmp_path: Path) -> None:

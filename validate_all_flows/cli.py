@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--contracts", help="contracts_config.json")
     t.add_argument("--env-file", help="the service's .env file (checked against the schema)")
     t.add_argument("--env-schema", help="an environment schema (YAML/JSON); default: built-in")
+    t.add_argument(
+        "--flows",
+        help="a flows spec (YAML/JSON) for API paths that differ from the reference service's; "
+        "default: built-in (README: Overriding the flows)",
+    )
     t.add_argument("--logs", nargs="*", default=[], help="log files to scan")
     t.add_argument("--logs-cmd", help='a command printing logs, e.g. "journalctl -u api -n 500"')
     o = p.add_argument_group("objectives")
@@ -80,6 +85,18 @@ def _read_logs(args: argparse.Namespace) -> list[tuple[str, str]]:
             raise _CannotRun(f"--logs-cmd exited {proc.returncode}: {proc.stderr.strip()[:200]}")
         out.append((args.logs_cmd, proc.stdout))
     return out
+
+
+def _check_flows(path: Path) -> None:
+    """Validates a --flows spec against the validator's contract before anything starts."""
+    from blocktrust_native.errors import FlowSpecError
+    from validate_all_flows.flow_contract import INPUTS, load_flows
+
+    placeholders = {name: "x" for name in INPUTS} | {"failsafe_wait_s": 1}
+    try:
+        load_flows(path, placeholders)
+    except FlowSpecError as exc:
+        raise _CannotRun(f"--flows {exc}") from None
 
 
 def _self_check() -> int:
@@ -155,6 +172,9 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         raise _CannotRun(str(exc)) from None
     if args.env_schema:
         target.env_schema = Path(args.env_schema)
+    if args.flows:
+        target.flows_spec = Path(args.flows)
+        _check_flows(target.flows_spec)
     if args.env_file:
         try:
             target.env = parse_env_file(args.env_file)

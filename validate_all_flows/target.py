@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from validate_all_flows.envcheck import BUILTIN_SCHEMA
+from validate_all_flows.flow_contract import BUILTIN_FLOWS
 
 __all__ = ["LoadPlan", "Slo", "Target", "redact_url"]
 
@@ -69,6 +70,7 @@ class Target:
     contracts: str | None = None
     env: dict[str, str] | None = None  # None: no environment given
     env_schema: Path = BUILTIN_SCHEMA
+    flows_spec: Path = BUILTIN_FLOWS  # the HTTP flows (--flows); see flow_contract
     log_texts: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
     webhook_secret: str | None = None
     slo: Slo = field(default_factory=Slo)

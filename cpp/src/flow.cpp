@@ -13,7 +13,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -69,6 +71,7 @@ json summary(const Histogram& h) {
 struct StepStats {
   Histogram latency;
   std::int64_t requests = 0;
+  std::int64_t attempts = 0;  // HTTP exchanges, retries included
   std::int64_t failures = 0;
   std::map<int, std::int64_t> statuses;
   std::map<std::string, std::int64_t> errors;  // transport failures by reason
@@ -81,6 +84,13 @@ struct Failure {
   std::int64_t vu, iteration;
   int status;
   std::string reason, excerpt;
+};
+
+// A retried step's limits for one execution (from Retry, rendered).
+struct RetryPlan {
+  std::int64_t attempts = std::numeric_limits<std::int64_t>::max();
+  std::optional<Clock::duration> within;
+  Clock::duration interval{};
 };
 
 struct VuState {
@@ -103,9 +113,12 @@ struct FlowRun::Impl {
     std::deque<Clock::time_point> backlog;  // open model: scheduled starts waiting for a slot
     std::vector<std::unique_ptr<VuState>> free_slots;
     std::int64_t slots_made = 0, slot_cap = 1;
+    std::optional<json> captures;  // VU 0's variables after its last iteration
     std::thread thread;
     // Declared last so it is destroyed first: pending coroutine frames die before the stats.
     std::unique_ptr<asio::io_context> ioc;
+    // Idle open-model slots hold keep-alive sockets, which must close while `ioc` still exists.
+    ~Worker() { free_slots.clear(); }
   };
 
   Flow flow;
@@ -211,7 +224,7 @@ struct FlowRun::Impl {
           b += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + p.name + "\"";
           if (p.is_file) {
             b += "; filename=\"" + p.filename + "\"\r\nContent-Type: " + p.content_type +
-                 "\r\n\r\n" + p.data + "\r\n";
+                 "\r\n\r\n" + (p.value_is_content ? p.value.render(ctx) : p.data) + "\r\n";
           } else {
             b += "\r\n\r\n" + p.value.render(ctx) + "\r\n";
           }
@@ -223,6 +236,11 @@ struct FlowRun::Impl {
       }
     }
     if (!has_ct && !ct.empty()) req.set(bhttp::field::content_type, ct);
+    if (st.hmac) {  // over the exact bytes sent, so the receiver's check sees what we signed
+      const auto& h = *st.hmac;
+      req.set(h.header,
+              hmac_signature(h.algorithm, h.secret.render(ctx), req.body(), h.base64, h.prefix));
+    }
     if (st.body != Step::Body::kNone || st.method == "POST" || st.method == "PUT" ||
         st.method == "PATCH") {
       req.prepare_payload();
@@ -245,6 +263,73 @@ struct FlowRun::Impl {
     }
   }
 
+  // One exchange of a step (following redirects when the step asks); the outcome lands in `res`.
+  awaitable<void> exchange(Worker& w, VuState& vu, const Step& st, const RenderContext& ctx,
+                           const http::HttpOptions& hopts, http::HttpResponse& res) {
+    std::string url = st.url.render(ctx);
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) url = base + url;
+    for (int hop = 0;; ++hop) {
+      http::ParsedUrl u;
+      std::string why;
+      if (!http::parse_url(url, u, why)) {
+        res = {};
+        res.error = "url " + url + ": " + why;
+        co_return;
+      }
+      if (u.origin.tls && !tls) {
+        res = {};
+        res.error = "https URL but TLS is not set up";
+        co_return;
+      }
+      bhttp::request<bhttp::string_body> req;
+      build_request(st, ctx, vu, u, req, w.rng);
+      res = {};
+      co_await conn_for(w, vu, u.origin).exchange(req, hopts, res);
+      if (res.ok()) take_cookies(vu, res);
+      const auto* loc = res.header("location");
+      bool redirect = res.ok() && loc && res.status >= 301 && res.status <= 308 &&
+                      res.status != 304 && res.status != 305 && res.status != 306;
+      if (!redirect || !st.follow_redirects) co_return;
+      if (hop >= opts.http.max_redirects) {
+        res.error = "too many redirects";
+        co_return;
+      }
+      url = (!loc->empty() && loc->front() == '/') ? (u.origin.tls ? "https://" : "http://") +
+                                                         u.origin.host + ":" + u.origin.port + *loc
+                                                   : *loc;
+    }
+  }
+
+  // A step's retry limits, rendered when the step starts; false when one is not a number.
+  static bool plan_retry(const Retry& r, const RenderContext& ctx, RetryPlan& plan) {
+    double x = 0;
+    if (r.attempts) {
+      if (!render_seconds(*r.attempts, ctx, x) || x < 1) return false;
+      plan.attempts =
+          x >= 1e12 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(x);
+    }
+    if (r.within) {
+      if (!render_seconds(*r.within, ctx, x) || x > 1e9) return false;
+      plan.within = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(x));
+    }
+    if (!render_seconds(r.interval, ctx, x) || x > 1e6) return false;
+    plan.interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(x));
+    return true;
+  }
+
+  // What the report hands back: VU 0's variables (those the flow reports) after an iteration.
+  void remember_captures(Worker& w, const VuState& vu) const {
+    json out = json::object();
+    if (flow.reported) {
+      for (const auto& name : *flow.reported) {
+        if (auto it = vu.vars.find(name); it != vu.vars.end()) out[name] = it->second;
+      }
+    } else {
+      for (const auto& [k, v] : vu.vars) out[k] = v;
+    }
+    w.captures = std::move(out);
+  }
+
   // One iteration: every step in order, stopping at the first failure. Latency counts from
   // `scheduled` (the open model's planned start), so queueing delay is never hidden.
   awaitable<void> iteration(Worker& w, VuState& vu, std::int64_t it, Clock::time_point scheduled) {
@@ -252,6 +337,7 @@ struct FlowRun::Impl {
     vu.vars.clear();
     vu.cookies.clear();
     RenderContext ctx{&vu.vars, vu.id, it, &w.rng};
+    for (const auto& [k, v] : flow.values) vu.vars[k] = v;
     for (const auto& [k, t] : flow.vars) vu.vars[k] = t.render_json(ctx);
     bool iteration_ok = true;
     for (std::size_t si = 0; si < flow.steps.size(); ++si) {
@@ -267,58 +353,63 @@ struct FlowRun::Impl {
         own->request_timeout_ms = st.timeout_ms;
       }
       const http::HttpOptions& hopts = own ? *own : opts.http;
-      std::string url = st.url.render(ctx);
-      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) url = base + url;
       http::HttpResponse res;
+      std::string reason;
+      int failed_assert = -1;
+      std::int64_t attempts = 0;
+      bool ok = false;
+      RetryPlan plan;
       const auto t0 = Clock::now();
-      for (int hop = 0;; ++hop) {
-        http::ParsedUrl u;
-        std::string why;
-        if (!http::parse_url(url, u, why)) {
+      if (st.retry && !plan_retry(*st.retry, ctx, plan)) {
+        reason = "retry: attempts, within and interval must be numbers >= 0";
+      } else {
+        for (;;) {
+          ++attempts;
           res = {};
-          res.error = "url " + url + ": " + why;
-          break;
+          const auto ta = Clock::now();
+          co_await exchange(w, vu, st, ctx, hopts, res);
+          ok = res.ok();
+          failed_assert = -1;
+          if (!ok) {
+            reason = res.error;
+          } else {
+            Verdict v = check_response(st, res, (Clock::now() - ta).count(), vu.vars, ctx);
+            ok = v.ok;
+            reason = std::move(v.reason);
+            failed_assert = v.failed_assert;
+          }
+          if (ok || !st.retry || attempts >= plan.attempts) break;
+          const auto next = Clock::now() + plan.interval;
+          if ((plan.within && next - t0 > *plan.within) || (deadline && next >= *deadline)) break;
+          asio::steady_timer timer(w.ioc->get_executor(), next);
+          boost::system::error_code ec;
+          co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          if (cancelled.load(std::memory_order_relaxed)) {
+            n_active.fetch_sub(1, std::memory_order_relaxed);
+            co_return;
+          }
         }
-        if (u.origin.tls && !tls) {
-          res = {};
-          res.error = "https URL but TLS is not set up";
-          break;
-        }
-        bhttp::request<bhttp::string_body> req;
-        build_request(st, ctx, vu, u, req, w.rng);
-        res = {};
-        co_await conn_for(w, vu, u.origin).exchange(req, hopts, res);
-        if (res.ok()) take_cookies(vu, res);
-        const auto* loc = res.header("location");
-        bool redirect = res.ok() && loc && res.status >= 301 && res.status <= 308 &&
-                        res.status != 304 && res.status != 305 && res.status != 306;
-        if (!redirect || !st.follow_redirects) break;
-        if (hop >= opts.http.max_redirects) {
-          res.error = "too many redirects";
-          break;
-        }
-        url = (!loc->empty() && loc->front() == '/')
-                  ? (u.origin.tls ? "https://" : "http://") + u.origin.host + ":" + u.origin.port +
-                        *loc
-                  : *loc;
       }
       const auto latency = (Clock::now() - t0).count();
       ss.latency.record_ns(latency);
       ++ss.requests;
+      ss.attempts += attempts;
       n_req.fetch_add(1, std::memory_order_relaxed);
-      bool ok = res.ok();
-      std::string reason;
       if (!ok) {
-        reason = res.error;
-        if (ss.errors.size() < 64 || ss.errors.count(reason)) ++ss.errors[reason];
+        if (!res.ok() || attempts == 0) {
+          if (ss.errors.size() < 64 || ss.errors.count(reason)) ++ss.errors[reason];
+        } else {
+          ++ss.statuses[res.status];
+          if (failed_assert >= 0) ++ss.assert_failures[static_cast<std::size_t>(failed_assert)];
+        }
+        if (attempts > 1) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, " (after %lld attempts in %.1f s)",
+                        static_cast<long long>(attempts), static_cast<double>(latency) / 1e9);
+          reason += buf;
+        }
       } else {
         ++ss.statuses[res.status];
-        Verdict v = check_response(st, res, latency, vu.vars, ctx);
-        if (!v.ok) {
-          ok = false;
-          reason = v.reason;
-          if (v.failed_assert >= 0) ++ss.assert_failures[static_cast<std::size_t>(v.failed_assert)];
-        }
       }
       if (!ok) {
         ++ss.failures;
@@ -329,6 +420,7 @@ struct FlowRun::Impl {
       }
     }
     w.flow.record_ns((Clock::now() - scheduled).count());
+    if (vu.id == 0) remember_captures(w, vu);
     ++w.iterations;
     n_iter.fetch_add(1, std::memory_order_relaxed);
     if (!iteration_ok) {
@@ -421,8 +513,12 @@ FlowRun::FlowRun(const std::string& flow_json, RunOptions options)
       throw http::HttpConfigError("base_url " + m.opts.base_url + ": " + why);
     }
   }
-  // TLS context made once (loading the CA store is slow); errors surface before any request.
-  m.tls.emplace(http::make_tls_context(m.opts.http));
+  // TLS context made once, and only when a request may need it: loading the CA store costs tens
+  // of milliseconds, which short runs (one iteration of a deploy check) would pay every time.
+  // Errors (a bad ca_file) surface here, before any request.
+  bool need_tls = !m.opts.http.ca_file.empty() || http::lower(m.base.substr(0, 8)) == "https://";
+  for (const auto& st : m.flow.steps) need_tls = need_tls || st.may_use_tls;
+  if (need_tls) m.tls.emplace(http::make_tls_context(m.opts.http));
 }
 
 FlowRun::~FlowRun() {
@@ -531,6 +627,7 @@ std::string FlowRun::report_json() {
       const auto& ws = w->steps[s];
       all.latency.merge(ws.latency);
       all.requests += ws.requests;
+      all.attempts += ws.attempts;
       all.failures += ws.failures;
       for (auto [k, v] : ws.statuses) all.statuses[k] += v;
       for (const auto& [k, v] : ws.errors) all.errors[k] += v;
@@ -549,6 +646,7 @@ std::string FlowRun::report_json() {
     }
     steps.push_back({{"name", m.flow.steps[s].name},
                      {"requests", all.requests},
+                     {"attempts", all.attempts},
                      {"failures", all.failures},
                      {"status_counts", statuses},
                      {"errors", all.errors},
@@ -559,6 +657,10 @@ std::string FlowRun::report_json() {
             [](const Failure& a, const Failure& b) { return a.at_ns < b.at_ns; });
   if (static_cast<int>(failures.size()) > m.opts.max_failures) {
     failures.resize(static_cast<std::size_t>(m.opts.max_failures));
+  }
+  json captures = json::object();
+  for (auto& w : m.workers) {
+    if (w->captures) captures = *w->captures;
   }
   json fj = json::array();
   for (const auto& f : failures) {
@@ -581,7 +683,8 @@ std::string FlowRun::report_json() {
               {"failed_requests", failed_reqs},
               {"flow", summary(flow_h)},
               {"steps", steps},
-              {"failures", fj}};
+              {"failures", fj},
+              {"captures", captures}};
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

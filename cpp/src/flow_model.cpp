@@ -4,6 +4,7 @@
 #include "flow_model.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cctype>
 #include <cmath>
@@ -127,10 +128,12 @@ Step compile_step(const json& s, const std::string& where) {
   Step st;
   st.name = need_str(s, "name", where);
   st.method = need_str(s, "method", where);
-  st.url = Template::parse(need_str(s, "url", where), where + ".url");
+  const auto url = need_str(s, "url", where);
+  st.url = Template::parse(url, where + ".url");
   if (s.contains("headers")) st.headers = pairs(s["headers"], where + ".headers");
   st.timeout_ms = s.value("timeout_ms", std::int64_t{0});
   st.follow_redirects = s.value("follow_redirects", false);
+  st.may_use_tls = st.follow_redirects || !(url.rfind("/", 0) == 0 || url.rfind("http://", 0) == 0);
   st.content_type = s.value("content_type", std::string());
   if (auto b = s.find("body"); b != s.end() && !b->is_null()) {
     auto w = where + ".body";
@@ -158,6 +161,11 @@ Step compile_step(const json& s, const std::string& where) {
           p.data = b64decode(need_str(parts[i], "data_b64", pw), pw + ".data_b64");
         } else {
           p.value = Template::parse(need_str(parts[i], "value", pw), pw + ".value");
+          if (parts[i].contains("filename")) {  // a file whose content is the rendered value
+            p.is_file = p.value_is_content = true;
+            p.filename = need_str(parts[i], "filename", pw);
+            p.content_type = parts[i].value("content_type", "application/octet-stream");
+          }
         }
         st.parts.push_back(std::move(p));
       }
@@ -183,6 +191,8 @@ Step compile_step(const json& s, const std::string& where) {
         cap.from = Capture::From::kStatus;
       } else if (from == "body") {
         cap.from = Capture::From::kBody;
+      } else if (from == "headers") {
+        cap.from = Capture::From::kHeaders;
       } else {
         fail(cw + ".from", "unknown capture source " + from);
       }
@@ -194,6 +204,32 @@ Step compile_step(const json& s, const std::string& where) {
       st.asserts.push_back(compile_assert((*a)[i], where + ".asserts[" + std::to_string(i) + "]"));
       if (st.asserts.back().kind == Assertion::Kind::kJson) st.needs_json = true;
     }
+  }
+  if (auto r = s.find("retry"); r != s.end() && !r->is_null()) {
+    auto w = where + ".retry";
+    Retry retry;
+    auto limit = [&](const char* key) -> std::optional<Template> {
+      if (!r->contains(key)) return std::nullopt;
+      return Template::parse(need_str(*r, key, w), w + "." + key);
+    };
+    retry.attempts = limit("attempts");
+    retry.within = limit("within");
+    if (!retry.attempts && !retry.within) fail(w, "give attempts or within (or both)");
+    retry.interval = Template::parse(r->value("interval", std::string("1")), w + ".interval");
+    st.retry = std::move(retry);
+  }
+  if (auto h = s.find("hmac"); h != s.end() && !h->is_null()) {
+    auto w = where + ".hmac";
+    Signing sig;
+    sig.header = need_str(*h, "header", w);
+    sig.algorithm = h->value("algorithm", std::string("sha256"));
+    if (!known_hmac_algorithm(sig.algorithm)) fail(w + ".algorithm", "unknown " + sig.algorithm);
+    sig.secret = Template::parse(need_str(*h, "secret", w), w + ".secret");
+    auto enc = h->value("encoding", std::string("hex"));
+    if (enc != "hex" && enc != "base64") fail(w + ".encoding", "must be hex or base64");
+    sig.base64 = enc == "base64";
+    sig.prefix = h->value("prefix", std::string());
+    st.hmac = std::move(sig);
   }
   return st;
 }
@@ -306,6 +342,13 @@ Flow compile_flow(const std::string& text) {
   if (doc.is_discarded() || !doc.is_object()) fail("flow", "not a JSON object");
   Flow f;
   try {
+    if (auto v = doc.find("values"); v != doc.end()) {
+      if (!v->is_object()) fail("values", "must be an object of name: value");
+      for (auto it = v->begin(); it != v->end(); ++it) f.values.emplace_back(it.key(), it.value());
+    }
+    if (auto r = doc.find("reported"); r != doc.end()) {
+      f.reported = r->get<std::vector<std::string>>();
+    }
     if (doc.contains("vars")) f.vars = pairs(doc["vars"], "vars");
     const auto& steps = need(doc, "steps", "flow");
     if (!steps.is_array() || steps.empty()) fail("steps", "must be a non-empty list");
@@ -407,9 +450,69 @@ Verdict check_response(const Step& step, const http::HttpResponse& res, std::int
       case Capture::From::kBody:
         vars[c.var] = res.body;
         break;
+      case Capture::From::kHeaders: {
+        json all = json::object();
+        for (const auto& [k, val] : res.headers) {
+          std::string name(k);
+          for (auto& ch : name)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          auto& slot = all[name];
+          slot = slot.is_string() ? slot.get<std::string>() + ", " + val : val;
+        }
+        vars[c.var] = std::move(all);
+        break;
+      }
     }
   }
   return v;
+}
+
+namespace {
+
+const EVP_MD* hmac_md(const std::string& algorithm) {
+  if (algorithm == "sha1") return EVP_sha1();
+  if (algorithm == "sha256") return EVP_sha256();
+  if (algorithm == "sha384") return EVP_sha384();
+  if (algorithm == "sha512") return EVP_sha512();
+  return nullptr;
+}
+
+}  // namespace
+
+bool known_hmac_algorithm(const std::string& algorithm) {
+  return hmac_md(algorithm) != nullptr;
+}
+
+std::string hmac_signature(const std::string& algorithm, std::string_view key,
+                           std::string_view body, bool base64, const std::string& prefix) {
+  const EVP_MD* md = hmac_md(algorithm);
+  if (!md) throw FlowDefinitionError("hmac: unknown algorithm " + algorithm);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!HMAC(md, key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &n)) {
+    throw Error("OpenSSL HMAC failed");
+  }
+  std::string out = prefix;
+  if (base64) {
+    std::string b(4 * ((n + 2) / 3) + 1, '\0');
+    int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b.data()), mac, static_cast<int>(n));
+    out.append(b.data(), static_cast<std::size_t>(len));
+  } else {
+    static const char* hex = "0123456789abcdef";
+    for (unsigned int i = 0; i < n; ++i) {
+      out += hex[mac[i] >> 4];
+      out += hex[mac[i] & 15];
+    }
+  }
+  OPENSSL_cleanse(mac, sizeof mac);
+  return out;
+}
+
+bool render_seconds(const Template& t, const RenderContext& ctx, double& out) {
+  json v = t.render_json(ctx);
+  if (!as_number(v, out)) return false;
+  return std::isfinite(out) && out >= 0;
 }
 
 std::string redacted_excerpt(const http::HttpResponse& res, std::size_t max_body) {

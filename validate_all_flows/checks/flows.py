@@ -1,57 +1,54 @@
 """The Blocktrust flows, end to end: register, KYC -> NFT, normal signature, duress signature.
 
-Each flow is checked through the API and, when given, in the database and on chain. The duress
-flow checks that the duress answer is indistinguishable from a normal one and that the fail-safe
-then cancels the NFT on chain and records a fail-safe event.
+The HTTP side runs natively as flow specs (``validate_all_flows/flows/blocktrust.yaml``, or the
+operator's ``--flows FILE``; the contract is in :mod:`validate_all_flows.flow_contract`): one
+sub-flow per check, run in order through :mod:`blocktrust_native.flows`. Between them, the
+database and the chain are checked here from the values the sub-flow captured. The duress check
+compares the captured duress answer with the normal one (status, JSON fields, header names) and
+then sees the fail-safe cancel the NFT on chain and record a fail-safe event. Each check is
+skipped when the one before it failed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from blocktrust_native.errors import FlowSpecError
+from blocktrust_native.flows import FlowSpec, Report, run_flow
 from validate_all_flows.checks import CheckResult, Status, check
-from validate_all_flows.httpcall import HttpResult, call
+from validate_all_flows.flow_contract import PARTS, load_flows
 from validate_all_flows.target import Target
 
 NORMAL, DURESS = "Normal-pass-" + uuid.uuid4().hex[:8], "Duress-pass-" + uuid.uuid4().hex[:8]
-PDF = b"%PDF-1.7\n% validate_all_flows probe document\n"
+
+#: Response headers that may differ between any two answers.
+_VOLATILE_HEADERS = {"date", "content-length", "x-request-id"}
+
+#: For the built-in step names: what a failure means and how to fix it ({s}: seconds waited).
+_HINTS = {
+    "kyc_mint/webhook": (
+        "",
+        "check that the service's SUMSUB_SECRET_KEY is the one given and that it accepts "
+        "X-Payload-Digest / X-Payload-Digest-Alg",
+    ),
+    "kyc_mint/minted": (
+        "the identity NFT was not minted within {s} s of the GREEN review",
+        "check the chain worker and its RPC endpoint",
+    ),
+    "sign_normal/confirmed": ("the proof was not confirmed within {s} s", "check the chain worker"),
+}
 
 
 class _FlowFailed(Exception):
     def __init__(self, found: str, evidence: list[str] | None = None, fix: str = "") -> None:
         super().__init__(found)
         self.found, self.evidence, self.fix = found, evidence or [], fix
-
-
-def _expect(r: HttpResult, status: int, what: str) -> Any:
-    if r.status != status:
-        body = r.body[:200].decode(errors="replace")
-        raise _FlowFailed(
-            f"{what}: expected {status}, got {r.status or r.error}",
-            [body] if body else [],
-            f"see the service log for {what}",
-        )
-    return r.json()
-
-
-def _multipart(fields: dict[str, str], file: tuple[str, bytes, str]) -> tuple[bytes, str]:
-    boundary = "bt" + uuid.uuid4().hex
-    parts = []
-    for k, v in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n')
-    name, data, ctype = file
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: {ctype}\r\n\r\n"
-    )
-    body = "".join(parts).encode() + head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def _wait(timeout: float, fn: Callable[[], Any]) -> Any:
@@ -61,6 +58,10 @@ def _wait(timeout: float, fn: Callable[[], Any]) -> Any:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.2)
+
+
+def _document() -> str:
+    return f"%PDF-1.7\n% validate_all_flows probe document {uuid.uuid4().hex}\n"
 
 
 class _Chain:
@@ -87,35 +88,70 @@ class _Chain:
         return str(signer).lower()
 
 
+def _fields(body: object) -> list[str]:
+    """The top-level JSON field names of a captured body (or what it is when not an object)."""
+    try:
+        doc = json.loads(body) if isinstance(body, str) else body
+    except ValueError:
+        return ["<not JSON>"]
+    return sorted(doc) if isinstance(doc, dict) else [f"<JSON {type(doc).__name__}>"]
+
+
+def _header_names(headers: object) -> list[str]:
+    names = headers if isinstance(headers, dict) else {}
+    return sorted(str(k).lower() for k in names if str(k).lower() not in _VOLATILE_HEADERS)
+
+
 class _Session:
-    """One probe user walking through the flows."""
+    """One probe user walking through the flows; ``values`` grows with each part's captures."""
 
-    def __init__(self, t: Target) -> None:
+    def __init__(self, t: Target, spec: FlowSpec, values: dict[str, Any]) -> None:
         assert t.base_url
-        self.t, self.url = t, t.base_url.rstrip("/")
-        t.add_secrets([NORMAL, DURESS])
-        self.email = f"probe-{uuid.uuid4().hex[:12]}@validate.example"
-        self.token = ""
-        self.user: dict[str, Any] = {}
-        self.nft: dict[str, Any] = {}
+        self.t, self.spec, self.values = t, spec, values
+        self.email = str(values["user_email"])
         self.chain = _Chain(t) if t.rpc_url and t.contracts else None
-        delay = float((t.env or {}).get("FAILSAFE_DELAY_MAX", "300") or 300)
-        self.failsafe_wait = delay + t.chain_margin_s
+        self.failsafe_wait = float(values["failsafe_wait_s"])
 
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+    def run(self, part: str) -> tuple[Report, FlowSpec]:
+        """Runs sub-flow `part` once; its captures join ``values`` even when it fails."""
+        spec = self.spec.subflow(part, vars=self.values)
+        assert self.t.base_url
+        report = run_flow(
+            spec, self.t.base_url, iterations=1, connect_timeout=5, request_timeout=10
+        )
+        self.values.update(report.captures)
+        return report, spec
+
+    def expect(self, report: Report, spec: FlowSpec) -> None:
+        """Raises _FlowFailed naming the failing step, its request and what came back."""
+        if not report.failures and report.iterations == 1 and not report.failed_iterations:
+            return
+        if not report.failures:
+            raise _FlowFailed("the flow did not finish (interrupted)")
+        f = report.failures[0]
+        steps = {s["name"]: s for s in spec.compiled()["steps"]}
+        step = steps.get(f.step, {})
+        request = f"{step.get('method', '?')} {step.get('url', '?')}"
+        reason = f.reason.replace(f"assert {f.step}: ", "assert ", 1)
+        detail = f"step {f.step} ({request}): {reason}"
+        hint, hint_fix = _HINTS.get(f.step, ("", ""))
+        waited = re.search(r"after \d+ attempts in ([0-9.]+) s\)$", f.reason)
+        found = hint.format(s=f"{float(waited.group(1)):.0f}") if hint and waited else detail
+        evidence = [detail] if found != detail else []
+        fix = hint_fix or f"see the service log for {request}"
+        head, _, body = f.excerpt.partition("\n\n")
+        status_line = head.splitlines()[0] if head else ""
+        excerpt = " ".join(x for x in (status_line, body[:200]) if x)
+        if excerpt:
+            evidence.append(excerpt)
+        raise _FlowFailed(found, evidence, fix)
 
     def register(self) -> list[str]:
-        body = {"email": self.email, "password": NORMAL, "duress_password": DURESS}
-        self.user = _expect(
-            call("POST", self.url + "/api/auth/register", json_body=body),
-            201,
-            "POST /api/auth/register",
-        )
-        login = {"email": self.email, "password": NORMAL}
-        r = call("POST", self.url + "/api/auth/login", json_body=login)
-        self.token = _expect(r, 200, "POST /api/auth/login")["access_token"]
-        evidence = [f"user {self.user.get('id')} registered and logged in ({r.ms:.0f} ms)"]
+        report, spec = self.run("register")
+        self.expect(report, spec)
+        ms = report.flow_latency["max_ms"]
+        user = self.values.get("user_id", "?")
+        evidence = [f"user {user} registered and logged in ({ms:.0f} ms)"]
         if self.t.database_url:
             rows = self.t.pool().execute(
                 "SELECT password_hash LIKE '$argon2id$%', duress_password_hash LIKE '$argon2id$%' "
@@ -128,41 +164,12 @@ class _Session:
         return evidence
 
     def kyc(self) -> list[str]:
-        secret = self.t.webhook_secret
-        if not secret:
+        if not self.values.get("webhook_secret"):
             raise _FlowFailed("no webhook secret (SUMSUB_SECRET_KEY in --env-file)", fix="give it")
-        start = call("POST", self.url + "/api/kyc/start", headers=self.auth())
-        applicant = _expect(start, 200, "POST /api/kyc/start")["applicant_id"]
-        review = {
-            "applicantId": applicant,
-            "type": "applicantReviewed",
-            "reviewResult": {"reviewAnswer": "GREEN"},
-            "createdAtMs": int(time.time() * 1000),
-        }
-        body = json.dumps(review).encode()
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {
-            "X-Payload-Digest": digest,
-            "X-Payload-Digest-Alg": "HMAC_SHA256_HEX",
-            "Content-Type": "application/json",
-        }
-        _expect(
-            call("POST", self.url + "/api/kyc/webhook", headers=headers, body=body),
-            200,
-            "POST /api/kyc/webhook",
-        )
-
-        def minted() -> Any:
-            nft = call("GET", self.url + "/api/identity", headers=self.auth()).json() or {}
-            return (nft.get("nft") or {}).get("status") == "active" and nft["nft"]
-
-        self.nft = _wait(60, minted) or {}
-        if not self.nft:
-            raise _FlowFailed(
-                "the identity NFT was not minted within 60 s of the GREEN review",
-                fix="check the chain worker and its RPC endpoint",
-            )
-        evidence = [f"API: identity NFT {self.nft['token_id']} active"]
+        report, spec = self.run("kyc_mint")
+        self.expect(report, spec)
+        token_id = self.values.get("token_id")
+        evidence = [f"API: identity NFT {token_id} active"]
         if self.t.database_url:
             rows = self.t.pool().execute(
                 "SELECT n.status FROM identity_nfts n JOIN users u ON u.id = n.user_id "
@@ -173,36 +180,28 @@ class _Session:
                 raise _FlowFailed("database does not show the NFT active", [str(rows)])
             evidence.append("database: identity_nfts row active")
         if self.chain:
-            if self.chain.status_of(int(self.nft["token_id"])) != 1:
+            if self.chain.status_of(int(str(token_id))) != 1:
                 raise _FlowFailed("the NFT is not active on chain")
             evidence.append("chain: IdentityNFT.statusOf = Active")
         return evidence
 
-    def sign(self, password: str) -> tuple[HttpResult, str]:
-        doc = PDF + uuid.uuid4().bytes
-        body, ctype = _multipart({"password": password}, ("probe.pdf", doc, "application/pdf"))
-        headers = {**self.auth(), "Content-Type": ctype}
-        r = call("POST", self.url + "/api/documents/sign", headers=headers, body=body)
-        return r, hashlib.sha256(doc).hexdigest()
-
     def sign_normal(self) -> list[str]:
-        r, doc = self.sign(NORMAL)
-        sig = _expect(r, 201, "POST /api/documents/sign")
-        if sig.get("document_sha256") != doc:
+        document = _document()
+        self.values["document"] = document
+        doc = hashlib.sha256(document.encode()).hexdigest()
+        report, spec = self.run("sign_normal")
+        self.expect(report, spec)
+        sig = {k: self.values.get(k) for k in ("signature_id", "document_sha256")}
+        if sig["document_sha256"] != doc:
             raise _FlowFailed("the service reports another document hash", [str(sig)])
-
-        def confirmed() -> Any:
-            d = call("GET", f"{self.url}/api/documents/{sig['signature_id']}", headers=self.auth())
-            return (d.json() or {}).get("status") == "confirmed"
-
-        if not _wait(60, confirmed):
-            raise _FlowFailed(
-                "the proof was not confirmed within 60 s", fix="check the chain worker"
-            )
-        evidence = [f"API: signature {sig['signature_id']} proof confirmed ({r.ms:.0f} ms)"]
+        first = report.steps[0]
+        evidence = [
+            f"API: signature {sig['signature_id']} proof confirmed "
+            f"({first.name} took {first.latency['max_ms']:.0f} ms)"
+        ]
         if self.chain:
             signer = self.chain.proof_signer(doc)
-            if signer != str(self.user.get("wallet_address", "")).lower():
+            if signer != str(self.values.get("wallet_address", "")).lower():
                 raise _FlowFailed(
                     "ProofRegistry does not hold the proof for the user's wallet",
                     [f"signer on chain: {signer}"],
@@ -210,21 +209,37 @@ class _Session:
             evidence.append("chain: ProofRegistry.getProof names the user's wallet")
         return evidence
 
+    def _latency_of(self, report: Report, spec: FlowSpec, var: str) -> float:
+        """Latency (ms) of the step that captured `var` (0 when none did)."""
+        for s in spec.compiled()["steps"]:
+            if any(c["var"] == var for c in s["captures"]):
+                return float(report.step(s["name"]).latency["max_ms"])
+        return 0.0
+
     def sign_duress(self) -> list[str]:
-        normal, _ = self.sign(NORMAL)
-        duress, _ = self.sign(DURESS)
-        a, b = _expect(normal, 201, "normal signature"), _expect(duress, 201, "duress signature")
-        ignore = {"date", "content-length", "x-request-id"}
-        ha = {k for k in normal.headers if k not in ignore}
-        hb = {k for k in duress.headers if k not in ignore}
-        if set(a) != set(b) or ha != hb:
-            raise _FlowFailed(
-                "the duress answer differs from a normal one",
-                [f"normal: {sorted(a)} {sorted(ha)}", f"duress: {sorted(b)} {sorted(hb)}"],
-                "answer both paths with the same status, fields and headers",
-            )
-        evidence = [f"duress answer has the normal shape ({normal.ms:.0f} vs {duress.ms:.0f} ms)"]
-        token_id = int(self.nft["token_id"])
+        report, spec = self.run("sign_duress")
+        v = self.values
+        flow_failed: _FlowFailed | None = None
+        try:
+            self.expect(report, spec)
+        except _FlowFailed as exc:
+            flow_failed = exc
+        # The shape first: a duress answer that gives itself away is the worse fault.
+        if all(f"{w}_status" in v for w in ("normal", "duress")):
+            a = (v["normal_status"], _fields(v["normal_body"]), _header_names(v["normal_headers"]))
+            b = (v["duress_status"], _fields(v["duress_body"]), _header_names(v["duress_headers"]))
+            if a != b:
+                raise _FlowFailed(
+                    "the duress answer differs from a normal one",
+                    [f"normal: {a[0]} {a[1]} {a[2]}", f"duress: {b[0]} {b[1]} {b[2]}"],
+                    "answer both paths with the same status, fields and headers",
+                )
+        if flow_failed is not None:
+            raise flow_failed
+        n_ms = self._latency_of(report, spec, "normal_status")
+        d_ms = self._latency_of(report, spec, "duress_status")
+        evidence = [f"duress answer has the normal shape ({n_ms:.0f} vs {d_ms:.0f} ms)"]
+        token_id = int(str(v.get("token_id")))
         if self.chain:
             chain = self.chain
             if not _wait(self.failsafe_wait, lambda: chain.status_of(token_id) == 2):
@@ -263,6 +278,20 @@ FLOWS = [
     ("sign_normal", "a normal signature is recorded on chain", "sign_normal"),
     ("sign_duress", "a duress signature looks normal and trips the fail-safe", "sign_duress"),
 ]
+assert tuple(f[0] for f in FLOWS) == PARTS
+
+
+def _inputs(t: Target) -> dict[str, Any]:
+    """The values every sub-flow is given (see flow_contract.INPUTS)."""
+    delay = float((t.env or {}).get("FAILSAFE_DELAY_MAX", "300") or 300)
+    return {
+        "user_email": f"probe-{uuid.uuid4().hex[:12]}@validate.example",
+        "password": NORMAL,
+        "duress_password": DURESS,
+        "webhook_secret": t.webhook_secret or "",
+        "document": _document(),
+        "failsafe_wait_s": delay + t.chain_margin_s,
+    }
 
 
 @check("flows", ids=("flows.register", "flows.kyc_mint", "flows.sign_normal", "flows.sign_duress"))
@@ -273,7 +302,26 @@ def blocktrust_flows(t: Target) -> list[CheckResult]:
             CheckResult(f"flows.{fid}", title, Status.SKIP, "no service given (--base-url)")
             for fid, title, _ in FLOWS
         ]
-    session = _Session(t)
+    t.add_secrets([NORMAL, DURESS, t.webhook_secret or ""])
+    values = _inputs(t)
+    try:
+        spec = load_flows(t.flows_spec, values)
+    except FlowSpecError as exc:
+        first, *rest = FLOWS
+        return [
+            CheckResult(
+                f"flows.{first[0]}",
+                first[1],
+                Status.ERROR,
+                t.redact(f"the flows spec is not usable: {exc}"),
+                fix="correct the spec (README: Overriding the flows)",
+            ),
+            *(
+                CheckResult(f"flows.{fid}", title, Status.SKIP, "needs a usable flows spec")
+                for fid, title, _ in rest
+            ),
+        ]
+    session = _Session(t, spec, values)
     out: list[CheckResult] = []
     broken = ""
     for fid, title, method in FLOWS:
@@ -282,7 +330,7 @@ def blocktrust_flows(t: Target) -> list[CheckResult]:
             continue
         t0 = time.monotonic()
         try:
-            evidence = getattr(session, method)()
+            evidence = [t.redact(e) for e in getattr(session, method)()]
             out.append(CheckResult(f"flows.{fid}", title, Status.PASS, "ok", evidence))
         except _FlowFailed as exc:
             out.append(

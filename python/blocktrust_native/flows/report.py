@@ -33,7 +33,8 @@ class Failure:
 
 @dataclass(frozen=True)
 class StepStats:
-    """Counters and latency of one step over the whole run."""
+    """Counters and latency of one step over the whole run. A step with ``retry`` counts one
+    request per execution (its final outcome); ``attempts`` counts every HTTP exchange."""
 
     name: str
     requests: int
@@ -42,6 +43,7 @@ class StepStats:
     errors: dict[str, int]
     asserts: list[dict[str, Any]]
     latency: dict[str, Any]
+    attempts: int = 0
 
     def histogram(self) -> Histogram:
         """The step's latency histogram (µs), mergeable with other runs."""
@@ -56,6 +58,9 @@ class Report:
     """What a run measured; built by run_flow (not meant to be constructed by hand)."""
 
     def __init__(self, data: dict[str, Any], *, flow_name: str, interrupted: bool = False) -> None:
+        #: Values captured by VU 0's last iteration (see FlowSpec.capture_names); kept out of
+        #: to_json, to_junit_xml and repr, since captures may hold tokens.
+        self.captures: dict[str, Any] = dict(data.pop("captures", None) or {})
         self._d = data
         self.flow_name = flow_name
         #: True when Ctrl-C stopped the run (the report is partial).
@@ -69,6 +74,7 @@ class Report:
                 errors=dict(s["errors"]),
                 asserts=list(s["asserts"]),
                 latency=s["latency"],
+                attempts=s.get("attempts", s["requests"]),
             )
             for s in data["steps"]
         ]

@@ -36,7 +36,7 @@ _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 _REF = re.compile(r"\{\{(.*?)\}\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _OPS = {"equals", "not_equals", "exists", "matches", "contains", "lt", "le", "gt", "ge"}
-_STEP_KEYS = {"name", "request", "capture", "assert"}
+_STEP_KEYS = {"name", "request", "capture", "assert", "retry"}
 _REQUEST_KEYS = {
     "method",
     "path",
@@ -49,8 +49,13 @@ _REQUEST_KEYS = {
     "timeout",
     "follow_redirects",
     "content_type",
+    "hmac",
 }
 _ASSERT_KEYS = {"status", "json", "headers", "latency_ms", "body"}
+_RETRY_KEYS = {"attempts", "within", "interval"}
+_HMAC_KEYS = {"header", "algorithm", "secret", "encoding", "prefix"}
+_HMAC_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _MAX_FILE = 64 << 20
 
 
@@ -65,10 +70,12 @@ def _is_pointer(p: object) -> bool:
 
 
 class _Scope:
-    """Variables known at a point of the flow (for 'unknown variable' errors)."""
+    """Variables known at a point of the flow (for 'unknown variable' errors); ``captured`` are
+    the names set by this scope's own captures and by the exports of its includes."""
 
     def __init__(self, names: set[str]) -> None:
         self.names = set(names)
+        self.captured: set[str] = set()
 
     def check(self, text: str, where: str) -> None:
         if text.count("{{") != len(_REF.findall(text)):
@@ -94,6 +101,24 @@ class _Scope:
                 self.check_tree(v, f"{where}.{k}")
 
 
+def _given_values(values: object) -> dict[str, Any]:
+    """Checks the values a caller gives for variables (taken literally, never rendered)."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise FlowSpecError("given vars: must be a mapping of name: value")
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if not isinstance(k, str) or not _NAME.match(k) or k in BUILTINS:
+            raise _fail(f"given vars.{k}", "not a valid variable name")
+        try:
+            json.dumps(v, allow_nan=False)
+        except (TypeError, ValueError):
+            raise _fail(f"given vars.{k}", "not representable as JSON") from None
+        out[k] = v
+    return out
+
+
 def _rename(value: Any, mapping: Mapping[str, str]) -> Any:
     """Rewrites ``{{name}}`` references through `mapping` (name -> replacement text)."""
     if isinstance(value, str):
@@ -113,10 +138,19 @@ def _rename(value: Any, mapping: Mapping[str, str]) -> Any:
 class FlowSpec:
     """A validated flow, ready to run; build it with :meth:`load` or :meth:`from_dict`."""
 
-    def __init__(self, name: str, compiled: dict[str, Any], source: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        compiled: dict[str, Any],
+        source: dict[str, Any],
+        base_dir: Path | None = None,
+        given: dict[str, Any] | None = None,
+    ) -> None:
         self.name = name
         self._compiled = compiled
         self._source = source
+        self._base_dir = base_dir
+        self._given = dict(given or {})
 
     def __repr__(self) -> str:
         return f"FlowSpec(name={self.name!r}, steps={len(self._compiled['steps'])})"
@@ -126,8 +160,44 @@ class FlowSpec:
         """Names of the steps in run order (sub-flow steps as ``include/step``)."""
         return [s["name"] for s in self._compiled["steps"]]
 
+    @property
+    def capture_names(self) -> list[str]:
+        """Names a run hands back in ``Report.captures``: the top-level captures and the
+        exports of included sub-flows (never ``vars``, given values or private captures)."""
+        return list(self._compiled["reported"])
+
+    @property
+    def subflow_names(self) -> list[str]:
+        """Names of the sub-flows under ``flows:``."""
+        flows = self._source.get("flows") or {}
+        return [str(k) for k in flows]
+
+    def subflow_interface(self, name: str) -> tuple[list[str], list[str]]:
+        """``(params, exports)`` of sub-flow `name`; FlowSpecError when there is none."""
+        sub = (self._source.get("flows") or {}).get(name)
+        if not isinstance(sub, dict):
+            raise _fail("flows", f"no sub-flow named {name!r}")
+        return list(sub.get("params") or []), list(sub.get("exports") or [])
+
+    def subflow(self, name: str, *, vars: Mapping[str, Any] | None = None) -> FlowSpec:
+        """A spec that runs only sub-flow `name` of this one (its steps keep the ``name/``
+        prefix). Its params are taken from the variables of the same name, given here in `vars`
+        (literal values, added to those this spec was given) or set under ``vars:``; its exports
+        come back in ``Report.captures``. FlowSpecError names a missing sub-flow or param."""
+        given = {**self._given, **_given_values(vars)}
+        params, _ = self.subflow_interface(name)
+        known = set(given) | set(self._source.get("vars") or {})
+        for p in params:
+            if p not in known:
+                raise _fail(f"flows.{name}.params", f"no value for {p!r} (give it in vars)")
+        src = {k: v for k, v in self._source.items() if k != "steps"}
+        src["name"] = f"{self.name}/{name}"
+        src["steps"] = [{"include": name, "with": {p: "{{" + p + "}}" for p in params}}]
+        return FlowSpec.from_dict(src, base_dir=self._base_dir, vars=given)
+
     def compiled(self) -> dict[str, Any]:
-        """The plain structure handed to the native runner (a copy)."""
+        """The plain structure handed to the native runner (a copy); it holds the given values
+        (secrets too), so keep it out of logs."""
         return json.loads(self.compiled_json())
 
     def compiled_json(self) -> str:
@@ -135,8 +205,11 @@ class FlowSpec:
         return json.dumps(self._compiled)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> FlowSpec:
-        """Reads a YAML (.yaml/.yml) or JSON spec; FlowSpecError names a bad file or place."""
+    def load(
+        cls, path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None
+    ) -> FlowSpec:
+        """Reads a YAML (.yaml/.yml) or JSON spec; FlowSpecError names a bad file or place.
+        `vars` gives variables values from the caller (see :meth:`from_dict`)."""
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
@@ -154,11 +227,23 @@ class FlowSpec:
                 data = yaml.safe_load(text)
             except yaml.YAMLError as e:
                 raise FlowSpecError(f"{p}: not valid YAML: {e}") from None
-        return cls.from_dict(data, base_dir=p.parent)
+        return cls.from_dict(data, base_dir=p.parent, vars=vars)
 
     @classmethod
-    def from_dict(cls, d: object, *, base_dir: str | os.PathLike[str] | None = None) -> FlowSpec:
-        """Validates a spec given as a dict; file parts are read relative to `base_dir`."""
+    def from_dict(
+        cls,
+        d: object,
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        vars: Mapping[str, Any] | None = None,
+    ) -> FlowSpec:
+        """Validates a spec given as a dict; file parts are read relative to `base_dir`.
+
+        `vars` gives variables values from the caller (secrets, budgets, values from an earlier
+        run): each is set literally (never rendered as a template, keeping its JSON type) at
+        the start of every iteration, replaces a ``vars:`` entry of the same name, and may name
+        a variable the spec does not declare (every step can then refer to it)."""
+        given = _given_values(vars)
         if not isinstance(d, dict):
             raise FlowSpecError("spec: must be a mapping with 'steps'")
         unknown = set(d) - {"name", "vars", "steps", "flows"}
@@ -171,11 +256,13 @@ class FlowSpec:
         vars_ = d.get("vars", {})
         if not isinstance(vars_, dict):
             raise _fail("vars", "must be a mapping of name: value")
-        scope = _Scope(set())
+        scope = _Scope(set(given))
         out_vars = []
         for k, v in vars_.items():
             if not isinstance(k, str) or not _NAME.match(k) or k in BUILTINS:
                 raise _fail(f"vars.{k}", "not a valid variable name")
+            if k in given:
+                continue  # the caller's value wins (and its template need not resolve)
             if not isinstance(v, (str, int, float, bool)):
                 raise _fail(f"vars.{k}", "must be a string or number")
             text = v if isinstance(v, str) else json.dumps(v)
@@ -185,7 +272,14 @@ class FlowSpec:
         steps = c.steps(d.get("steps"), "steps", scope, {}, "")
         if not steps:
             raise _fail("steps", "must be a non-empty list")
-        return cls(name, {"vars": out_vars, "steps": steps}, d)
+        compiled = {
+            "values": given,
+            "vars": out_vars,
+            "steps": steps,
+            "reported": sorted(scope.captured),
+        }
+        bd = Path(base_dir) if base_dir is not None else None
+        return cls(name, compiled, d, bd, given)
 
 
 class _Compiler:
@@ -279,6 +373,7 @@ class _Compiler:
             if e not in sub_scope.names and str(renames.get(e, e)) not in sub_scope.names:
                 raise _fail(f"{fw}.exports", f"{e!r} is never captured by the sub-flow")
             scope.names.add(str(renames.get(e, e)))
+            scope.captured.add(str(renames.get(e, e)))
         return steps
 
     def step(
@@ -348,10 +443,15 @@ class _Compiler:
         if not isinstance(fr, bool):
             raise _fail(f"{rw}.follow_redirects", "must be true or false")
         out["follow_redirects"] = fr
+        if "hmac" in req:
+            out["hmac"] = _hmac(req["hmac"], f"{rw}.hmac", scope)
+        if "retry" in s:
+            out["retry"] = _retry(s["retry"], f"{w}.retry", scope)
         out["asserts"] = self.asserts(s.get("assert", {}), f"{w}.assert", scope, name)
         out["captures"] = self.captures(s.get("capture", {}), f"{w}.capture", rename)
         for cap in out["captures"]:
             scope.names.add(cap["var"])
+            scope.captured.add(cap["var"])
         return out
 
     def body(self, req: dict[str, Any], rw: str, scope: _Scope) -> dict[str, Any] | None:
@@ -400,7 +500,17 @@ class _Compiler:
                 if not isinstance(p["value"], str):
                     raise _fail(f"{pw}.value", "must be a string")
                 scope.check(p["value"], f"{pw}.value")
-                parts.append({"name": p["name"], "value": p["value"]})
+                part = {"name": p["name"], "value": p["value"]}
+                if "filename" in p:  # a file whose content is the rendered value
+                    fn, ct = p["filename"], p.get("content_type", "application/octet-stream")
+                    if not isinstance(fn, str) or not fn or any(c in fn for c in '"\r\n'):
+                        raise _fail(f"{pw}.filename", "must be a name without quotes")
+                    if not isinstance(ct, str) or not ct or "\r" in ct or "\n" in ct:
+                        raise _fail(f"{pw}.content_type", "must be a media type")
+                    part.update(filename=fn, content_type=ct)
+                elif "content_type" in p:
+                    raise _fail(f"{pw}.content_type", "a value part needs a filename to have one")
+                parts.append(part)
                 continue
             if "file" in p:
                 if not isinstance(p["file"], str):
@@ -444,11 +554,12 @@ class _Compiler:
             if var in rename:  # an exported capture of a sub-flow: the caller's name
                 m = _REF.fullmatch(rename[var])
                 target = m.group(1).strip() if m else var
-            if isinstance(src, str) and src == "status":
-                src = {"status": True}
+            if isinstance(src, str) and src in ("status", "headers"):
+                src = {src: True}
             if not isinstance(src, dict) or len(src) != 1:
                 raise _fail(
-                    w, "must be one of {json: pointer}, {header: name}, status, {body: true}"
+                    w,
+                    "must be one of {json: pointer}, {header: name}, status, headers, {body: true}",
                 )
             ((kind, arg),) = src.items()
             if kind == "json":
@@ -463,6 +574,8 @@ class _Compiler:
                 out.append({"var": target, "from": "status"})
             elif kind == "body":
                 out.append({"var": target, "from": "body"})
+            elif kind == "headers":
+                out.append({"var": target, "from": "headers"})
             else:
                 raise _fail(w, f"unknown capture source {kind!r}")
         return out
@@ -528,6 +641,60 @@ class _Compiler:
                     }
                 )
         return out
+
+
+def _limit(v: object, w: str, scope: _Scope, lo: float, hi: float, integer: bool) -> str:
+    """A retry limit: a number in [lo, hi] or a template (checked when the step runs)."""
+    if isinstance(v, str) and "{{" in v:
+        scope.check(v, w)
+        return v
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not number or (integer and not isinstance(v, int)) or not lo <= v <= hi:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise _fail(w, f"must be {kind} in [{lo:g}, {hi:g}] or a {{{{variable}}}}")
+    return json.dumps(v)
+
+
+def _retry(r: object, w: str, scope: _Scope) -> dict[str, str]:
+    if not isinstance(r, dict):
+        raise _fail(w, "must be a mapping like {within: 60, interval: 0.5}")
+    unknown = set(r) - _RETRY_KEYS
+    if unknown:
+        raise _fail(w, f"unknown key {sorted(unknown)[0]!r}")
+    if "attempts" not in r and "within" not in r:
+        raise _fail(w, "give attempts or within (or both)")
+    out = {}
+    if "attempts" in r:
+        out["attempts"] = _limit(r["attempts"], f"{w}.attempts", scope, 1, 1e9, True)
+    if "within" in r:
+        out["within"] = _limit(r["within"], f"{w}.within", scope, 0, 1e6, False)
+    out["interval"] = _limit(r.get("interval", 1), f"{w}.interval", scope, 0, 3600, False)
+    return out
+
+
+def _hmac(h: object, w: str, scope: _Scope) -> dict[str, Any]:
+    if not isinstance(h, dict):
+        raise _fail(w, "must be a mapping like {header: X-Signature, secret: '{{secret}}'}")
+    unknown = set(h) - _HMAC_KEYS
+    if unknown:
+        raise _fail(w, f"unknown key {sorted(unknown)[0]!r}")
+    header = h.get("header")
+    if not isinstance(header, str) or not _HEADER_NAME.match(header):
+        raise _fail(f"{w}.header", "must be a header name")
+    alg = h.get("algorithm", "sha256")
+    if alg not in _HMAC_ALGORITHMS:
+        raise _fail(f"{w}.algorithm", f"must be one of {', '.join(_HMAC_ALGORITHMS)}")
+    secret = h.get("secret")
+    if not isinstance(secret, str) or not secret:
+        raise _fail(f"{w}.secret", "must be a non-empty string (usually a {{variable}})")
+    scope.check(secret, f"{w}.secret")
+    enc = h.get("encoding", "hex")
+    if enc not in ("hex", "base64"):
+        raise _fail(f"{w}.encoding", "must be hex or base64")
+    prefix = h.get("prefix", "")
+    if not isinstance(prefix, str) or "\r" in prefix or "\n" in prefix:
+        raise _fail(f"{w}.prefix", "must be text without line breaks")
+    return {"header": header, "algorithm": alg, "secret": secret, "encoding": enc, "prefix": prefix}
 
 
 def _status_assert(v: object, w: str, step: str) -> dict[str, Any]:
