@@ -122,6 +122,24 @@ def test_bad_load_options_are_a_usage_error(tmp_path: Path) -> None:
     assert "--blocktrust-load-rate given without --blocktrust-load VUS" in proc.stderr
 
 
+def test_a_flows_override_is_checked_up_front_and_used(tmp_path: Path) -> None:
+    from validate_all_flows.flow_contract import BUILTIN_FLOWS
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("flows: {register: {steps: []}}\n")
+    proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "--blocktrust-flows", str(broken))
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
+    assert "--blocktrust-flows" in proc.stderr
+    # A valid override is what the flows items run: against a dead URL its register step fails.
+    nobody = f"http://127.0.0.1:{free_port()}"
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(BUILTIN_FLOWS.read_text().replace("/api/auth/register", "/v2/signup"))
+    proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "-rA", "-k", "flows.register",
+                   "--blocktrust-url", nobody, "--blocktrust-flows", str(moved))  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "/v2/signup" in proc.stdout
+
+
 def test_judge_reports_each_declared_id_on_its_own() -> None:
     fn = database_checks.database
     down = [CheckResult("database.reachable", "t", Status.FAIL, "cannot query", ["e"], "start it")]

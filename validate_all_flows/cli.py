@@ -90,11 +90,10 @@ def _read_logs(args: argparse.Namespace) -> list[tuple[str, str]]:
 def _check_flows(path: Path) -> None:
     """Validates a --flows spec against the validator's contract before anything starts."""
     from blocktrust_native.errors import FlowSpecError
-    from validate_all_flows.flow_contract import INPUTS, load_flows
+    from validate_all_flows.flow_contract import check_flows_file
 
-    placeholders = {name: "x" for name in INPUTS} | {"failsafe_wait_s": 1}
     try:
-        load_flows(path, placeholders)
+        check_flows_file(path)
     except FlowSpecError as exc:
         raise _CannotRun(f"--flows {exc}") from None
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the native library loads only when a spec does (target.py imports this)
     from blocktrust_native.flows import FlowSpec
 
-__all__ = ["BUILTIN_FLOWS", "EXPORTS", "INPUTS", "PARTS", "load_flows"]
+__all__ = ["BUILTIN_FLOWS", "EXPORTS", "INPUTS", "PARTS", "check_flows_file", "load_flows"]
 
 #: The spec for the reference service's API paths.
 BUILTIN_FLOWS = Path(__file__).resolve().parent / "flows" / "blocktrust.yaml"
@@ -79,3 +79,9 @@ def load_flows(path: str | os.PathLike[str], inputs: dict[str, Any]) -> FlowSpec
         text = str(exc)
         raise FlowSpecError(text if text.startswith(str(path)) else f"{path}: {text}") from None
     return spec
+
+
+def check_flows_file(path: str | os.PathLike[str]) -> None:
+    """Validates a flows file against the contract before anything starts (placeholder inputs);
+    FlowSpecError names the place."""
+    load_flows(path, {name: "x" for name in INPUTS} | {"failsafe_wait_s": 1})

@@ -69,10 +69,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--blocktrust-load-duration", type=float, metavar="S", help="seconds (30)")
     g.addoption("--blocktrust-load-rate", type=float, metavar="R", help="iterations/s (open)")
     g.addoption("--blocktrust-load-flows", metavar="FILE", help="load flow spec to run instead")
+    g.addoption("--blocktrust-flows", metavar="FILE", help="flows spec to run instead (--flows)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Checks the --blocktrust-load* options up front (a usage error stops the session)."""
+    """Checks the --blocktrust-flows and --blocktrust-load* options up front (a usage error
+    stops the session)."""
+    flows = config.getoption("--blocktrust-flows", None)
+    if flows:
+        from blocktrust_native.errors import FlowSpecError
+        from validate_all_flows.flow_contract import check_flows_file
+
+        try:
+            check_flows_file(flows)
+        except FlowSpecError as exc:
+            raise pytest.UsageError(f"--blocktrust-flows {exc}") from None
     values = {n: config.getoption(f"--blocktrust-{n.replace('_', '-')}") for n in _LOAD_OPTIONS}
     if all(v is None for v in values.values()):
         return
@@ -132,6 +143,8 @@ def blocktrust_target(
         ),
     )
     target.load = request.config.stash.get(_LOAD_PLAN, None)
+    if opt("--blocktrust-flows"):
+        target.flows_spec = Path(opt("--blocktrust-flows"))
     if opt("--blocktrust-env-file"):
         target.env = parse_env_file(opt("--blocktrust-env-file"))
     stack = blocktrust_stack
