@@ -40,6 +40,34 @@ def test_our_hashes_verify_with_argon2_cffi_and_back() -> None:
     assert passwords.needs_rehash(argon2i)  # argon2i: not our variant
 
 
+@pytest.mark.parametrize(
+    ("parallelism", "salt_len", "hash_len"),
+    [(1, 16, 32), (1, 16, 16), (1, 16, 64), (2, 16, 32), (1, 8, 32), (1, 24, 32)],
+)
+def test_interop_holds_on_both_engines(parallelism: int, salt_len: int, hash_len: int) -> None:
+    """p = 1 with 16-byte salts runs on libsodium, the rest on libargon2: argon2-cffi agrees."""
+    params = Parameters(
+        memory_kib=1024,
+        iterations=2,
+        parallelism=parallelism,
+        hash_len=hash_len,
+        salt_len=salt_len,
+    )
+    ours = passwords.hash_password("shape-pw", params=params)
+    assert ours.startswith(f"$argon2id$v=19$m=1024,t=2,p={parallelism}$")
+    assert argon2.PasswordHasher().verify(ours, "shape-pw")
+    theirs = argon2.PasswordHasher(
+        time_cost=2,
+        memory_cost=1024,
+        parallelism=parallelism,
+        hash_len=hash_len,
+        salt_len=salt_len,
+    ).hash("shape-pw")
+    assert passwords.verify_password("shape-pw", theirs)
+    assert not passwords.verify_password("shape-pw!", theirs)
+    assert passwords.check_dual("shape-pw", ours, theirs) is DualResult.NORMAL
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.text(max_size=40))
 def test_any_text_round_trips(password: str) -> None:

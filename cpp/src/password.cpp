@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "password_engine.hpp"
+
 namespace blocktrust::password {
 
 namespace {
@@ -89,10 +91,15 @@ void check_length(std::string_view password) {
   }
 }
 
-// Verifies without throwing for a mismatch; malformed hashes throw InvalidHash.
+// Verifies without throwing for a mismatch; malformed hashes throw InvalidHash. Canonical
+// Argon2id strings with p = 1 and a 16-byte salt (ours at the OWASP defaults) go to libsodium's
+// SIMD engine; everything else to libargon2, which also words every error as before.
 bool verify_one(std::string_view password, const std::string& phc) {
   Parsed p = parse(phc);
   g_verifications.fetch_add(1, std::memory_order_relaxed);
+  if (auto d = engine::decode_canonical(phc)) {
+    if (auto match = engine::verify_sodium(password, *d)) return *match;
+  }
   int rc = argon2_verify(phc.c_str(), password.data(), password.size(), p.type);
   if (rc == ARGON2_OK) return true;
   if (rc == ARGON2_VERIFY_MISMATCH) return false;
@@ -120,15 +127,9 @@ std::string hash(std::string_view password, const Params& params) {
   if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1) {
     throw Error("the system random generator failed");
   }
-  std::string encoded(argon2_encodedlen(params.iterations, params.memory_kib, params.parallelism,
-                                        params.salt_len, params.hash_len, Argon2_id),
-                      '\0');
-  int rc = argon2id_hash_encoded(params.iterations, params.memory_kib, params.parallelism,
-                                 password.data(), password.size(), salt.data(), salt.size(),
-                                 params.hash_len, encoded.data(), encoded.size());
-  if (rc != ARGON2_OK) throw Error(std::string("Argon2 failed: ") + argon2_error_message(rc));
-  encoded.resize(encoded.find('\0'));
-  return encoded;
+  const auto which = engine::choose(params.memory_kib, params.iterations, params.parallelism,
+                                    salt.size(), params.hash_len);
+  return engine::hash_with_salt(which, password, salt, params);
 }
 
 bool verify(std::string_view password, const std::string& phc) {
