@@ -165,8 +165,8 @@ def spec_with_vars(
 ) -> FlowSpec:
     """A FlowSpec from a FlowSpec, a spec dict or a YAML/JSON file, with ``variables`` added.
 
-    ``variables`` are values known only at run time (a token, an id): they are put first in the
-    spec's ``vars``, replacing a declared var of the same name, so the spec refers to them as
+    ``variables`` are values known only at run time (a token, an id), set literally (never
+    rendered as templates; see ``FlowSpec.from_dict(vars=...)``), so the spec refers to them as
     ``{{name}}`` and they never need to sit in the file. FlowSpecError names a bad spec.
     """
     from blocktrust_native.errors import FlowSpecError
@@ -177,31 +177,19 @@ def spec_with_vars(
             raise FlowSpecError("variables need a spec dict or file, not a built FlowSpec")
         return source
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        return _from_data(_read(path), variables, path.parent)
-    return _from_data(source, variables, None)
-
-
-def _from_data(data: object, variables: Mapping[str, str] | None, base: Path | None) -> FlowSpec:
-    from blocktrust_native.errors import FlowSpecError
-    from blocktrust_native.flows import FlowSpec
-
-    if not isinstance(data, Mapping):
-        raise FlowSpecError("spec: must be a mapping with 'steps'")
-    data = dict(data)
-    if variables:
-        declared = data.get("vars") or {}
-        if not isinstance(declared, Mapping):
-            raise FlowSpecError("vars: must be a mapping of name: value")
-        data["vars"] = {**variables, **{k: v for k, v in declared.items() if k not in variables}}
-    return FlowSpec.from_dict(data, base_dir=base)
+        return FlowSpec.load(source, vars=variables)
+    return FlowSpec.from_dict(source, vars=variables)
 
 
 def _load_spec(path: Path, probe_token: Callable[[], str]) -> FlowSpec:
     """The spec at ``path``; ``probe_token()`` is called only when the spec uses it."""
+    from blocktrust_native.flows import FlowSpec
+
     data = _read(path)
     uses = isinstance(data, Mapping) and _uses(data, PROBE_VAR)
-    return _from_data(data, {PROBE_VAR: probe_token()} if uses else None, path.parent)
+    return FlowSpec.from_dict(
+        data, base_dir=path.parent, vars={PROBE_VAR: probe_token()} if uses else None
+    )
 
 
 class _SetupFailed(Exception):
