@@ -35,7 +35,7 @@ def test_a_good_env_file_passes_and_skips_are_not_passes(tmp_path: Path, capsys)
     rc = main(["--quiet", "--env-file", str(_env_file(tmp_path)), "--only", "env,http"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "GO  —  all 1 checks passed, 3 skipped for missing inputs" in out
+    assert "GO  —  all 1 checks passed, 3 skipped (each says why)" in out
     assert "skip  http.health" in out
 
 

@@ -209,7 +209,16 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             target.rpc_url, target.contracts = stack.rpc_url, stack.contracts_config
             target.env = dict(stack.service_env)
         target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
+        t_checks = time.monotonic()
         results = run_checks(target, groups, progress=say)
+        per_group: dict[str, float] = {}
+        for r in results:
+            per_group[r.id.split(".")[0]] = per_group.get(r.id.split(".")[0], 0.0) + r.seconds
+        say(
+            f"checks done in {time.monotonic() - t_checks:.1f}s ("
+            + ", ".join(f"{g} {s:.1f}s" for g, s in per_group.items())
+            + ")"
+        )
         if stack is not None and (groups is None or "logs" in groups):
             from validate_all_flows.checks import logs as log_checks
 
@@ -221,7 +230,9 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         target.close()
         if stack is not None:
             say("tearing the embedded stack down")
+            t_down = time.monotonic()
             stack.stop()
+            say(f"torn down in {time.monotonic() - t_down:.1f}s")
     seconds = time.monotonic() - t0
     verdict = decide(results)
     if args.format == "json":

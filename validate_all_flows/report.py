@@ -57,7 +57,7 @@ def decide(results: list[CheckResult]) -> Verdict:
     if not passed:
         return Verdict(False, "no check could run: give a target (see --help)")
     skipped = sum(r.status is Status.SKIP for r in results)
-    extra = f", {skipped} skipped for missing inputs" if skipped else ""
+    extra = f", {skipped} skipped (each says why)" if skipped else ""
     return Verdict(True, f"all {passed} checks passed{extra}")
 
 
