@@ -1,12 +1,14 @@
 // The two Argon2 engines: libsodium and libargon2 give the same PHC strings, each string goes to
 // the engine that can compute it, and odd strings still get libargon2's verdict.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <string>
 #include <vector>
 
 #include "blocktrust/password.hpp"
 #include "password_engine.hpp"
+#include "sodium_memory.hpp"
 
 namespace pw = blocktrust::password;
 namespace en = blocktrust::password::engine;
@@ -205,4 +207,29 @@ TEST(PasswordEngine, ForcingLibsodiumOnParametersItCannotComputeIsAConfigError) 
   EXPECT_THROW(
       (void)en::hash_with_salt(en::Engine::kSodium, "x", salt, pw::Params{1024, 1, 2, 32, 16}),
       blocktrust::ConfigError);
+}
+
+TEST(PasswordEngine, WorkAreasAreReusedAndRightAfterwards) {
+  // 4 MiB work areas: the first hash of this size may map one, the next ones reuse it.
+  pw::Params params;
+  params.memory_kib = 4096;
+  params.iterations = 1;
+  params.parallelism = 1;
+  const std::string first = pw::hash("reuse-me", params);
+  const auto maps = en::sodium_region_maps();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(pw::verify("reuse-me", first));
+    EXPECT_FALSE(pw::verify("reuse-me!", first));
+  }
+  EXPECT_EQ(en::sodium_region_maps(), maps);
+  // A reused (released) area gives the same bytes as libargon2's freshly allocated one.
+  const std::vector<unsigned char> salt(16, 0x42);
+  EXPECT_EQ(en::hash_with_salt(en::Engine::kSodium, "reuse-me", salt, params),
+            en::hash_with_salt(en::Engine::kLibargon2, "reuse-me", salt, params));
+  // Mappings that are not work areas go straight to the kernel and back.
+  void* small = blocktrust_sodium_mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(small, MAP_FAILED);
+  EXPECT_EQ(blocktrust_sodium_munmap(small, 4096), 0);
+  EXPECT_EQ(en::sodium_region_maps(), maps);
 }
