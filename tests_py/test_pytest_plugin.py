@@ -188,16 +188,7 @@ def stack() -> Iterator[Stack]:
 @pytest.mark.pg
 @pytest.mark.slow
 def test_declared_ids_are_exactly_the_ids_returned(stack: Stack) -> None:
-    healthy = Target(
-        base_url=stack.base_url,
-        database_url=stack.database_url,
-        rpc_url=stack.rpc_url,
-        contracts=stack.contracts_config,
-        env=dict(stack.service_env),
-        chain_margin_s=5.0,
-        load=LoadPlan(vus=2, duration_s=1),
-    )
-    healthy.webhook_secret = stack.service_env["SUMSUB_SECRET_KEY"]
+    healthy = Target(chain_margin_s=5.0, load=LoadPlan(vus=2, duration_s=1)).use_stack(stack)
     healthy.log_texts = [("api.log", "INFO started\nINFO GET /api/health 200\n")]
     bare = Target()  # no input at all: every check skips, and still yields its ids
     for target, want in ((healthy, Status.PASS), (bare, Status.SKIP)):

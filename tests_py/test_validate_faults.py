@@ -20,16 +20,7 @@ pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 
 def _target(stack: Stack) -> Target:
-    t = Target(
-        base_url=stack.base_url,
-        database_url=stack.database_url,
-        rpc_url=stack.rpc_url,
-        contracts=stack.contracts_config,
-        env=dict(stack.service_env),
-        chain_margin_s=5.0,
-    )
-    t.webhook_secret = stack.service_env["SUMSUB_SECRET_KEY"]
-    return t
+    return Target(chain_margin_s=5.0).use_stack(stack)
 
 
 def _failed(t: Target, groups: set[str]) -> set[str]:

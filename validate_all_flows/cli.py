@@ -25,6 +25,7 @@ __all__ = ["main"]
 
 from validate_all_flows.checks import GROUPS
 from validate_all_flows.checks.load import add_load_arguments, load_plan
+from validate_all_flows.target import add_target_arguments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,12 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         "With no target, validate an embedded stack brought up on this machine.",
     )
     t = p.add_argument_group("target (each optional; checks needing a missing one are skipped)")
-    t.add_argument("--base-url", help="the service, e.g. https://api.example.org")
-    t.add_argument("--database-url", help="PostgreSQL URL (the password is never printed)")
-    t.add_argument("--rpc-url", help="EVM JSON-RPC URL")
-    t.add_argument("--contracts", help="contracts_config.json")
-    t.add_argument("--env-file", help="the service's .env file (checked against the schema)")
-    t.add_argument("--env-schema", help="an environment schema (YAML/JSON); default: built-in")
+    add_target_arguments(t)
     t.add_argument(
         "--flows",
         help="a flows spec (YAML/JSON) for API paths that differ from the reference service's; "
@@ -204,10 +200,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
                 stack = Stack(progress=say).start()
             except StackError as exc:
                 raise _CannotRun(f"the embedded stack did not come up: {exc}") from None
-            target.embedded = stack
-            target.base_url, target.database_url = stack.base_url, stack.database_url
-            target.rpc_url, target.contracts = stack.rpc_url, stack.contracts_config
-            target.env = dict(stack.service_env)
+            target.use_stack(stack)
         target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
         t_checks = time.monotonic()
         results = run_checks(target, groups, progress=say)

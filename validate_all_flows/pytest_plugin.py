@@ -149,12 +149,7 @@ def blocktrust_target(
         target.env = parse_env_file(opt("--blocktrust-env-file"))
     stack = blocktrust_stack
     if stack is not None:
-        target.embedded = stack
-        target.base_url = stack.base_url  # type: ignore[attr-defined]
-        target.database_url = stack.database_url  # type: ignore[attr-defined]
-        target.rpc_url = stack.rpc_url  # type: ignore[attr-defined]
-        target.contracts = stack.contracts_config  # type: ignore[attr-defined]
-        target.env = dict(stack.service_env)  # type: ignore[attr-defined]
+        target.use_stack(stack)
     target.add_secrets([u for u in (target.database_url, target.rpc_url) if u and "@" in u])
     target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
     yield target

@@ -7,6 +7,7 @@ piece of output passes through :meth:`Target.redact` first.
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from validate_all_flows.envcheck import BUILTIN_SCHEMA
 from validate_all_flows.flow_contract import BUILTIN_FLOWS
 
-__all__ = ["LoadPlan", "Slo", "Target", "redact_url"]
+__all__ = ["LoadPlan", "Slo", "Target", "add_target_arguments", "redact_url"]
 
 _MIN_SECRET = 6  # shorter values would redact ordinary words
 
@@ -80,6 +81,16 @@ class Target:
     secrets: set[str] = field(default_factory=set)
     _pool: Any = None
 
+    def use_stack(self, stack: Any) -> Target:
+        """Points this target at an embedded ``Stack`` (service, database, chain, contracts, its
+        environment and webhook secret); returns self."""
+        self.embedded = stack
+        self.base_url, self.database_url = stack.base_url, stack.database_url
+        self.rpc_url, self.contracts = stack.rpc_url, stack.contracts_config
+        self.env = dict(stack.service_env)
+        self.webhook_secret = self.env.get("SUMSUB_SECRET_KEY")
+        return self
+
     def add_secrets(self, values: Mapping[str, str] | list[str]) -> None:
         """Registers secret values that must never appear in output."""
         items = values.values() if isinstance(values, Mapping) else values
@@ -108,3 +119,16 @@ class Target:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+def add_target_arguments(
+    group: argparse._ArgumentGroup,
+    database_help: str = "PostgreSQL URL (the password is never printed)",
+) -> None:
+    """Adds the options that name a deployment (the main command's and the monitor's)."""
+    group.add_argument("--base-url", help="the service, e.g. https://api.example.org")
+    group.add_argument("--database-url", help=database_help)
+    group.add_argument("--rpc-url", help="EVM JSON-RPC URL")
+    group.add_argument("--contracts", help="contracts_config.json")
+    group.add_argument("--env-file", help="the service's .env file (its secrets are redacted)")
+    group.add_argument("--env-schema", help="an environment schema (YAML/JSON); default: built-in")

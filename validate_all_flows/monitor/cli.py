@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from validate_all_flows.checks import GROUPS
+from validate_all_flows.target import add_target_arguments
 
 if TYPE_CHECKING:
     from validate_all_flows.monitor.alerts import Channel
@@ -79,12 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         "alerts, post alerts to webhooks, serve Prometheus metrics, write SLO reports.",
     )
     t = p.add_argument_group("target (as for the main command; at least one)")
-    t.add_argument("--base-url", help="the service, e.g. https://api.example.org")
-    t.add_argument("--database-url", help="its PostgreSQL URL; also the store unless given below")
-    t.add_argument("--rpc-url", help="EVM JSON-RPC URL")
-    t.add_argument("--contracts", help="contracts_config.json")
-    t.add_argument("--env-file", help="the service's .env file (its secrets are redacted)")
-    t.add_argument("--env-schema", help="an environment schema (YAML/JSON); default: built-in")
+    add_target_arguments(t, "its PostgreSQL URL; also the store unless given below")
     s = p.add_argument_group("schedule and store")
     s.add_argument(
         "--interval", type=_duration, help="time between cycles (60 s; $MONITOR_CHECK_INTERVAL)"
