@@ -15,20 +15,12 @@
 #include <thread>
 #include <vector>
 
+#include "loopback_listen.hpp"
+
 class LoopbackServer {
  public:
   LoopbackServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 128);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback(128, port_);
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
   ~LoopbackServer() {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "blocktrust/jsonrpc.hpp"
+#include "loopback_listen.hpp"
 
 using blocktrust::ConfigError;
 using blocktrust::jsonrpc::Call;
@@ -40,17 +41,7 @@ using Handler = std::function<Reply(const Request&)>;
 class RpcServer {
  public:
   explicit RpcServer(Handler handler) : handler_(std::move(handler)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback(16, port_);
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
   ~RpcServer() {
