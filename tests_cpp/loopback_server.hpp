@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "loopback_listen.hpp"
+#include "loopback_io.hpp"
 
 class LoopbackServer {
  public:
@@ -44,36 +44,15 @@ class LoopbackServer {
   }
   void serve(int c) {
     std::string buf;
-    char tmp[4096];
+    LoopbackRequest req;
     for (;;) {
-      auto end = buf.find("\r\n\r\n");
-      while (end == std::string::npos) {
-        auto n = ::recv(c, tmp, sizeof tmp, 0);
-        if (n <= 0) {
-          ::close(c);
-          return;
-        }
-        buf.append(tmp, static_cast<std::size_t>(n));
-        end = buf.find("\r\n\r\n");
+      if (!read_request(c, buf, req)) {
+        ::close(c);
+        return;
       }
-      std::string head = buf.substr(0, end);
-      buf.erase(0, end + 4);
-      std::string req_body;
-      if (auto cl = header(head, "content-length"); !cl.empty()) {
-        auto n = static_cast<std::size_t>(std::stoul(cl));
-        while (buf.size() < n) {
-          auto got = ::recv(c, tmp, sizeof tmp, 0);
-          if (got <= 0) {
-            ::close(c);
-            return;
-          }
-          buf.append(tmp, static_cast<std::size_t>(got));
-        }
-        req_body = buf.substr(0, n);
-        buf.erase(0, n);
-      }
-      auto sp1 = head.find(' ');
-      auto path = head.substr(sp1 + 1, head.find(' ', sp1 + 1) - sp1 - 1);
+      const std::string& head = req.head;
+      const std::string& req_body = req.body;
+      const std::string& path = req.target;
       std::string out;
       if (path == "/garbage") {
         out = std::string("\x01\x02garbage\xff\r\n\r\n", 14);
@@ -88,7 +67,7 @@ class LoopbackServer {
       } else if (path == "/count" || path == "/digest") {
         std::string doc = path == "/count"
                               ? R"({"n":)" + std::to_string(++count_) + "}"
-                              : R"({"digest":")" + header(head, "x-payload-digest") +
+                              : R"({"digest":")" + header_value(head, "x-payload-digest") +
                                     R"(","len":)" + std::to_string(req_body.size()) + "}";
         out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
               std::to_string(doc.size()) + "\r\n\r\n" + doc;
@@ -102,18 +81,6 @@ class LoopbackServer {
   }
 
   // The value of header `name` (lower-case) in a request head, "" when absent.
-  static std::string header(const std::string& head, const std::string& name) {
-    std::string lower = head;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    auto at = lower.find("\r\n" + name + ":");
-    if (at == std::string::npos) return "";
-    auto from = at + name.size() + 3;
-    auto to = head.find("\r\n", from);
-    auto v = head.substr(from, to == std::string::npos ? std::string::npos : to - from);
-    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-    return v;
-  }
 
   std::atomic<int> count_{0};
   int fd_ = -1;

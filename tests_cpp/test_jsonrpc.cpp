@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "blocktrust/jsonrpc.hpp"
-#include "loopback_listen.hpp"
+#include "loopback_io.hpp"
 
 using blocktrust::ConfigError;
 using blocktrust::jsonrpc::Call;
@@ -26,9 +26,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Request {
-  std::string target, head, body;
-};
+using Request = LoopbackRequest;
 struct Reply {
   int status = 200;
   std::string body;
@@ -69,42 +67,14 @@ class RpcServer {
       conns_.emplace_back([this, c] { serve(c); });
     }
   }
-  static std::size_t content_length(const std::string& head) {
-    std::string lower = head;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    auto at = lower.find("content-length:");
-    return at == std::string::npos ? 0 : std::stoul(head.substr(at + 15));
-  }
   void serve(int c) {
     std::string buf;
-    char tmp[65536];
     for (;;) {
-      auto end = buf.find("\r\n\r\n");
-      while (end == std::string::npos) {
-        auto n = ::recv(c, tmp, sizeof tmp, 0);
-        if (n <= 0) {
-          ::close(c);
-          return;
-        }
-        buf.append(tmp, static_cast<std::size_t>(n));
-        end = buf.find("\r\n\r\n");
-      }
       Request req;
-      req.head = buf.substr(0, end);
-      buf.erase(0, end + 4);
-      const std::size_t want = content_length(req.head);
-      while (buf.size() < want) {
-        auto n = ::recv(c, tmp, sizeof tmp, 0);
-        if (n <= 0) {
-          ::close(c);
-          return;
-        }
-        buf.append(tmp, static_cast<std::size_t>(n));
+      if (!read_request(c, buf, req)) {
+        ::close(c);
+        return;
       }
-      req.body = buf.substr(0, want);
-      buf.erase(0, want);
-      auto sp1 = req.head.find(' ');
-      req.target = req.head.substr(sp1 + 1, req.head.find(' ', sp1 + 1) - sp1 - 1);
       {
         std::lock_guard lock(mu_);
         last_ = req;

@@ -401,6 +401,17 @@ def test_runs_as_a_process_and_follows_new_events(
         assert f"{proxy.url}/…" in output  # the endpoint is named, redacted
 
 
+def _run_listener(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blocktrust_native.listener"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
 def test_the_process_refuses_an_incomplete_environment(tmp_path: Path) -> None:
     env = {
         k: v
@@ -409,27 +420,13 @@ def test_the_process_refuses_an_incomplete_environment(tmp_path: Path) -> None:
     }
     env["PYTHONPATH"] = f"{ROOT / 'python'}{os.pathsep}{ROOT}"
     env["LISTENER_CONFIRMATIONS"] = "-1"
-    done = subprocess.run(
-        [sys.executable, "-m", "blocktrust_native.listener"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = _run_listener(env, tmp_path)
     assert done.returncode == 2
     for part in ("DATABASE_URL", "RPC_URL", "LISTENER_CONFIRMATIONS"):
         assert part in done.stderr
     missing = json.dumps({"RPC_URL": "http://127.0.0.1:9", "DATABASE_URL": "postgresql://x@y/z"})
     env.update(json.loads(missing))
     env.pop("LISTENER_CONFIRMATIONS")
-    done = subprocess.run(
-        [sys.executable, "-m", "blocktrust_native.listener"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = _run_listener(env, tmp_path)
     assert done.returncode == 2
     assert "contracts_config.json" in done.stderr
