@@ -27,6 +27,7 @@ EXPECTED = [
     "007_chain_events.sql",
     "008_monitor.sql",
     "009_monitor_heartbeats.sql",
+    "010_listener_indexes.sql",
 ]
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 H64 = "0x" + "ab" * 32

@@ -128,8 +128,19 @@ def test_outside_faults_are_caught(healthy: Stack, tmp_path: Path) -> None:
     assert t.env is not None
     t.env["JWT_SECRET"] = "secret"
     assert _failed(t, {"env"}) == {"env.schema"}
-    # A table dropped (last: it breaks the stack for good).
+    # A lookup index of the listener dropped: the schema check names it (the migrations table
+    # still says 010 is applied).
     assert healthy.pool is not None
+    healthy.pool.execute("DROP INDEX proofs_tx_idx")
+    t = _target(healthy)
+    try:
+        by_id = {r.id: r for r in run_checks(t, {"database"})}
+    finally:
+        t.close()
+    assert by_id["database.migrations"].status is Status.PASS
+    assert by_id["database.schema"].status is Status.FAIL
+    assert by_id["database.schema"].evidence == ["index on proofs (tx_hash)"]
+    # A table dropped (last: it breaks the stack for good).
     healthy.pool.execute("DROP TABLE monitor_metrics")
     assert _failed(_target(healthy), {"database"}) == {"database.schema"}
 

@@ -19,6 +19,14 @@ EXPECTED_COLUMNS = {
     "monitor_heartbeats": ["instance", "beat_at", "stopped_at"],  # read by workers.monitor
 }
 
+# The lookups the listener makes for every batch of chain events (migration 010): an index that
+# starts with the column, whatever its name, or ingest scans the table and slows as it grows.
+EXPECTED_INDEXES = [
+    ("proofs", "tx_hash"),
+    ("failsafe_events", "tx_hash"),
+    ("identity_nfts", "token_id"),
+]
+
 
 @check("database", ids=("database.reachable", "database.migrations", "database.schema"))
 def database(t: Target) -> list[CheckResult]:
@@ -30,7 +38,7 @@ def database(t: Target) -> list[CheckResult]:
             for n, title in (
                 ("reachable", "database reachable"),
                 ("migrations", "every migration applied and unmodified"),
-                ("schema", "expected tables and columns present"),
+                ("schema", "expected tables, columns and indexes present"),
             )
         ]
     where = redact_url(t.database_url)
@@ -84,7 +92,21 @@ def database(t: Target) -> list[CheckResult]:
         for col in (cols if table in have else cols[:1])
         if table not in have or col not in have[table]
     ]
-    title = "expected tables and columns present"
+    indexed = {
+        (table, column)
+        for table, column in t.pool().execute(
+            "SELECT c.relname::text, a.attname::text FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+            "WHERE c.relnamespace = current_schema()::regnamespace"
+        )
+    }
+    missing += [
+        f"index on {table} ({col})"
+        for table, col in EXPECTED_INDEXES
+        if table in have and (table, col) not in indexed
+    ]
+    title = "expected tables, columns and indexes present"
     if missing:
         out.append(
             CheckResult(
@@ -93,10 +115,11 @@ def database(t: Target) -> list[CheckResult]:
                 Status.FAIL,
                 f"{len(missing)} missing",
                 evidence=missing,
-                fix="apply the migrations; restore dropped tables from them",
+                fix="apply the migrations; restore dropped tables and indexes from them",
             )
         )
     else:
         n = sum(len(c) for c in EXPECTED_COLUMNS.values())
-        out.append(CheckResult("database.schema", title, Status.PASS, f"{n} columns present"))
+        found = f"{n} columns and {len(EXPECTED_INDEXES)} lookup indexes present"
+        out.append(CheckResult("database.schema", title, Status.PASS, found))
     return out
