@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -232,4 +234,20 @@ TEST(PasswordEngine, WorkAreasAreReusedAndRightAfterwards) {
   ASSERT_NE(small, MAP_FAILED);
   EXPECT_EQ(blocktrust_sodium_munmap(small, 4096), 0);
   EXPECT_EQ(en::sodium_region_maps(), maps);
+}
+
+TEST(PasswordEngine, GivenBackWorkAreasAreWipedBeforeReuse) {
+  // A work-area-sized mapping filled with "password-derived" bytes and given back comes out of
+  // the next request of that size as the same mapping, all zero (odd length: the tail too).
+  const std::size_t len = (std::size_t{3} << 20) + 24;
+  auto* area = static_cast<unsigned char*>(blocktrust_sodium_mmap(
+      nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(static_cast<void*>(area), MAP_FAILED);
+  std::memset(area, 0xA5, len);
+  ASSERT_EQ(blocktrust_sodium_munmap(area, len), 0);
+  auto* again = static_cast<unsigned char*>(blocktrust_sodium_mmap(
+      nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_EQ(again, area);
+  EXPECT_EQ(std::count(again, again + len, 0), static_cast<std::ptrdiff_t>(len));
+  ASSERT_EQ(blocktrust_sodium_munmap(again, len), 0);
 }
