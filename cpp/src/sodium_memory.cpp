@@ -1,11 +1,10 @@
 // The mmap/munmap that our private copy of libsodium calls (see CMakeLists.txt). libsodium maps a
 // fresh Argon2 work area for every hash: thousands of page faults, kernel zeroing, TLB misses and
-// an unmap with TLB shootdowns per call, and threads hashing at once queue on the process's memory
-// map lock. Here work areas are mappings kept for reuse and marked for huge pages; when libsodium
-// gives one back it is wiped at once with streaming stores (no password-derived block outlives the
-// hash, as after munmap) and kept, wiped, for the next hash. At most one mapping per core is kept
-// (a process that has hashed holds at most cores x m KiB of zeros, as glibc keeps freed Argon2
-// memory for argon2-cffi); every other mapping libsodium asks for goes straight to the kernel.
+// an unmap with TLB shootdowns per call. Here work areas are mappings kept for reuse and backed by
+// huge pages; when libsodium gives one back it is wiped at once (no password-derived block
+// outlives the hash, as after munmap) and kept for the next hash. At most one mapping per core is
+// kept (a process that has hashed holds at most cores x m KiB of zeros, as glibc keeps the block
+// argon2-cffi freed); every other mapping libsodium asks for goes straight to the kernel.
 #include "sodium_memory.hpp"
 
 #include <sys/mman.h>
@@ -29,9 +28,9 @@ namespace {
 constexpr std::size_t kMinPooled = std::size_t{1} << 20;
 
 // Zeroes a work area. Streaming stores skip the read-for-ownership and leave the caches to the
-// other core's hash: a third of the cost of a plain memset on 19 MiB, and no page faults (the cost
-// of releasing the pages with MADV_DONTNEED and faulting them back in: 3 ms per hash, serialised
-// between threads).
+// other core's hash: about half the cost of glibc's memset on 19 MiB, and the pages stay mapped
+// (releasing them with MADV_DONTNEED cost 3+ ms of kernel time per hash to fault and zero them
+// again; see docs/bench_keys.md).
 void wipe(void* base, std::size_t len) noexcept {
 #if defined(__x86_64__)
   auto* p = static_cast<unsigned char*>(base);
