@@ -4,6 +4,7 @@ outside, turn the verdict to NO-GO and name the failing check; the healthy stack
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +144,28 @@ def test_outside_faults_are_caught(healthy: Stack, tmp_path: Path) -> None:
     # A table dropped (last: it breaks the stack for good).
     healthy.pool.execute("DROP TABLE monitor_metrics")
     assert _failed(_target(healthy), {"database"}) == {"database.schema"}
+
+
+def test_a_spent_rate_limit_is_named_and_not_blamed_on_the_flow() -> None:
+    # One registration per hour: the first validation spends it, the second is refused with 429.
+    with Stack(env={"RATE_LIMIT_REGISTER": "1/hour"}) as stack:
+        runs = []
+        for _ in range(2):
+            t = _target(stack)
+            try:
+                runs.append(run_checks(t, {"flows"}))
+            finally:
+                t.close()
+    first, second = runs
+    assert [r.status for r in first] == [Status.PASS] * 4, [(r.id, r.found) for r in first]
+    register = second[0]
+    assert (register.id, register.status) == ("flows.register", Status.ERROR)
+    assert register.found.startswith("rate-limited at step register/register (HTTP 429)")
+    assert re.search(r"retry after \d+ s$", register.found), register.found
+    assert register.evidence[1].startswith("HTTP 429")
+    assert "RATE_LIMIT_REGISTER" in register.fix
+    assert [r.status for r in second[1:]] == [Status.SKIP] * 3
+    assert not decide(second).go
 
 
 def test_every_check_is_go_run_after_run() -> None:

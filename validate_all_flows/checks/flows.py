@@ -46,9 +46,15 @@ _HINTS = {
 
 
 class _FlowFailed(Exception):
-    def __init__(self, found: str, evidence: list[str] | None = None, fix: str = "") -> None:
+    def __init__(
+        self,
+        found: str,
+        evidence: list[str] | None = None,
+        fix: str = "",
+        status: Status = Status.FAIL,
+    ) -> None:
         super().__init__(found)
-        self.found, self.evidence, self.fix = found, evidence or [], fix
+        self.found, self.evidence, self.fix, self.status = found, evidence or [], fix, status
 
 
 def _wait(timeout: float, fn: Callable[[], Any]) -> Any:
@@ -144,6 +150,18 @@ class _Session:
         excerpt = " ".join(x for x in (status_line, body[:200]) if x)
         if excerpt:
             evidence.append(excerpt)
+        if f.status == 429:
+            # The deployment's own limit, not a broken flow: the check could not be judged.
+            retry = re.search(r"^retry-after: *(\S+)", head, re.I | re.M)
+            raise _FlowFailed(
+                f"rate-limited at step {f.step} (HTTP 429), so the flow could not be judged"
+                + (f"; the service says retry after {retry.group(1)} s" if retry else ""),
+                [detail, *([excerpt] if excerpt else [])],
+                "every validation registers one probe user (--load one more) and deployments "
+                "limit registrations per client address (reference service: RATE_LIMIT_REGISTER, "
+                "3/hour): wait for the window or validate from another address",
+                Status.ERROR,
+            )
         raise _FlowFailed(found, evidence, fix)
 
     def register(self) -> list[str]:
@@ -337,7 +355,7 @@ def blocktrust_flows(t: Target) -> list[CheckResult]:
                 CheckResult(
                     f"flows.{fid}",
                     title,
-                    Status.FAIL,
+                    exc.status,
                     t.redact(exc.found),
                     [t.redact(e) for e in exc.evidence],
                     exc.fix,
