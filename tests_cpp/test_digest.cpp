@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "blocktrust/digest.hpp"
@@ -283,4 +284,26 @@ TEST(Digest, SharedHasherFromManyThreads) {
   std::string all;
   for (int i = 0; i < 2000; ++i) all += chunk;
   EXPECT_EQ(shared.digest(), dg::sha256(view(all)));
+}
+
+TEST(Digest, Keccak256KnownAnswers) {
+  // Ethereum's Keccak-256 (original padding): the empty string and "abc", then one byte short of,
+  // exactly and one byte over the 136-byte rate, and a million 'a's (values from pycryptodome's
+  // Crypto.Hash.keccak); then a selector and an event topic everyone knows.
+  const std::pair<std::string, std::string_view> cases[] = {
+      {"", "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"},
+      {kAbc, "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"},
+      {std::string(135, 'a'), "34367dc248bbd832f4e3e69dfaac2f92638bd0bbd18f2912ba4ef454919cf446"},
+      {std::string(136, 'a'), "a6c4d403279fe3e0af03729caada8374b5ca54d8065329a3ebcaeb4b60aa386e"},
+      {std::string(137, 'a'), "d869f639c7046b4929fc92a4d988a8b22c55fbadb802c0c66ebcd484f1915f39"},
+      {std::string(1000000, 'a'),
+       "fadae6b49f129bbb812be8407b7b2894f34aecf6dbd1f9b0f0c7e9853098fc96"},
+      {"Transfer(address,address,uint256)",
+       "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"},
+  };
+  for (const auto& [message, expected] : cases) {
+    EXPECT_EQ(hex(dg::keccak256(view(message))), expected) << message.size() << " bytes";
+  }
+  EXPECT_EQ(hex(dg::keccak256(view("transfer(address,uint256)"))).substr(0, 8), "a9059cbb");
+  EXPECT_NE(dg::keccak256(view(kAbc)), dg::sha3_256(view(kAbc)));  // not FIPS 202's padding
 }

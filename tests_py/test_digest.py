@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from Crypto.Hash import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,6 +81,25 @@ def test_one_shots_equal_hashlib_above_the_gil_release_threshold() -> None:
     h = digest.Hasher("sha256", big)
     h.update(big)
     assert h.digest() == hashlib.sha256(big + big).digest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=700))
+def test_keccak256_equals_pycryptodome(data: bytes) -> None:
+    # Lengths up to five 136-byte blocks, so every padding position is drawn.
+    assert digest.keccak256(data) == keccak.new(digest_bits=256, data=data).digest()
+
+
+def test_keccak256_is_ethereums_not_sha3() -> None:
+    assert digest.keccak256(b"").hex() == (
+        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    )
+    assert digest.keccak256(b"transfer(address,uint256)")[:4].hex() == "a9059cbb"
+    assert digest.keccak256(b"abc") != hashlib.sha3_256(b"abc").digest()
+    big = os.urandom(3 * 1024 * 1024 + 5)  # hashed with the GIL released
+    assert digest.keccak256(memoryview(big)) == keccak.new(digest_bits=256, data=big).digest()
+    with pytest.raises(NotBytesLike, match="encode str first"):
+        digest.keccak256("abc")  # type: ignore[arg-type]
 
 
 def test_any_contiguous_buffer_is_accepted() -> None:

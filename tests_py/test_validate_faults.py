@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,6 +168,35 @@ def test_a_spent_rate_limit_is_named_and_not_blamed_on_the_flow() -> None:
     assert "RATE_LIMIT_REGISTER" in register.fix
     assert [r.status for r in second[1:]] == [Status.SKIP] * 3
     assert not decide(second).go
+
+
+def test_a_deployment_is_validated_without_the_chain_libraries(tmp_path: Path) -> None:
+    # An operator's `pip install blocktrust-native` has no extras: the validating process here
+    # cannot import web3, eth-*, pycryptodome or the web framework, yet checks chain and flows.
+    blocked = ("web3", "eth_abi", "eth_account", "eth_hash", "eth_utils", "Crypto", "fastapi")
+    code = (
+        f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\n"
+        "from validate_all_flows.cli import main\nsys.exit(main(sys.argv[1:]))"
+    )
+    with Stack() as stack:
+        env_file = tmp_path / "service.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in stack.service_env.items()))
+        args = [
+            *("--base-url", str(stack.base_url), "--database-url", str(stack.database_url)),
+            *("--rpc-url", str(stack.rpc_url), "--contracts", str(stack.contracts_config)),
+            *("--env-file", str(env_file), "--only", "database,chain,flows"),
+            *("--format", "json", "--quiet"),
+        ]
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+        )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    checks = {c["id"]: c["status"] for c in json.loads(proc.stdout)["checks"]}
+    assert checks == {
+        **{f"database.{n}": "pass" for n in ("reachable", "migrations", "schema")},
+        "chain.contracts": "pass",
+        **{f"flows.{p}": "pass" for p in PARTS},
+    }
 
 
 def test_every_check_is_go_run_after_run() -> None:

@@ -185,6 +185,19 @@ void bind_hashing(py::module_& d) {
       [](py::handle data) { return to_bytes(hash_buffer(dg::Algorithm::kSha3_256, data)); },
       py::arg("data"), "SHA3-256 of a bytes-like object.");
   d.def(
+      "keccak256",
+      [](py::handle data) {
+        const Buffer buf(data, "data");
+        if (buf.view().size() < kReleaseGilAt) return to_bytes(dg::keccak256(buf.view()));
+        dg::Bytes out;
+        {
+          const py::gil_scoped_release release;
+          out = dg::keccak256(buf.view());
+        }
+        return to_bytes(out);
+      },
+      py::arg("data"), "Keccak-256 as Ethereum uses it (not SHA3-256) of a bytes-like object.");
+  d.def(
       "hash_bytes",
       [](py::handle data, std::string_view algorithm) {
         return to_bytes(hash_buffer(dg::parse_algorithm(algorithm), data));

@@ -1,6 +1,7 @@
 """Digests on OpenSSL, file hashing without the GIL, and RFC 6962 Merkle trees.
 
     sha256(b"abc").hex()                      # one-shot; also sha512, sha3_256
+    keccak256(b"transfer(address,uint256)")[:4]   # Ethereum's Keccak-256 (selectors, topics)
     h = Hasher("sha512"); h.update(b"..."); h.hexdigest()   # hashlib's face
     hash_file("report.pdf")                   # 1 MiB blocks, GIL released
     hash_files(paths, threads=None)           # all cores, results in input order
@@ -44,6 +45,7 @@ __all__ = [
     "hash_bytes",
     "hash_file",
     "hash_files",
+    "keccak256",
     "leaf_hash",
     "merkle_root",
     "merkle_root_packed",
@@ -66,6 +68,9 @@ sha256 = _native.sha256
 sha512 = _native.sha512
 #: SHA3-256 of a bytes-like object.
 sha3_256 = _native.sha3_256
+#: Keccak-256 as Ethereum uses it (original Keccak padding, so not SHA3-256): function selectors,
+#: event topics, addresses. OpenSSL 3.0 has no such digest; ours follows FIPS 202's permutation.
+keccak256 = _native.keccak256
 #: RFC 6962 leaf hash SHA-256(0x00 || data).
 leaf_hash = _native.leaf_hash
 #: RFC 6962 node hash SHA-256(0x01 || left || right) of two 32-byte hashes.

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from eth_utils import function_signature_to_4byte_selector
-
+from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import ContractsConfigError, FileReadError
 from blocktrust_native.jsonrpc import JsonRpcClient
 from blocktrust_native.listener.contracts import CONTRACT_NAMES, load_contracts_config
@@ -18,7 +17,7 @@ def _selectors(abi: list[dict[str, object]]) -> dict[str, bytes]:
             inputs = item.get("inputs") or []
             types = ",".join(str(i["type"]) for i in inputs)  # type: ignore[index]
             sig = f"{item['name']}({types})"
-            out[sig] = function_signature_to_4byte_selector(sig)
+            out[sig] = keccak256(sig.encode())[:4]
     return out
 
 

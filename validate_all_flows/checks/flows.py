@@ -19,8 +19,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import FlowSpecError
 from blocktrust_native.flows import FlowSpec, Report, run_flow
+from blocktrust_native.jsonrpc import JsonRpcClient
 from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.flow_contract import PARTS, load_flows
 from validate_all_flows.target import Target
@@ -71,27 +73,34 @@ def _document() -> str:
 
 
 class _Chain:
-    """Read-only views of the configured contracts (no key needed)."""
+    """Read-only calls to the configured contracts over the native JSON-RPC client (no key and
+    no web3 needed: both calls have static arguments and results)."""
+
+    _STATUS_OF = keccak256(b"statusOf(uint256)")[:4].hex()
+    _GET_PROOF = keccak256(b"getProof(bytes32)")[:4].hex()
 
     def __init__(self, t: Target) -> None:
-        from web3 import Web3
-
-        from validate_all_flows.embedded.chain import load_contracts_config
+        from blocktrust_native.listener.contracts import load_contracts_config
 
         assert t.rpc_url
         assert t.contracts
-        w3 = Web3(Web3.HTTPProvider(t.rpc_url, request_kwargs={"timeout": 10}))
+        self.rpc = JsonRpcClient(t.rpc_url, request_timeout=10.0)
         cfg = load_contracts_config(t.contracts)
-        nft, reg = cfg.entry("IdentityNFT"), cfg.entry("ProofRegistry")
-        self.nft = w3.eth.contract(address=Web3.to_checksum_address(nft.address), abi=nft.abi)
-        self.reg = w3.eth.contract(address=Web3.to_checksum_address(reg.address), abi=reg.abi)
+        self.nft = cfg.entry("IdentityNFT").address
+        self.registry = cfg.entry("ProofRegistry").address
+
+    def _call(self, to: str, selector: str, word: int) -> str:
+        data = "0x" + selector + f"{word:064x}"
+        return str(self.rpc.call("eth_call", [{"to": to, "data": data}, "latest"]))[2:]
 
     def status_of(self, token_id: int) -> int:
-        return int(self.nft.functions.statusOf(token_id).call())  # 1 active, 2 cancelled
+        """IdentityNFT.statusOf: 1 active, 2 cancelled."""
+        return int(self._call(self.nft, self._STATUS_OF, token_id)[:64] or "0", 16)
 
     def proof_signer(self, doc_hex: str) -> str:
-        signer = self.reg.functions.getProof(bytes.fromhex(doc_hex)).call()[0]
-        return str(signer).lower()
+        """ProofRegistry.getProof(document hash).signer, lower-case (the zero address if none)."""
+        word = self._call(self.registry, self._GET_PROOF, int(doc_hex, 16))[:64]
+        return "0x" + word[24:].rjust(40, "0")
 
 
 def _fields(body: object) -> list[str]:

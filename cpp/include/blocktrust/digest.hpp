@@ -57,6 +57,9 @@ inline constexpr std::size_t kFileBlock = std::size_t{1} << 20;
 [[nodiscard]] Bytes sha512(ByteView data);
 /// One-shot SHA3-256.
 [[nodiscard]] Bytes sha3_256(ByteView data);
+/// One-shot Keccak-256 as Ethereum uses it (original Keccak padding; differs from SHA3-256):
+/// function selectors, event topics, addresses.
+[[nodiscard]] Bytes keccak256(ByteView data);
 
 /// Deleter for OpenSSL digest contexts.
 struct EvpMdCtxFree {

@@ -7,9 +7,8 @@ decoded with ``eth_abi`` when it is installed (``pip install 'blocktrust-native[
 without it such logs are stored with their event name and no arguments. An indexed dynamic value
 is only its keccak-256 hash on chain, and is stored as that hash.
 
-A topic is the keccak-256 of the event's signature. OpenSSL 3.0 offers no keccak-256, so the
-topics of the contracts' own events are listed here (the tests recompute them); an ABI with
-other events needs ``eth_hash`` from the same extra, else those logs are stored undecoded.
+A topic is the keccak-256 of the event's signature (:func:`blocktrust_native.digest.keccak256`),
+so every event of an ABI is recognised.
 
 Argument values are JSON-ready: integers as decimal strings (uint256 exceeds JSON numbers),
 addresses and bytes as lower-case 0x-hex, bools as bools.
@@ -23,40 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from blocktrust_native.digest import keccak256
 from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractsConfig
 
-__all__ = ["KNOWN_TOPICS", "EventDecoder", "LogDecoder", "event_signature", "event_topic"]
+__all__ = ["EventDecoder", "LogDecoder", "event_signature", "event_topic"]
 
 log = logging.getLogger("blocktrust_native.listener")
-
-#: keccak-256 of the signatures of the three contracts' events (the tests recompute each).
-KNOWN_TOPICS: Mapping[str, str] = {
-    "BatchAnchored(uint256,bytes32,uint256)": (
-        "0x3e08fa2cdd228397adf05112920ca7f9ea356bbf42c14614686ad787dd56cac2"
-    ),
-    "FailSafeTriggered(uint256,address,bytes32,address)": (
-        "0x994ac104e0d82e30e648099a7b07ee3d67bb40a0f99d85163b89084975f78a24"
-    ),
-    "IdentityCancelled(uint256,address,bytes32)": (
-        "0x37e6a1bcaf6982f990d5bec10f16b6a6c004cb2e4b35d3269ac13b09c61b813d"
-    ),
-    "IdentityMinted(uint256,address)": (
-        "0x7f178fecffa466588e3ea01670368648d110b755d02bb0f25217c22a3faa5671"
-    ),
-    "Locked(uint256)": "0x032bc66be43dbccb7487781d168eb7bda224628a3b2c3388bdf69b532a3a1611",
-    "ProofRegistered(bytes32,address,uint256)": (
-        "0x6979dae16feac53541a63b91de904f762731ce0f18bdbc8d6a6b7b1a506bed14"
-    ),
-    "RoleGranted(bytes32,address,address)": (
-        "0x2f8788117e7eff1d82e926ec794901d17c78024a50270940304540a733656f0d"
-    ),
-    "RoleRevoked(bytes32,address,address)": (
-        "0xf6391f5c32d9c69d2a47ea670b442974b53935d1edc7fd64eb21e047a839171b"
-    ),
-    "Transfer(address,address,uint256)": (
-        "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
-    ),
-}
 
 _EXTRA = "pip install 'blocktrust-native[listener]'"
 _warned: set[str] = set()
@@ -82,20 +53,9 @@ def event_signature(abi_item: Mapping[str, Any]) -> str:
     return f"{abi_item['name']}({types})"
 
 
-def event_topic(signature: str) -> str | None:
-    """The topic (0x-hex keccak-256) of ``signature``: from :data:`KNOWN_TOPICS`, else computed
-    with ``eth_hash`` when installed, else None."""
-    known = KNOWN_TOPICS.get(signature)
-    if known is not None:
-        return known
-    try:
-        from eth_hash.auto import keccak
-    except ImportError:
-        return None
-    try:
-        return "0x" + keccak(signature.encode()).hex()
-    except Exception:  # eth_hash without a backend raises on first use
-        return None
+def event_topic(signature: str) -> str:
+    """The topic (0x-hex keccak-256) of an event signature, e.g. ``Transfer(address,uint256)``."""
+    return "0x" + keccak256(signature.encode()).hex()
 
 
 # -- one word (64 hex digits) to a JSON-ready value
@@ -250,15 +210,7 @@ class LogDecoder:
                 if item.get("type") != "event" or item.get("anonymous"):
                     continue
                 decoder = EventDecoder(name, item)
-                topic = event_topic(decoder.signature)
-                if topic is None:
-                    _warn_once(
-                        decoder.signature,
-                        f"{name}.{decoder.signature}: its topic needs keccak-256 from eth_hash "
-                        f"({_EXTRA}); its logs are stored undecoded",
-                    )
-                    continue
-                self._events[(address, topic)] = decoder
+                self._events[(address, event_topic(decoder.signature))] = decoder
 
     @property
     def addresses(self) -> list[str]:
