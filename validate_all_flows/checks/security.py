@@ -18,6 +18,18 @@ def _skip(cid: str, title: str) -> CheckResult:
     return CheckResult(cid, title, Status.SKIP, "no service given (--base-url)")
 
 
+def _no_answer(cid: str, title: str, probes: list[str]) -> CheckResult:
+    """A probe got no HTTP answer: nothing about the service's defences can be concluded."""
+    return CheckResult(
+        cid,
+        title,
+        Status.ERROR,
+        "the service did not answer, so this cannot be judged",
+        probes,
+        "check that the service is up and reachable (see http.health)",
+    )
+
+
 @check("security", ids=("security.login_rate_limit",))
 def login_rate_limit(t: Target) -> list[CheckResult]:
     """Repeated logins are refused with 429 and Retry-After."""
@@ -26,8 +38,10 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
         return [_skip(cid, title)]
     body = {"email": f"ratelimit-{uuid.uuid4().hex[:10]}@validate.example", "password": "x" * 12}
     codes = []
-    for _ in range(30):
+    for attempt in range(1, 31):
         r = call("POST", t.base_url.rstrip("/") + "/api/auth/login", json_body=body)
+        if not r.status:
+            return [_no_answer(cid, title, [f"POST /api/auth/login attempt {attempt}: {r.error}"])]
         codes.append(r.status)
         if r.status == 429:
             retry = r.headers.get("retry-after", "")
@@ -68,18 +82,20 @@ def protected_endpoints(t: Target) -> list[CheckResult]:
     cid, title = "security.auth_required", "protected endpoints refuse bad tokens and API keys"
     if not t.base_url:
         return [_skip(cid, title)]
-    bad = []
-    for path in PROTECTED:
-        for label, headers in (
-            ("no token", {}),
-            (
-                "forged token",
-                {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged"},
-            ),
-        ):
-            r = call("GET", t.base_url.rstrip("/") + path, headers=headers)
-            if r.status not in (401, 403):
-                bad.append(f"GET {path} with {label}: {r.status or r.error}")
+    forged_token = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged"}
+    forged_key = {"X-API-Key": "btk_live_" + uuid.uuid4().hex + uuid.uuid4().hex[:10]}
+    probes = [(path, "no token", {}) for path in PROTECTED]
+    probes += [(path, "forged token", forged_token) for path in PROTECTED]
+    probes += [(ADMIN, "no API key", {}), (ADMIN, "forged API key", forged_key)]
+    bad, silent = [], []
+    for path, label, headers in probes:
+        r = call("GET", t.base_url.rstrip("/") + path, headers=headers)
+        if not r.status:
+            silent.append(f"GET {path} with {label}: {r.error}")
+        elif r.status not in (401, 403):
+            bad.append(f"GET {path} with {label}: {r.status}")
+    if silent:
+        return [_no_answer(cid, title, silent)]
     if bad:
         return [
             CheckResult(
@@ -96,7 +112,8 @@ def protected_endpoints(t: Target) -> list[CheckResult]:
             cid,
             title,
             Status.PASS,
-            f"{len(PROTECTED)} endpoints refuse missing and forged tokens, {ADMIN} bad API keys",
+            f"{len(PROTECTED)} endpoints refuse missing and forged tokens, "
+            f"{ADMIN} missing and forged API keys",
         )
     ]
 
@@ -115,7 +132,7 @@ def webhook_signatures(t: Target) -> list[CheckResult]:
         }
     ).encode()
     url = t.base_url.rstrip("/") + "/api/kyc/webhook"
-    bad = []
+    bad, silent = [], []
     for label, headers in (
         ("unsigned", {}),
         (
@@ -124,8 +141,12 @@ def webhook_signatures(t: Target) -> list[CheckResult]:
         ),
     ):
         r = call("POST", url, headers={"Content-Type": "application/json", **headers}, body=body)
-        if r.status not in (401, 403):
-            bad.append(f"{label} webhook answered {r.status or r.error}")
+        if not r.status:
+            silent.append(f"{label} webhook: {r.error}")
+        elif r.status not in (401, 403):
+            bad.append(f"{label} webhook answered {r.status}")
+    if silent:
+        return [_no_answer(cid, title, silent)]
     if bad:
         return [
             CheckResult(
@@ -155,6 +176,8 @@ def cors(t: Target) -> list[CheckResult]:
         r = call(
             "OPTIONS", url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
         )
+        if not r.status:
+            return [_no_answer(cid, title, [f"OPTIONS preflight from {origin}: {r.error}"])]
         allowed = r.headers.get("access-control-allow-origin") in (origin, "*")
         want = origin != FOREIGN_ORIGIN
         (ok if allowed == want else bad).append(
