@@ -1,5 +1,5 @@
-"""The security checks against small loopback servers: an open admin endpoint is caught, and a
-service that does not answer is an ERROR (nothing judged), never a claimed weakness."""
+"""The security and debug checks against small loopback servers: an open admin endpoint is
+caught, and a service that does not answer is an ERROR (nothing judged), no claimed weakness."""
 
 from __future__ import annotations
 
@@ -52,8 +52,15 @@ def test_an_admin_endpoint_open_without_an_api_key_fails(open_admin: str) -> Non
 
 def test_a_service_that_does_not_answer_cannot_be_judged() -> None:
     t = Target(base_url=f"http://127.0.0.1:{free_port()}", env={"CORS_ORIGINS": "https://a.test"})
-    results = run_checks(t, {"security"})
+    results = run_checks(t, {"http", "security"})
+    # health and readiness themselves FAIL: a service that does not answer is not healthy.
+    assert [(r.id, r.status) for r in results[:2]] == [
+        ("http.health", Status.FAIL),
+        ("http.ready", Status.FAIL),
+    ]
+    results = results[2:]
     assert [r.id for r in results] == [
+        "http.debug_off",
         "security.login_rate_limit",
         "security.auth_required",
         "security.webhook_signature",

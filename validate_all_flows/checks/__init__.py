@@ -61,6 +61,19 @@ class CheckResult:
     measures: dict[str, float] = field(default_factory=dict)
 
 
+def no_answer(cid: str, title: str, probes: list[str]) -> CheckResult:
+    """The result of a check whose probes got no HTTP answer (``probes`` say which and why): an
+    ERROR, since nothing about the service can be concluded, least of all a missing defence."""
+    return CheckResult(
+        cid,
+        title,
+        Status.ERROR,
+        "the service did not answer, so this cannot be judged",
+        probes,
+        "check that the service is up and reachable (see http.health)",
+    )
+
+
 #: The groups in the order they run (cheap and foundational first).
 GROUPS = ["env", "database", "http", "chain", "flows", "load", "security", "logs", "workers"]
 

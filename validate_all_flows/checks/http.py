@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.checks import CheckResult, Status, check, no_answer
 from validate_all_flows.httpcall import call
 from validate_all_flows.target import Target
 
@@ -56,7 +56,7 @@ def debug_off(t: Target) -> list[CheckResult]:
     base = t.base_url.rstrip("/")
     answer = call("GET", base + "/api/health", timeout=10)
     if answer.status == 0:
-        return [CheckResult(cid, title, Status.SKIP, f"the service did not answer: {answer.error}")]
+        return [no_answer(cid, title, [f"GET /api/health: {answer.error}"])]
     health = answer.json()
     if isinstance(health, dict) and health.get("debug") is True:
         return [
@@ -78,6 +78,8 @@ def debug_off(t: Target) -> list[CheckResult]:
         r = call(
             method, base + path, body=body, timeout=10, headers={"Content-Type": "application/json"}
         )
+        if r.status == 0:
+            return [no_answer(cid, title, [f"{method} {path}: {r.error}"])]
         text = r.body[:20000].decode(errors="replace")
         hit = next((m for m in DEBUG_MARKERS if m in text), None)
         if hit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.checks import CheckResult, Status, check, no_answer
 from validate_all_flows.httpcall import call
 from validate_all_flows.target import Target
 
@@ -16,18 +16,6 @@ FOREIGN_ORIGIN = "https://attacker.invalid"
 
 def _skip(cid: str, title: str) -> CheckResult:
     return CheckResult(cid, title, Status.SKIP, "no service given (--base-url)")
-
-
-def _no_answer(cid: str, title: str, probes: list[str]) -> CheckResult:
-    """A probe got no HTTP answer: nothing about the service's defences can be concluded."""
-    return CheckResult(
-        cid,
-        title,
-        Status.ERROR,
-        "the service did not answer, so this cannot be judged",
-        probes,
-        "check that the service is up and reachable (see http.health)",
-    )
 
 
 @check("security", ids=("security.login_rate_limit",))
@@ -41,7 +29,7 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
     for attempt in range(1, 31):
         r = call("POST", t.base_url.rstrip("/") + "/api/auth/login", json_body=body)
         if not r.status:
-            return [_no_answer(cid, title, [f"POST /api/auth/login attempt {attempt}: {r.error}"])]
+            return [no_answer(cid, title, [f"POST /api/auth/login attempt {attempt}: {r.error}"])]
         codes.append(r.status)
         if r.status == 429:
             retry = r.headers.get("retry-after", "")
@@ -95,7 +83,7 @@ def protected_endpoints(t: Target) -> list[CheckResult]:
         elif r.status not in (401, 403):
             bad.append(f"GET {path} with {label}: {r.status}")
     if silent:
-        return [_no_answer(cid, title, silent)]
+        return [no_answer(cid, title, silent)]
     if bad:
         return [
             CheckResult(
@@ -146,7 +134,7 @@ def webhook_signatures(t: Target) -> list[CheckResult]:
         elif r.status not in (401, 403):
             bad.append(f"{label} webhook answered {r.status}")
     if silent:
-        return [_no_answer(cid, title, silent)]
+        return [no_answer(cid, title, silent)]
     if bad:
         return [
             CheckResult(
@@ -177,7 +165,7 @@ def cors(t: Target) -> list[CheckResult]:
             "OPTIONS", url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
         )
         if not r.status:
-            return [_no_answer(cid, title, [f"OPTIONS preflight from {origin}: {r.error}"])]
+            return [no_answer(cid, title, [f"OPTIONS preflight from {origin}: {r.error}"])]
         allowed = r.headers.get("access-control-allow-origin") in (origin, "*")
         want = origin != FOREIGN_ORIGIN
         (ok if allowed == want else bad).append(
