@@ -229,8 +229,14 @@ def test_progress_returning_false_cancels(srv):
 
 def test_ctrl_c_stops_cleanly_with_partial_report(srv):
     spec = FlowSpec.from_dict({"steps": [{"name": "t", "request": {"path": "/json"}}]})
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-    r = run_flow(spec, srv.url, vus=2, duration=60)
+    # Python's own Ctrl-C handler, even when this process was started with SIGINT ignored (as a
+    # background job of a non-interactive shell is).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        r = run_flow(spec, srv.url, vus=2, duration=60)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert r.interrupted
     assert r.cancelled
     assert r.elapsed_s < 5
