@@ -113,13 +113,13 @@ class RegionPool {
   static Region map_huge(std::size_t len) {
     constexpr std::size_t kHuge = std::size_t{2} << 20;
     const std::size_t size = (len + kHuge - 1) / kHuge * kHuge;
-    void* raw = ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+    void* raw =
+        ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return Region{MAP_FAILED, 0};
     const auto start = reinterpret_cast<std::uintptr_t>(raw);
     const std::uintptr_t aligned = (start + kHuge - 1) / kHuge * kHuge;
     if (aligned > start) ::munmap(raw, aligned - start);
-    const std::size_t tail = start + size + kHuge - (aligned + size);
+    const std::size_t tail = start + kHuge - aligned;  // what the head did not take
     if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + size), tail);
     void* base = reinterpret_cast<void*>(aligned);
     ::madvise(base, size, MADV_HUGEPAGE);
