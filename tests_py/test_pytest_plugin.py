@@ -80,8 +80,9 @@ def test_each_check_reports_its_own_result(tmp_path: Path) -> None:
         return lines[0].split()[1]
 
     assert outcome("env.schema") == "PASSED"
-    failed = ["http.health", "http.ready", "flows.register", "security.login_rate_limit",
-              "security.auth_required", "security.webhook_signature"]  # fmt: skip
+    failed = ["http.health", "http.ready", "http.debug_off", "flows.register",
+              "security.login_rate_limit", "security.auth_required",
+              "security.webhook_signature"]  # fmt: skip
     for cid in failed:
         assert outcome(cid) == "FAILED", cid
     skipped = [cid for cid in DECLARED if cid not in [*failed, "env.schema"]]
@@ -90,6 +91,7 @@ def test_each_check_reports_its_own_result(tmp_path: Path) -> None:
     # Each item says its own evidence and fix, or the reason it was skipped.
     assert "http.health: fail: connect: Connection refused" in out
     assert "fix: start the service" in out
+    assert "security.auth_required: error: the service did not answer, so this cannot be" in out
     for reason in ("no database given", "not given: --rpc-url and --contracts", "no logs given",
                    "needs flows.register, which failed", "load not requested (--load VUS)",
                    "no CORS_ORIGINS in the environment"):  # fmt: skip
