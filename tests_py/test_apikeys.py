@@ -90,6 +90,13 @@ def test_hmac_and_checksum_match_python(secret: bytes, seed: int) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=100))
+def test_crc32_matches_zlib_at_every_length(data: bytes) -> None:
+    # Eight bytes at a time, then byte by byte: every split of the input is drawn.
+    assert native.crc32(data) == zlib.crc32(data)
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.integers(0, 45), st.sampled_from(B62))
 def test_any_single_character_typo_is_rejected(pos: int, ch: str) -> None:
     codec = ApiKeyCodec("btk_live", SECRET)

@@ -2,6 +2,7 @@
 // short (about a microsecond) and keep the GIL; verify_many releases it for the whole batch.
 #include <pybind11/stl.h>
 
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,13 +99,16 @@ void register_apikeys(py::module_& m) {
       .def(
           "verify_many",
           [](const ak::Codec& c, const py::sequence& tokens, const py::sequence& digests) {
-            // Copied into owned storage so the batch runs without the GIL.
-            const auto n = static_cast<std::size_t>(py::len(tokens));
-            const auto nd = static_cast<std::size_t>(py::len(digests));
-            std::vector<std::string> owned_t, owned_d;
-            owned_t.reserve(n);
-            owned_d.reserve(nd);
-            for (const auto& t : tokens) {
+            // Tuples hold a reference to every str and bytes, so their buffers stay valid while
+            // the batch runs without the GIL even if the caller's lists change meanwhile; str
+            // (its UTF-8 is cached in the object) and bytes are immutable and not copied.
+            const auto tt = py::reinterpret_steal<py::tuple>(PySequence_Tuple(tokens.ptr()));
+            const auto dt = py::reinterpret_steal<py::tuple>(PySequence_Tuple(digests.ptr()));
+            if (!tt || !dt) throw py::error_already_set();
+            std::vector<std::string_view> tv, dv;
+            tv.reserve(tt.size());
+            dv.reserve(dt.size());
+            for (const auto& t : tt) {
               if (!PyUnicode_Check(t.ptr())) {
                 throw py::type_error(std::string("API key token must be str, not ") +
                                      Py_TYPE(t.ptr())->tp_name);
@@ -113,20 +117,20 @@ void register_apikeys(py::module_& m) {
               const char* p = PyUnicode_AsUTF8AndSize(t.ptr(), &len);
               if (p == nullptr) {
                 PyErr_Clear();
-                owned_t.emplace_back("\x80");  // not ASCII: verifies as false
+                tv.emplace_back("\x80");  // not ASCII: verifies as false
               } else {
-                owned_t.emplace_back(p, static_cast<std::size_t>(len));
+                tv.emplace_back(p, static_cast<std::size_t>(len));
               }
             }
-            for (const auto& d : digests) {
+            std::deque<std::string> copies;  // digests in mutable buffers (bytearray, ...)
+            for (const auto& d : dt) {
               py::buffer_info keep;
-              owned_d.emplace_back(bytes_view(d, "digest", keep));
+              const std::string_view v = bytes_view(d, "digest", keep);
+              dv.push_back(PyBytes_Check(d.ptr()) ? v : copies.emplace_back(v));
             }
             std::vector<bool> out;
             {
               py::gil_scoped_release nogil;
-              std::vector<std::string_view> tv(owned_t.begin(), owned_t.end());
-              std::vector<std::string_view> dv(owned_d.begin(), owned_d.end());
               out = c.verify_many(tv, dv);
             }
             py::list result(out.size());
