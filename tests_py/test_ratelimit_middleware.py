@@ -15,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from werkzeug.serving import make_server
+from fix_wsgi import serve_wsgi
 
 from blocktrust_native.errors import ConfigError
 from blocktrust_native.ratelimit import ManualClock, RateLimiter
@@ -55,20 +55,6 @@ def serve_asgi(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
-
-
-@contextlib.contextmanager
-def serve_wsgi(app: Any) -> Iterator[str]:
-    """Runs ``app`` under werkzeug's threaded server on a free loopback port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 def fastapi_app(**middleware: Any) -> FastAPI:

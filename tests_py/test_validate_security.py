@@ -3,45 +3,25 @@ caught, and a service that does not answer is an ERROR (nothing judged), no clai
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-import pytest
+from fix_wsgi import serve_wsgi
 
 from validate_all_flows.checks import Status, run_checks
 from validate_all_flows.embedded.postgres import free_port
 from validate_all_flows.target import Target
 
 
-class _OpenAdmin(BaseHTTPRequestHandler):
+def _open_admin(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """Refuses every request with 401, except the admin overview, which anyone may read."""
-
-    def do_GET(self) -> None:
-        status = 200 if self.path == "/api/admin/overview" else 401
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    ok = environ["PATH_INFO"] == "/api/admin/overview"
+    start_response("200 OK" if ok else "401 Unauthorized", [("Content-Type", "application/json")])
+    return [b"{}"]
 
 
-@pytest.fixture
-def open_admin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAdmin)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_an_admin_endpoint_open_without_an_api_key_fails(open_admin: str) -> None:
-    results = {r.id: r for r in run_checks(Target(base_url=open_admin), {"security"})}
+def test_an_admin_endpoint_open_without_an_api_key_fails() -> None:
+    with serve_wsgi(_open_admin) as url:
+        results = {r.id: r for r in run_checks(Target(base_url=url), {"security"})}
     auth = results["security.auth_required"]
     assert auth.status is Status.FAIL
     assert auth.evidence == [

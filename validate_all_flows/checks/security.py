@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from functools import partial
 
 from validate_all_flows.checks import CheckResult, Status, check, no_answer
-from validate_all_flows.httpcall import call
+from validate_all_flows.httpcall import HttpResult, call
 from validate_all_flows.target import Target
 
 PROTECTED = ["/api/identity", "/api/failsafe/status", "/api/explorer/events"]
@@ -64,46 +66,49 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
     ]
 
 
+def _must_refuse(
+    cid: str, title: str, probes: list[tuple[str, Callable[[], HttpResult]]], fail: str, fix: str
+) -> CheckResult | None:
+    """Sends each probe (what it is, the request); every one must be refused with 401 or 403.
+    None when all were; an ERROR when one got no answer; else a FAIL (``fail``) naming the rest."""
+    bad, silent = [], []
+    for what, send in probes:
+        r = send()
+        if not r.status:
+            silent.append(f"{what}: {r.error}")
+        elif r.status not in (401, 403):
+            bad.append(f"{what}: {r.status}")
+    if silent:
+        return no_answer(cid, title, silent)
+    if bad:
+        return CheckResult(cid, title, Status.FAIL, fail.format(n=len(bad)), bad, fix)
+    return None
+
+
 @check("security", ids=("security.auth_required",))
 def protected_endpoints(t: Target) -> list[CheckResult]:
-    """Protected endpoints refuse missing and bad bearer tokens."""
+    """Protected endpoints refuse missing and bad bearer tokens, the admin one bad API keys."""
     cid, title = "security.auth_required", "protected endpoints refuse bad tokens and API keys"
     if not t.base_url:
         return [_skip(cid, title)]
+    base = t.base_url.rstrip("/")
     forged_token = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged"}
     forged_key = {"X-API-Key": "btk_live_" + uuid.uuid4().hex + uuid.uuid4().hex[:10]}
-    probes = [(path, "no token", {}) for path in PROTECTED]
-    probes += [(path, "forged token", forged_token) for path in PROTECTED]
-    probes += [(ADMIN, "no API key", {}), (ADMIN, "forged API key", forged_key)]
-    bad, silent = [], []
-    for path, label, headers in probes:
-        r = call("GET", t.base_url.rstrip("/") + path, headers=headers)
-        if not r.status:
-            silent.append(f"GET {path} with {label}: {r.error}")
-        elif r.status not in (401, 403):
-            bad.append(f"GET {path} with {label}: {r.status}")
-    if silent:
-        return [no_answer(cid, title, silent)]
-    if bad:
-        return [
-            CheckResult(
-                cid,
-                title,
-                Status.FAIL,
-                f"{len(bad)} endpoint(s) not protected",
-                bad,
-                "require a valid token on these endpoints",
-            )
-        ]
-    return [
-        CheckResult(
-            cid,
-            title,
-            Status.PASS,
-            f"{len(PROTECTED)} endpoints refuse missing and forged tokens, "
-            f"{ADMIN} missing and forged API keys",
-        )
+    cases = [(path, "no token", {}) for path in PROTECTED]
+    cases += [(path, "forged token", forged_token) for path in PROTECTED]
+    cases += [(ADMIN, "no API key", {}), (ADMIN, "forged API key", forged_key)]
+    probes = [
+        (f"GET {path} with {label}", partial(call, "GET", base + path, headers=headers))
+        for path, label, headers in cases
     ]
+    failed = _must_refuse(
+        cid, title, probes, "{n} endpoint(s) not protected", "require a valid token or API key"
+    )
+    found = (
+        f"{len(PROTECTED)} endpoints refuse missing and forged tokens, "
+        f"{ADMIN} missing and forged API keys"
+    )
+    return [failed or CheckResult(cid, title, Status.PASS, found)]
 
 
 @check("security", ids=("security.webhook_signature",))
@@ -120,33 +125,30 @@ def webhook_signatures(t: Target) -> list[CheckResult]:
         }
     ).encode()
     url = t.base_url.rstrip("/") + "/api/kyc/webhook"
-    bad, silent = [], []
-    for label, headers in (
-        ("unsigned", {}),
+    signatures = {
+        "unsigned": {},
+        "wrong signature": {
+            "X-Payload-Digest": "0" * 64,
+            "X-Payload-Digest-Alg": "HMAC_SHA256_HEX",
+        },
+    }
+    probes = [
         (
-            "wrong signature",
-            {"X-Payload-Digest": "0" * 64, "X-Payload-Digest-Alg": "HMAC_SHA256_HEX"},
-        ),
-    ):
-        r = call("POST", url, headers={"Content-Type": "application/json", **headers}, body=body)
-        if not r.status:
-            silent.append(f"{label} webhook: {r.error}")
-        elif r.status not in (401, 403):
-            bad.append(f"{label} webhook answered {r.status}")
-    if silent:
-        return [no_answer(cid, title, silent)]
-    if bad:
-        return [
-            CheckResult(
-                cid,
-                title,
-                Status.FAIL,
-                "unsigned or forged webhooks accepted",
-                bad,
-                "verify X-Payload-Digest (HMAC of the raw body) before acting",
-            )
-        ]
-    return [CheckResult(cid, title, Status.PASS, "unsigned and forged webhooks refused")]
+            f"{label} webhook",
+            partial(
+                call, "POST", url, headers={"Content-Type": "application/json", **h}, body=body
+            ),
+        )
+        for label, h in signatures.items()
+    ]
+    failed = _must_refuse(
+        cid,
+        title,
+        probes,
+        "unsigned or forged webhooks accepted",
+        "verify X-Payload-Digest (HMAC of the raw body) before acting",
+    )
+    return [failed or CheckResult(cid, title, Status.PASS, "unsigned and forged webhooks refused")]
 
 
 @check("security", ids=("security.cors",))
