@@ -29,7 +29,12 @@ from validate_all_flows.pytest_plugin import FlowRunner, judge
 from validate_all_flows.target import LoadPlan, Target
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)])}
+# The plugin is named with -p only: installed (scripts/setup), its entry point would load it too.
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)]),
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+}
 DECLARED = [cid for _, fn in all_checks() for cid in declared_ids(fn)]
 
 
