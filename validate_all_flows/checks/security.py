@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from validate_all_flows.checks import CheckResult, Status, check, no_answer
@@ -67,7 +67,11 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
 
 
 def _must_refuse(
-    cid: str, title: str, probes: list[tuple[str, Callable[[], HttpResult]]], fail: str, fix: str
+    cid: str,
+    title: str,
+    probes: Sequence[tuple[str, Callable[[], HttpResult]]],
+    fail: str,
+    fix: str,
 ) -> CheckResult | None:
     """Sends each probe (what it is, the request); every one must be refused with 401 or 403.
     None when all were; an ERROR when one got no answer; else a FAIL (``fail``) naming the rest."""
@@ -94,7 +98,7 @@ def protected_endpoints(t: Target) -> list[CheckResult]:
     base = t.base_url.rstrip("/")
     forged_token = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged"}
     forged_key = {"X-API-Key": "btk_live_" + uuid.uuid4().hex + uuid.uuid4().hex[:10]}
-    cases = [(path, "no token", {}) for path in PROTECTED]
+    cases: list[tuple[str, str, dict[str, str]]] = [(path, "no token", {}) for path in PROTECTED]
     cases += [(path, "forged token", forged_token) for path in PROTECTED]
     cases += [(ADMIN, "no API key", {}), (ADMIN, "forged API key", forged_key)]
     probes = [
@@ -161,7 +165,8 @@ def cors(t: Target) -> list[CheckResult]:
     if not origins:
         return [CheckResult(cid, title, Status.SKIP, "no CORS_ORIGINS in the environment")]
     url = t.base_url.rstrip("/") + "/api/auth/login"
-    bad, ok = [], []
+    bad: list[str] = []
+    ok: list[str] = []
     for origin in [*origins, FOREIGN_ORIGIN]:
         r = call(
             "OPTIONS", url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
