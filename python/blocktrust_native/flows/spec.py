@@ -10,7 +10,7 @@ import base64
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,13 @@ _MAX_FILE = 64 << 20
 
 def _fail(where: str, what: str) -> FlowSpecError:
     return FlowSpecError(f"{where}: {what}")
+
+
+def _known_keys(d: dict[str, Any], keys: Collection[str], where: str) -> None:
+    """Raises naming the first key of `d` (in sorted order) that is not one of `keys`."""
+    unknown = set(d) - set(keys)
+    if unknown:
+        raise _fail(where, f"unknown key {sorted(unknown)[0]!r}")
 
 
 def _is_pointer(p: object) -> bool:
@@ -246,9 +253,7 @@ class FlowSpec:
         given = _given_values(vars)
         if not isinstance(d, dict):
             raise FlowSpecError("spec: must be a mapping with 'steps'")
-        unknown = set(d) - {"name", "vars", "steps", "flows"}
-        if unknown:
-            raise _fail("spec", f"unknown key {sorted(unknown)[0]!r}")
+        _known_keys(d, {"name", "vars", "steps", "flows"}, "spec")
         name = d.get("name", "flow")
         if not isinstance(name, str) or not name:
             raise _fail("name", "must be a non-empty string")
@@ -312,9 +317,7 @@ class _Compiler:
     def include(
         self, s: dict[str, Any], w: str, scope: _Scope, rename: dict[str, str], prefix: str
     ) -> list[dict[str, Any]]:
-        unknown = set(s) - {"include", "with", "as"}
-        if unknown:
-            raise _fail(w, f"unknown key {sorted(unknown)[0]!r}")
+        _known_keys(s, {"include", "with", "as"}, w)
         fname = s["include"]
         sub = self.flows.get(fname) if isinstance(fname, str) else None
         if not isinstance(sub, dict):
@@ -385,9 +388,7 @@ class _Compiler:
         prefix: str,
         index: int,
     ) -> dict[str, Any]:
-        unknown = set(s) - _STEP_KEYS
-        if unknown:
-            raise _fail(w, f"unknown key {sorted(unknown)[0]!r}")
+        _known_keys(s, _STEP_KEYS, w)
         name = s.get("name", f"step{index + 1}")
         if not isinstance(name, str) or not name:
             raise _fail(f"{w}.name", "must be a non-empty string")
@@ -396,9 +397,7 @@ class _Compiler:
         if not isinstance(req, dict):
             raise _fail(f"{w}.request", "missing or not a mapping")
         rw = f"{w}.request"
-        unknown = set(req) - _REQUEST_KEYS
-        if unknown:
-            raise _fail(rw, f"unknown key {sorted(unknown)[0]!r}")
+        _known_keys(req, _REQUEST_KEYS, rw)
         method = req.get("method", "GET")
         if not isinstance(method, str) or method.upper() not in _METHODS:
             raise _fail(f"{rw}.method", f"not an HTTP method: {method!r}")
@@ -583,9 +582,7 @@ class _Compiler:
     def asserts(self, a: object, aw: str, scope: _Scope, step: str) -> list[dict[str, Any]]:
         if not isinstance(a, dict):
             raise _fail(aw, "must be a mapping")
-        unknown = set(a) - _ASSERT_KEYS
-        if unknown:
-            raise _fail(aw, f"unknown key {sorted(unknown)[0]!r}")
+        _known_keys(a, _ASSERT_KEYS, aw)
         out: list[dict[str, Any]] = []
         if "status" in a:
             out.append(_status_assert(a["status"], f"{aw}.status", step))
@@ -658,9 +655,7 @@ def _limit(v: object, w: str, scope: _Scope, lo: float, hi: float, integer: bool
 def _retry(r: object, w: str, scope: _Scope) -> dict[str, str]:
     if not isinstance(r, dict):
         raise _fail(w, "must be a mapping like {within: 60, interval: 0.5}")
-    unknown = set(r) - _RETRY_KEYS
-    if unknown:
-        raise _fail(w, f"unknown key {sorted(unknown)[0]!r}")
+    _known_keys(r, _RETRY_KEYS, w)
     if "attempts" not in r and "within" not in r:
         raise _fail(w, "give attempts or within (or both)")
     out = {}
@@ -675,9 +670,7 @@ def _retry(r: object, w: str, scope: _Scope) -> dict[str, str]:
 def _hmac(h: object, w: str, scope: _Scope) -> dict[str, Any]:
     if not isinstance(h, dict):
         raise _fail(w, "must be a mapping like {header: X-Signature, secret: '{{secret}}'}")
-    unknown = set(h) - _HMAC_KEYS
-    if unknown:
-        raise _fail(w, f"unknown key {sorted(unknown)[0]!r}")
+    _known_keys(h, _HMAC_KEYS, w)
     header = h.get("header")
     if not isinstance(header, str) or not _HEADER_NAME.match(header):
         raise _fail(f"{w}.header", "must be a header name")
