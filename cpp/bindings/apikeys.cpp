@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,9 +17,9 @@ namespace {
 
 namespace ak = blocktrust::apikey;
 
-// A token as UTF-8 (CPython caches it in the str object); InvalidApiKey for lone surrogates,
-// which cannot be part of a token anyway.
-std::string_view token_view(py::handle v) {
+// A token as UTF-8 (CPython caches it in the str object, so the view lives as long as the str);
+// nullopt for lone surrogates, which cannot be part of a token anyway. TypeError for a non-str.
+std::optional<std::string_view> token_utf8(py::handle v) {
   if (!PyUnicode_Check(v.ptr())) {
     throw py::type_error(std::string("API key token must be str, not ") +
                          Py_TYPE(v.ptr())->tp_name);
@@ -27,9 +28,15 @@ std::string_view token_view(py::handle v) {
   const char* p = PyUnicode_AsUTF8AndSize(v.ptr(), &n);
   if (p == nullptr) {
     PyErr_Clear();
-    throw ak::InvalidApiKey("API key contains a non-ASCII character");
+    return std::nullopt;
   }
-  return {p, static_cast<std::size_t>(n)};
+  return std::string_view{p, static_cast<std::size_t>(n)};
+}
+
+// token_utf8, with InvalidApiKey for a token that has no UTF-8 form.
+std::string_view token_view(py::handle v) {
+  if (auto t = token_utf8(v)) return *t;
+  throw ak::InvalidApiKey("API key contains a non-ASCII character");
 }
 
 // A digest or secret as bytes: bytes fast path, else any contiguous buffer (bytearray, memoryview).
@@ -109,18 +116,7 @@ void register_apikeys(py::module_& m) {
             tv.reserve(tt.size());
             dv.reserve(dt.size());
             for (const auto& t : tt) {
-              if (!PyUnicode_Check(t.ptr())) {
-                throw py::type_error(std::string("API key token must be str, not ") +
-                                     Py_TYPE(t.ptr())->tp_name);
-              }
-              Py_ssize_t len = 0;
-              const char* p = PyUnicode_AsUTF8AndSize(t.ptr(), &len);
-              if (p == nullptr) {
-                PyErr_Clear();
-                tv.emplace_back("\x80");  // not ASCII: verifies as false
-              } else {
-                tv.emplace_back(p, static_cast<std::size_t>(len));
-              }
+              tv.push_back(token_utf8(t).value_or("\x80"));  // not ASCII: verifies as false
             }
             std::deque<std::string> copies;  // digests in mutable buffers (bytearray, ...)
             for (const auto& d : dt) {

@@ -115,11 +115,17 @@ std::string to_hex(const dg::Bytes& b) {
   return out;
 }
 
-dg::Bytes hash_buffer(dg::Algorithm alg, py::handle data) {
+// `digest(view)` of a bytes-like object, with the GIL released for long inputs.
+template <class Digest>
+dg::Bytes digest_buffer(py::handle data, Digest digest) {
   const Buffer buf(data, "data");
-  if (buf.view().size() < kReleaseGilAt) return dg::hash(alg, buf.view());
+  if (buf.view().size() < kReleaseGilAt) return digest(buf.view());
   const py::gil_scoped_release release;
-  return dg::hash(alg, buf.view());
+  return digest(buf.view());
+}
+
+dg::Bytes hash_buffer(dg::Algorithm alg, py::handle data) {
+  return digest_buffer(data, [alg](dg::ByteView v) { return dg::hash(alg, v); });
 }
 
 // A 32-byte tree hash from a bytes-like object; anything else is InvalidProof naming `what`.
@@ -185,17 +191,7 @@ void bind_hashing(py::module_& d) {
       [](py::handle data) { return to_bytes(hash_buffer(dg::Algorithm::kSha3_256, data)); },
       py::arg("data"), "SHA3-256 of a bytes-like object.");
   d.def(
-      "keccak256",
-      [](py::handle data) {
-        const Buffer buf(data, "data");
-        if (buf.view().size() < kReleaseGilAt) return to_bytes(dg::keccak256(buf.view()));
-        dg::Bytes out;
-        {
-          const py::gil_scoped_release release;
-          out = dg::keccak256(buf.view());
-        }
-        return to_bytes(out);
-      },
+      "keccak256", [](py::handle data) { return to_bytes(digest_buffer(data, dg::keccak256)); },
       py::arg("data"), "Keccak-256 as Ethereum uses it (not SHA3-256) of a bytes-like object.");
   d.def(
       "hash_bytes",
