@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "blocktrust/jsonrpc.hpp"
-#include "loopback_io.hpp"
+#include "loopback_server.hpp"
 
 using blocktrust::ConfigError;
 using blocktrust::jsonrpc::Call;
@@ -34,75 +34,34 @@ struct Reply {
 };
 using Handler = std::function<Reply(const Request&)>;
 
-// A blocking HTTP/1.1 server on 127.0.0.1: keep-alive, Content-Length bodies, one thread per
-// connection; every request goes to `handler`.
+// A node on 127.0.0.1 (keep-alive, Content-Length bodies): every request goes to `handler`.
 class RpcServer {
  public:
-  explicit RpcServer(Handler handler) : handler_(std::move(handler)) {
-    fd_ = listen_loopback(16, port_);
-    accept_thread_ = std::thread([this] { accept_loop(); });
-  }
-  ~RpcServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    accept_thread_.join();
-    for (auto& t : conns_) t.join();
-  }
-  std::string url(const std::string& rest = "") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + rest;
-  }
-  std::string host_port() const { return "127.0.0.1:" + std::to_string(port_); }
-  int connections() const { return connections_.load(); }
+  explicit RpcServer(Handler handler) : handler_(std::move(handler)) {}
+  std::string url(const std::string& rest = "") const { return "http://" + host_port() + rest; }
+  std::string host_port() const { return "127.0.0.1:" + std::to_string(http_.port()); }
+  int connections() const { return http_.connections(); }
   Request last() {
     std::lock_guard lock(mu_);
     return last_;
   }
 
  private:
-  void accept_loop() {
-    for (;;) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      ++connections_;
-      conns_.emplace_back([this, c] { serve(c); });
+  bool respond(int c, const Request& req) {
+    {
+      std::lock_guard lock(mu_);
+      last_ = req;
     }
-  }
-  void serve(int c) {
-    std::string buf;
-    for (;;) {
-      Request req;
-      if (!read_request(c, buf, req)) {
-        ::close(c);
-        return;
-      }
-      {
-        std::lock_guard lock(mu_);
-        last_ = req;
-      }
-      Reply r = handler_(req);
-      std::string out =
-          "HTTP/1.1 " + std::to_string(r.status) + " X\r\nContent-Type: " + r.content_type +
-          "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
-      std::size_t sent = 0;
-      while (sent < out.size()) {
-        auto n = ::send(c, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) {
-          ::close(c);
-          return;
-        }
-        sent += static_cast<std::size_t>(n);
-      }
-    }
+    const Reply r = handler_(req);
+    return send_all(
+        c, "HTTP/1.1 " + std::to_string(r.status) + " X\r\nContent-Type: " + r.content_type +
+               "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body);
   }
 
   Handler handler_;
-  int fd_ = -1;
-  unsigned short port_ = 0;
-  std::atomic<int> connections_{0};
   std::mutex mu_;
   Request last_;
-  std::thread accept_thread_;
-  std::vector<std::thread> conns_;
+  LoopbackHttp http_{16, [this](int c, const Request& req) { return respond(c, req); }};
 };
 
 // A node that echoes each call's method and params as its result; "fail" answers an error.
