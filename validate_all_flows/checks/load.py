@@ -135,26 +135,6 @@ def load_plan(
     return plan
 
 
-def _read(path: Path) -> Any:
-    from blocktrust_native.errors import FlowSpecError
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FlowSpecError(f"{path}: cannot read: {exc.strerror}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FlowSpecError(f"{path}: not valid JSON: line {exc.lineno}: {exc.msg}") from None
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FlowSpecError(f"{path}: not valid YAML: {exc}") from None
-
-
 def _uses(data: object, name: str) -> bool:
     return re.search(r"\{\{\s*" + re.escape(name) + r"\s*\}\}", json.dumps(data)) is not None
 
@@ -185,7 +165,7 @@ def _load_spec(path: Path, probe_token: Callable[[], str]) -> FlowSpec:
     """The spec at ``path``; ``probe_token()`` is called only when the spec uses it."""
     from blocktrust_native.flows import FlowSpec
 
-    data = _read(path)
+    data = FlowSpec.read_document(path)
     uses = isinstance(data, Mapping) and _uses(data, PROBE_VAR)
     return FlowSpec.from_dict(
         data, base_dir=path.parent, vars={PROBE_VAR: probe_token()} if uses else None

@@ -218,23 +218,28 @@ class FlowSpec:
         """Reads a YAML (.yaml/.yml) or JSON spec; FlowSpecError names a bad file or place.
         `vars` gives variables values from the caller (see :meth:`from_dict`)."""
         p = Path(path)
+        return cls.from_dict(cls.read_document(p), base_dir=p.parent, vars=vars)
+
+    @staticmethod
+    def read_document(path: str | os.PathLike[str]) -> Any:
+        """The parsed document of a spec file, JSON by its suffix, else YAML, not yet checked
+        (for callers that look at it before :meth:`from_dict`); FlowSpecError names the file."""
+        p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise FlowSpecError(f"{p}: cannot read: {e.strerror}") from None
         if p.suffix.lower() == ".json":
             try:
-                data = json.loads(text)
+                return json.loads(text)
             except json.JSONDecodeError as e:
                 raise FlowSpecError(f"{p}: not valid JSON: line {e.lineno}: {e.msg}") from None
-        else:
-            import yaml
+        import yaml
 
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as e:
-                raise FlowSpecError(f"{p}: not valid YAML: {e}") from None
-        return cls.from_dict(data, base_dir=p.parent, vars=vars)
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise FlowSpecError(f"{p}: not valid YAML: {e}") from None
 
     @classmethod
     def from_dict(
