@@ -66,9 +66,10 @@ def main() -> None:
     print(f"host: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} (1 min average)")
     with TempRedis() as server:
         url = server.url
-        theirs_store = storage.storage_from_string(url.replace("/0", ""))
-        moving = strategies.MovingWindowRateLimiter(theirs_store)
-        fixed = strategies.FixedWindowRateLimiter(theirs_store)
+        # Separate databases: limits names a key the same for both strategies.
+        base = url.rsplit("/", 1)[0]
+        moving = strategies.MovingWindowRateLimiter(storage.storage_from_string(base + "/1"))
+        fixed = strategies.FixedWindowRateLimiter(storage.storage_from_string(base + "/2"))
         client = RedisClient(url, pool_size=threads)
         contenders: dict[str, Callable[[str], object]] = {
             "limits moving window (Redis)": lambda k: moving.hit(item, k),
