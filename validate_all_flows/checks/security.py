@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from validate_all_flows.checks import CheckResult, Status, check, no_answer
+from validate_all_flows.checks import CheckResult, Status, check, no_answer, not_an_answer
 from validate_all_flows.httpcall import HttpResult, call
 from validate_all_flows.target import Target
 
@@ -30,8 +30,9 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
     codes = []
     for attempt in range(1, 31):
         r = call("POST", t.base_url.rstrip("/") + "/api/auth/login", json_body=body)
-        if not r.status:
-            return [no_answer(cid, title, [f"POST /api/auth/login attempt {attempt}: {r.error}"])]
+        if not r.status or (not_an_answer(r.status) and r.status != 429):
+            got = r.error if not r.status else f"answered {r.status} {_excerpt(r)}".rstrip()
+            return [no_answer(cid, title, [f"POST /api/auth/login attempt {attempt}: {got}"])]
         codes.append(r.status)
         if r.status == 429:
             retry = r.headers.get("retry-after", "")
@@ -66,6 +67,10 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
     ]
 
 
+def _excerpt(r: HttpResult) -> str:
+    return (r.body or b"")[:120].decode(errors="replace").replace("\n", " ").strip()
+
+
 def _must_refuse(
     cid: str,
     title: str,
@@ -74,12 +79,15 @@ def _must_refuse(
     fix: str,
 ) -> CheckResult | None:
     """Sends each probe (what it is, the request); every one must be refused with 401 or 403.
-    None when all were; an ERROR when one got no answer; else a FAIL (``fail``) naming the rest."""
+    None when all were; an ERROR when one got no answer that can carry the property (a reset, a
+    timeout, a 5xx, 408 or 429: not "accepted"); else a FAIL (``fail``) naming the rest."""
     bad, silent = [], []
     for what, send in probes:
         r = send()
         if not r.status:
             silent.append(f"{what}: {r.error}")
+        elif not_an_answer(r.status):
+            silent.append(f"{what}: answered {r.status} {_excerpt(r)}".rstrip())
         elif r.status not in (401, 403):
             bad.append(f"{what}: {r.status}")
     if silent:
@@ -171,8 +179,9 @@ def cors(t: Target) -> list[CheckResult]:
         r = call(
             "OPTIONS", url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
         )
-        if not r.status:
-            return [no_answer(cid, title, [f"OPTIONS preflight from {origin}: {r.error}"])]
+        if not_an_answer(r.status):
+            got = r.error if not r.status else f"answered {r.status} {_excerpt(r)}".rstrip()
+            return [no_answer(cid, title, [f"OPTIONS preflight from {origin}: {got}", *ok, *bad])]
         allowed = r.headers.get("access-control-allow-origin") in (origin, "*")
         want = origin != FOREIGN_ORIGIN
         (ok if allowed == want else bad).append(
