@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.embedded.migrate import MigrationState, migration_status
-from validate_all_flows.target import Target, redact_url
+from validate_all_flows.redact import redact_url
+from validate_all_flows.target import Target
 
 # The tables and columns the reference service cannot run without.
 EXPECTED_COLUMNS = {
@@ -92,20 +93,41 @@ def database(t: Target) -> list[CheckResult]:
         for col in (cols if table in have else cols[:1])
         if table not in have or col not in have[table]
     ]
-    indexed = {
-        (table, column)
-        for table, column in t.pool().execute(
-            "SELECT c.relname::text, a.attname::text FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indrelid "
-            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
-            "WHERE c.relnamespace = current_schema()::regnamespace"
+    # Only an index PostgreSQL can use for the lookup counts: a failed CREATE INDEX CONCURRENTLY
+    # leaves one INVALID (never used by the planner), and a partial one serves the lookup only
+    # when its predicate is implied by it (``col IS NOT NULL``, as migration 010 writes them).
+    usable: set[tuple[str, str]] = set()
+    unusable: dict[tuple[str, str], list[str]] = {}
+    for table, column, name, valid, ready, predicate in t.pool().execute(
+        "SELECT c.relname::text, a.attname::text, ic.relname::text, i.indisvalid, "
+        "i.indisready AND i.indislive, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_class ic ON ic.oid = i.indexrelid "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+        "WHERE c.relnamespace = current_schema()::regnamespace"
+    ):
+        partial = predicate is not None and predicate.strip("() ") != f"{column} IS NOT NULL"
+        why = [
+            w
+            for w, bad in (
+                ("INVALID", not valid),
+                ("not ready", not ready),
+                (f"partial (WHERE {predicate})", partial),
+            )
+            if bad
+        ]
+        if why:
+            unusable.setdefault((table, column), []).append(f"{name} is {' and '.join(why)}")
+        else:
+            usable.add((table, column))
+    for table, col in EXPECTED_INDEXES:
+        if table not in have or (table, col) in usable:
+            continue
+        found = unusable.get((table, col))
+        missing.append(
+            f"index on {table} ({col})"
+            + (f": {'; '.join(found)} (drop it and CREATE INDEX it again)" if found else "")
         )
-    }
-    missing += [
-        f"index on {table} ({col})"
-        for table, col in EXPECTED_INDEXES
-        if table in have and (table, col) not in indexed
-    ]
     title = "expected tables, columns and indexes present"
     if missing:
         out.append(

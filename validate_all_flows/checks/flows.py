@@ -21,7 +21,7 @@ from typing import Any
 
 from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import FlowSpecError
-from blocktrust_native.flows import FlowSpec, Report, run_flow
+from blocktrust_native.flows import FlowSpec, Report, start_flow
 from blocktrust_native.jsonrpc import JsonRpcClient
 from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.flow_contract import PARTS, load_flows
@@ -33,6 +33,8 @@ NORMAL, DURESS = "Normal-pass-" + uuid.uuid4().hex[:8], "Duress-pass-" + uuid.uu
 _VOLATILE_HEADERS = {"date", "content-length", "x-request-id"}
 
 #: For the built-in step names: what a failure means and how to fix it ({s}: seconds waited).
+#: A hint applies only to an HTTP answer that can mean it (see _hint): a reset or a 5xx says
+#: nothing about the webhook secret or the chain worker.
 _HINTS = {
     "kyc_mint/webhook": (
         "",
@@ -57,6 +59,35 @@ class _FlowFailed(Exception):
     ) -> None:
         super().__init__(found)
         self.found, self.evidence, self.fix, self.status = found, evidence or [], fix, status
+
+
+#: The statuses of the rows a step waits on after which nothing more will happen.
+_TERMINAL = ("failed",)
+
+#: Per sub-flow: the database row its polling step waits on (status, reason), for the probe user
+#: ($1): a row in a terminal state ends the wait at once and its reason is quoted.
+_WATCH = {
+    "kyc_mint": (
+        "identity NFT mint",
+        "SELECT n.status, NULL::text FROM identity_nfts n JOIN users u ON u.id = n.user_id "
+        "WHERE lower(u.email) = lower($1)",
+    ),
+    "sign_normal": (
+        "proof",
+        "SELECT p.status, p.last_error FROM proofs p JOIN signatures s ON s.id = p.signature_id "
+        "JOIN users u ON u.id = s.user_id WHERE lower(u.email) = lower($1) "
+        "ORDER BY p.id DESC LIMIT 1",
+    ),
+}
+
+
+def _hint(step: str, status: int) -> tuple[str, str]:
+    """The (found, fix) hint for a failing built-in step, when the answer can mean it."""
+    if step == "kyc_mint/webhook" and status not in (400, 401, 403):
+        return "", ""
+    if step in ("kyc_mint/minted", "sign_normal/confirmed") and (status == 0 or status >= 500):
+        return "", ""
+    return _HINTS.get(step, ("", ""))
 
 
 def _wait(timeout: float, fn: Callable[[], Any]) -> Any:
@@ -128,13 +159,41 @@ class _Session:
         self.failsafe_wait = float(values["failsafe_wait_s"])
 
     def run(self, part: str) -> tuple[Report, FlowSpec]:
-        """Runs sub-flow `part` once; its captures join ``values`` even when it fails."""
+        """Runs sub-flow `part` once; its captures join ``values`` even when it fails. While it
+        polls, the database row it waits on is watched: a terminal state (``failed``) stops the
+        run at once and raises _FlowFailed quoting the reason read."""
         spec = self.spec.subflow(part, vars=self.values)
         assert self.t.base_url
-        report = run_flow(
-            spec, self.t.base_url, iterations=1, connect_timeout=5, request_timeout=10
-        )
+        run = start_flow(spec, self.t.base_url, iterations=1, connect_timeout=5, request_timeout=10)
+        ended: list[tuple[str, str | None]] = []
+        watch = _WATCH.get(part) if self.t.database_url else None
+
+        def terminal(_progress: dict[str, Any]) -> bool:
+            if watch is None:
+                return True
+            try:
+                rows = self.t.pool().execute(watch[1], (self.email,))
+            except Exception:
+                return True
+            if rows and rows[0][0] in _TERMINAL:
+                ended.append((str(rows[0][0]), rows[0][1]))
+                return False  # cancels the run
+            return True
+
+        report = run.wait(terminal, 0.5)
         self.values.update(report.captures)
+        if ended and watch is not None:
+            state, reason = ended[0]
+            raise _FlowFailed(
+                f"the {watch[0]} is {state}"
+                + (f": {reason}" if reason else " (the database records no reason)"),
+                [
+                    f"database: {watch[0]} row {state} after {report.elapsed_s:.1f} s; "
+                    "stopped waiting"
+                ],
+                "see the chain worker's log for the failing call; fix its cause (funds, "
+                "contract address, RPC endpoint) and retry the job",
+            )
         return report, spec
 
     def expect(self, report: Report, spec: FlowSpec) -> None:
@@ -149,7 +208,7 @@ class _Session:
         request = f"{step.get('method', '?')} {step.get('url', '?')}"
         reason = f.reason.replace(f"assert {f.step}: ", "assert ", 1)
         detail = f"step {f.step} ({request}): {reason}"
-        hint, hint_fix = _HINTS.get(f.step, ("", ""))
+        hint, hint_fix = _hint(f.step, f.status)
         waited = re.search(r"after \d+ attempts in ([0-9.]+) s\)$", f.reason)
         found = hint.format(s=f"{float(waited.group(1)):.0f}") if hint and waited else detail
         evidence = [detail] if found != detail else []
@@ -267,33 +326,68 @@ class _Session:
         d_ms = self._latency_of(report, spec, "duress_status")
         evidence = [f"duress answer has the normal shape ({n_ms:.0f} vs {d_ms:.0f} ms)"]
         token_id = int(str(v.get("token_id")))
+        pool = self.t.pool() if self.t.database_url else None
+
+        def event() -> tuple[str, str | None] | None:
+            """The duress signature's failsafe_events row (status, last_error), if any."""
+            if pool is None:
+                return None
+            rows = pool.execute(
+                "SELECT f.status, f.last_error FROM failsafe_events f "
+                "JOIN users u ON u.id = f.user_id "
+                "WHERE lower(u.email) = lower($1) AND f.source = 'signature' "
+                "ORDER BY f.id DESC LIMIT 1",
+                (self.email,),
+            )
+            return (str(rows[0][0]), rows[0][1]) if rows else None
+
+        def failed_event() -> None:
+            row = event()
+            if row and row[0] in (*_TERMINAL, "skipped"):
+                raise _FlowFailed(
+                    f"the fail-safe is {row[0]}"
+                    + (f": {row[1]}" if row[1] else " (the database records no reason)"),
+                    [
+                        f"database: failsafe_events row {row[0]}"
+                        + (f", last_error: {row[1]}" if row[1] else "")
+                    ],
+                    "see the chain worker's log; fix the cause (funds, the FailSafe address, "
+                    "the RPC endpoint) and make sure the fail-safe is retried, never dropped",
+                )
+
         if self.chain:
             chain = self.chain
-            if not _wait(self.failsafe_wait, lambda: chain.status_of(token_id) == 2):
+
+            def cancelled() -> bool:
+                failed_event()  # a failed fail-safe ends the wait with its reason
+                return chain.status_of(token_id) == 2
+
+            if not _wait(self.failsafe_wait, cancelled):
+                row = event()
+                seen = f"database: failsafe_events row {row[0]}" if row else ""
+                if row and row[1]:
+                    seen += f", last_error: {row[1]}"
                 raise _FlowFailed(
                     f"the NFT was not cancelled on chain within "
                     f"{self.failsafe_wait:.0f} s of the duress signature",
+                    [seen] if seen else [],
                     fix="check that the duress path queues the fail-safe "
                     "and that the worker runs it",
                 )
             evidence.append("chain: IdentityNFT.statusOf = Cancelled")
-        if self.t.database_url:
-            pool = self.t.pool()
+        if pool is not None:
 
             def recorded() -> Any:
-                return pool.execute(
-                    "SELECT f.status FROM failsafe_events f JOIN users u ON u.id = f.user_id "
-                    "WHERE lower(u.email) = lower($1) AND f.source = 'signature'",
-                    (self.email,),
-                )
+                failed_event()
+                return event()
 
-            rows = _wait(self.failsafe_wait if not self.chain else 10, recorded)
-            if not rows:
+            row = _wait(self.failsafe_wait if not self.chain else 10, recorded)
+            if not row:
                 raise _FlowFailed(
                     "no failsafe_events row for the duress signature",
                     fix="the duress path must record a fail-safe event",
                 )
-            evidence.append(f"database: failsafe_events row ({rows[0][0]})")
+            evidence.append(f"database: failsafe_events row ({row[0]})")
         if not self.chain and not self.t.database_url:
             raise _FlowFailed("cannot see the fail-safe without --rpc-url or --database-url")
         return evidence
