@@ -2,6 +2,8 @@
 
 ``python -m validate_all_flows stack up`` only brings the embedded stack up (until Ctrl-C).
 ``python -m validate_all_flows monitor ...`` runs the checks on a schedule (see its --help).
+``python -m validate_all_flows merge part*.json`` judges the shards of a load run split with
+``--shard K/N --load-output FILE`` as one run (see its --help).
 ``python -m validate_all_flows init-profile --base-url URL ...`` writes a starter profile.
 With no target it brings up the embedded stack (throwaway PostgreSQL, anvil, contracts, the
 reference service), runs every check against it, prints the verdict and tears it down.
@@ -146,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from validate_all_flows.embedded.stack import main as stack_main
 
         return stack_main()
+    if argv[:1] == ["merge"]:
+        from validate_all_flows.merge import main as merge_main
+
+        return merge_main(argv[1:])
     if argv[:1] == ["init-profile"]:
         try:
             from validate_all_flows.discover import main as init_main

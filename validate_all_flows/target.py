@@ -53,6 +53,7 @@ class LoadPlan:
     ``vus`` virtual users loop through the flow for ``duration_s`` seconds (closed model); with
     ``rate``, that many iterations start per second instead, at most ``vus`` in flight (open
     model). ``flows`` overrides the built-in spec; ``progress`` gets a line about once a second.
+    Under ``--shard K/N`` the plan holds this shard's share; ``output`` receives the report.
     """
 
     vus: int
@@ -60,6 +61,10 @@ class LoadPlan:
     rate: float | None = None
     flows: Path | None = None
     progress: Callable[[str], None] | None = None
+    #: (K, N) under --shard K/N: ``vus`` and ``rate`` are already this shard's share.
+    shard: tuple[int, int] | None = None
+    #: --load-output: where the run's report goes as JSON (for ``validate_all_flows merge``).
+    output: Path | None = None
 
 
 @dataclass
