@@ -92,10 +92,11 @@ def progress(t: Target, w: WorkerSource, with_block: bool) -> list[tuple[str, An
                 raise ValueError(
                     "the worker SQL must return (name, [block,] seconds since progress)"
                 )
-            age = r[-1]
-            out.append((str(r[0]), r[1] if with_block and len(r) > 2 else None, float(age)))
+            if r[-1] is None:
+                continue  # an aggregate over no rows: nothing recorded yet
+            out.append((str(r[0]), r[1] if with_block and len(r) > 2 else None, float(r[-1])))
         if not out:
-            raise _Unobservable("the worker SQL returned no row")
+            raise _Unobservable("the worker SQL found no recorded progress")
         return out
     assert w.table
     if w.table == "auto":
