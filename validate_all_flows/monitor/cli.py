@@ -178,9 +178,8 @@ def _run(args: argparse.Namespace) -> int:
     from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
     from validate_all_flows.monitor.runner import DEFAULT_GROUPS, MonitorConfig
     from validate_all_flows.monitor.store import MonitorStore
-    from validate_all_flows.target import InputError, Slo, Target, check_inputs, check_url
-
     from validate_all_flows.profile import ProfileError, load_profile
+    from validate_all_flows.target import InputError, Slo, Target, check_inputs, check_url
 
     try:  # the profile first: a mistake in it stops everything before anything starts
         profile = load_profile(args.profile)
