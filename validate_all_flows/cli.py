@@ -23,8 +23,9 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-from validate_all_flows.checks import GROUPS
+from validate_all_flows.checks import GROUPS, Status
 from validate_all_flows.checks.load import add_load_arguments, load_plan
+from validate_all_flows.rollout import add_rollout_arguments, rollout_plan
 from validate_all_flows.target import add_target_arguments
 
 
@@ -49,9 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="listener lag, s (180)")
     add_load_arguments(p)
+    add_rollout_arguments(p)
     r = p.add_argument_group("output")
     r.add_argument("--only", help=f"comma-separated check groups: {','.join(GROUPS)}")
-    r.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    r.add_argument("--format", choices=["text", "json", "junit", "html"], default="text")
     r.add_argument("--output", help="write the report here instead of stdout")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--self-check", action="store_true", help="only the native self-check")
@@ -141,12 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _validate(args: argparse.Namespace, version: str) -> int:
     from validate_all_flows.checks import run_checks
     from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
+    from validate_all_flows.progress import Progress
     from validate_all_flows.report import decide, to_json, to_junit, to_text
+    from validate_all_flows.rollout import wait_for_version
     from validate_all_flows.target import Slo, Target
 
-    def say(msg: str) -> None:
-        if not args.quiet:
-            print(f"· {msg}", file=sys.stderr, flush=True)
+    say = Progress(quiet=args.quiet)
 
     groups = None
     if args.only:
@@ -163,6 +165,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
     )
     try:
         target.load = load_plan(args, None if args.quiet else say)
+        wait = rollout_plan(args, args.base_url)
     except ValueError as exc:
         raise _CannotRun(str(exc)) from None
     if args.env_schema:
@@ -183,6 +186,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
     )  # fmt: skip
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
+    phases: list[tuple[str, float]] = []  # (phase, seconds) for the HTML report
     stack = None
     capture = io.StringIO()
     handler = logging.StreamHandler(capture)
@@ -196,17 +200,34 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             logging.getLogger().addHandler(handler)
             logging.getLogger().setLevel(logging.INFO)
             say("no target given: bringing up the embedded stack")
+            t_up = time.monotonic()
+            steps = [0]
+
+            def stack_say(msg: str) -> None:
+                steps[0] += ": done in " in msg
+                say.meter("stack up", steps[0], len(Stack.PHASES), msg)
+
             try:
-                stack = Stack(progress=say).start()
+                stack = Stack(progress=stack_say).start()
             except StackError as exc:
                 raise _CannotRun(f"the embedded stack did not come up: {exc}") from None
+            phases.append(("stack up", time.monotonic() - t_up))
             target.use_stack(stack)
         target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
         t_checks = time.monotonic()
-        results = run_checks(target, groups, progress=say)
+        waited = None
+        if wait is not None and target.base_url:
+            waited = wait_for_version(target.base_url, wait, progress=say, redact=target.redact)
+            phases.append(("waiting for the version", time.monotonic() - t_checks))
+            t_checks = time.monotonic()
+        if waited is not None and waited.status is not Status.PASS:
+            results = [waited]  # the checks would judge the old deployment: none runs
+        else:
+            results = ([waited] if waited else []) + run_checks(target, groups, progress=say)
         per_group: dict[str, float] = {}
         for r in results:
             per_group[r.id.split(".")[0]] = per_group.get(r.id.split(".")[0], 0.0) + r.seconds
+        phases += [(f"checks: {g}", s) for g, s in per_group.items()]
         say(
             f"checks done in {time.monotonic() - t_checks:.1f}s ("
             + ", ".join(f"{g} {s:.1f}s" for g, s in per_group.items())
@@ -225,6 +246,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             say("tearing the embedded stack down")
             t_down = time.monotonic()
             stack.stop()
+            phases.append(("teardown", time.monotonic() - t_down))
             say(f"torn down in {time.monotonic() - t_down:.1f}s")
     seconds = time.monotonic() - t0
     verdict = decide(results)
@@ -232,6 +254,19 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         text = to_json(results, verdict, target, started, seconds, version)
     elif args.format == "junit":
         text = target.redact(to_junit(results, verdict, seconds))
+    elif args.format == "html":
+        from validate_all_flows.report_html import to_html
+
+        text = to_html(
+            results,
+            verdict,
+            redact=target.redact,
+            started_at=started,
+            seconds=seconds,
+            version=version,
+            target_line=target.base_url or "",
+            phases=phases,
+        )
     else:
         text = target.redact(to_text(results, verdict, seconds))
     if args.output:

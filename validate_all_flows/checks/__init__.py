@@ -20,6 +20,7 @@ import fnmatch
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "CHECKS",
@@ -49,7 +50,9 @@ class CheckResult:
     """One check's outcome: ``found`` says what it saw, ``evidence`` backs it, ``fix`` says what
     to do. Secrets are redacted before a result is built (see Target.redact). ``measures`` holds
     the numbers behind the outcome for machines (``status``, ``latency_ms`` of a probe, a
-    listener's ``lag_s``): the monitor records them without parsing ``found``."""
+    listener's ``lag_s``): the monitor records them without parsing ``found``. ``data`` holds
+    structure a report draws (the load checks' per-step latency, see checks.load); text and
+    JSON reports leave it out."""
 
     id: str
     title: str
@@ -59,6 +62,7 @@ class CheckResult:
     fix: str = ""
     seconds: float = 0.0
     measures: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def no_answer(cid: str, title: str, probes: list[str]) -> CheckResult:
