@@ -1,13 +1,14 @@
 """Deploy, then validate: wait until the service reports the version (or commit) just deployed.
 
-``--expect-version V`` (or ``--expect-commit SHA``) polls the health endpoint (``--version-path``,
-default ``/api/health``) every ``--expect-interval`` seconds until the JSON field at
-``--version-field`` (a JSON pointer such as ``/build/version``, or dotted ``build.version``;
-default ``/version``, ``/commit`` for a commit) reports it, for at most ``--expect-timeout``
-seconds; the checks then run against the new version. A commit matches when one of the two is a
-prefix of the other (a short SHA against a full one, at least 7 characters), case-insensitively.
-Never reported: the check ``http.version`` fails with what the service did report, and nothing
-else runs (its checks would judge the old deployment).
+``--expect-version V`` (or ``--expect-commit SHA``) polls the health endpoint (``--version-path``;
+default the profile's first health path, ``/api/health`` for the reference service) every
+``--expect-interval`` seconds until the JSON field at ``--version-field`` (a JSON pointer such as
+``/build/version``, or dotted ``build.version``; default ``/version``, ``/commit`` for a commit)
+reports it, for at most ``--expect-timeout`` seconds; the checks then run against the new
+version. A commit matches when one of the two is a prefix of the other (a short SHA against a
+full one, at least 7 characters), case-insensitively. Never reported: the check ``http.version``
+fails with what the service did report, and nothing else runs (its checks would judge the old
+deployment).
 """
 
 from __future__ import annotations
@@ -48,9 +49,8 @@ def add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--version-path",
-        default="/api/health",
         metavar="PATH",
-        help="the endpoint to poll (default /api/health)",
+        help="the endpoint to poll (default: the profile's first health path, /api/health)",
     )
     g.add_argument(
         "--expect-timeout",
@@ -109,8 +109,11 @@ def pointer(doc: Any, path: str) -> Any:
     return cur
 
 
-def rollout_plan(args: argparse.Namespace, base_url: str | None) -> VersionWait | None:
-    """The wait the arguments ask for (None: none); ValueError names a bad argument."""
+def rollout_plan(
+    args: argparse.Namespace, base_url: str | None, default_path: str = "/api/health"
+) -> VersionWait | None:
+    """The wait the arguments ask for (None: none); ValueError names a bad argument.
+    ``default_path`` is polled without --version-path (the profile's health path)."""
     expected = args.expect_version or args.expect_commit
     if not expected:
         if args.version_field:
@@ -123,8 +126,9 @@ def rollout_plan(args: argparse.Namespace, base_url: str | None) -> VersionWait 
         raise ValueError(f"--expect-commit {expected!r}: expected at least 7 hex digits")
     if not args.expect_timeout > 0 or not args.expect_interval > 0:
         raise ValueError("--expect-timeout and --expect-interval must be > 0")
-    if not args.version_path.startswith("/"):
-        raise ValueError(f"--version-path {args.version_path!r} must start with /")
+    path = args.version_path or default_path
+    if not path.startswith("/"):
+        raise ValueError(f"--version-path {path!r} must start with /")
     field = _as_pointer(args.version_field or ("/commit" if commit else "/version"))
     if field == "/":
         raise ValueError("--version-field is empty")
@@ -132,7 +136,7 @@ def rollout_plan(args: argparse.Namespace, base_url: str | None) -> VersionWait 
         expected,
         commit=commit,
         field=field,
-        path=args.version_path,
+        path=path,
         timeout=args.expect_timeout,
         interval=args.expect_interval,
     )
