@@ -37,6 +37,7 @@ h2{font-size:18px;margin:24px 0 8px}
 .counts span{display:inline-block;margin-right:14px;font-weight:600}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid var(--line)}
 th,td{text-align:left;vertical-align:top;padding:6px 8px;border-top:1px solid var(--line)}
+#checks td:last-child{white-space:nowrap}
 th{background:#eef1f4;font-size:12px;text-transform:uppercase;color:var(--mute)}
 .st{font-weight:700;font-size:12px;white-space:nowrap}
 .st.pass{color:var(--go)}.st.fail,.st.error{color:var(--nogo)}.st.skip{color:var(--mute)}
