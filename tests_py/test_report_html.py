@@ -181,9 +181,11 @@ def test_monitor_slo_report(browser: Browser, tmp_path: Path) -> None:
     from validate_all_flows.monitor.alerts import Alert
     from validate_all_flows.monitor.sloreport import build_report, write_report
     from validate_all_flows.monitor.store import SloInputs
-    from validate_all_flows.target import Slo
+    from validate_all_flows.target import Slo, Target
 
     slo = Slo(p95_ms=800, error_rate=0.01, availability=0.99)
+    target = Target(slo=slo)  # the monitor's redaction: the same as every other output's
+    target.add_secrets([SECRET])
     t0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.timezone.utc)
     down = [0, 0, 1, 1, 1, 2, 4, 6]  # cycles down so far, one report every 12 cycles
     for n, d in enumerate(down, start=1):
@@ -215,7 +217,7 @@ def test_monitor_slo_report(browser: Browser, tmp_path: Path) -> None:
                     now,
                 )
             ]
-        write_report(report, tmp_path, alerts, lambda s: s.replace(SECRET, "***"))
+        write_report(report, tmp_path, target.redact, alerts)
     assert not report.passed
     assert isinstance(report.verdicts[0], Verdict)
     page = tmp_path / "slo-report.html"

@@ -220,3 +220,12 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
     p.meter("x", 1, 2)
     p("y")
     assert quiet.getvalue() == ""
+
+
+def test_progress_redacts_what_it_shows() -> None:
+    out = io.StringIO()
+    p = Progress(out, tty=False, redact=lambda s: s.replace("hunter2", "***"))
+    p("connecting with hunter2")
+    p.meter("waiting hunter2", 1, 1, "as hunter2")
+    assert "hunter2" not in out.getvalue()
+    assert out.getvalue().count("***") == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 __all__ = ["Progress"]
@@ -17,14 +18,21 @@ __all__ = ["Progress"]
 
 class Progress:
     """Writes messages and phase bars to ``stream`` (stderr); ``tty`` overrides detection and
-    ``quiet`` silences everything. Callable as ``progress(message)``."""
+    ``quiet`` silences everything; every text passes through ``redact`` (the target's) first.
+    Callable as ``progress(message)``."""
 
     def __init__(
-        self, stream: TextIO | None = None, *, tty: bool | None = None, quiet: bool = False
+        self,
+        stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        quiet: bool = False,
+        redact: Callable[[str], str] = lambda s: s,
     ) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.quiet = quiet
+        self.redact = redact
         self._open = False  # a bar is drawn on the current line
         self._last_line: dict[str, float] = {}
 
@@ -33,13 +41,14 @@ class Progress:
         if self.quiet:
             return
         self._close_bar()
-        print(f"· {message}", file=self.stream, flush=True)
+        print(f"· {self.redact(message)}", file=self.stream, flush=True)
 
     def meter(self, label: str, done: float, total: float, note: str = "") -> None:
         """Where phase ``label`` stands: ``done`` of ``total`` (seconds, steps), with a note."""
         if self.quiet:
             return
         frac = 0.0 if total <= 0 else min(max(done / total, 0.0), 1.0)
+        label, note = self.redact(label), self.redact(note)
         if not self.tty:
             now = time.monotonic()
             if now - self._last_line.get(label, -1e9) < 1.0 and frac < 1.0:

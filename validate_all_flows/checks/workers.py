@@ -3,6 +3,7 @@ monitor's heartbeat is fresh when one runs."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from validate_all_flows.checks import CheckResult, Status, check
@@ -91,10 +92,11 @@ def progress(t: Target, w: WorkerSource, with_block: bool) -> list[tuple[str, An
                 raise ValueError(
                     "the worker SQL must return (name, [block,] seconds since progress)"
                 )
-            age = r[-1]
-            out.append((str(r[0]), r[1] if with_block and len(r) > 2 else None, float(age)))
+            if r[-1] is None:
+                continue  # an aggregate over no rows: nothing recorded yet
+            out.append((str(r[0]), r[1] if with_block and len(r) > 2 else None, float(r[-1])))
         if not out:
-            raise _Unobservable("the worker SQL returned no row")
+            raise _Unobservable("the worker SQL found no recorded progress")
         return out
     assert w.table
     if w.table == "auto":
@@ -139,9 +141,36 @@ def _judge_progress(
     return CheckResult(cid, title, Status.PASS, found, evidence, measures=measures)
 
 
+class _Head:
+    """The chain as the RPC URL sees it now: head block and block timestamps."""
+
+    def __init__(self, rpc_url: str) -> None:
+        from blocktrust_native.jsonrpc import JsonRpcClient
+
+        self.rpc = JsonRpcClient(rpc_url, request_timeout=10.0)
+        self.head = int(str(self.rpc.call("eth_blockNumber")), 16)
+
+    def timestamp(self, number: int) -> float:
+        block = self.rpc.call("eth_getBlockByNumber", [hex(number), False])
+        return float(int(str(block["timestamp"]), 16)) if isinstance(block, dict) else time.time()
+
+
+def _env_number(t: Target, name: str, default: float) -> float:
+    try:
+        return float((t.env or {}).get(name, "") or default)
+    except ValueError:
+        return default
+
+
 @check("workers", ids=("workers.listener",))
 def listener_lag(t: Target) -> list[CheckResult]:
-    """The listener's checkpoint is fresh and its lag under the objective."""
+    """The listener's checkpoint is fresh and its lag under the objective.
+
+    The lag is the worst of what the listener reports, the checkpoint's age and, when an RPC URL
+    is given, the chain head: blocks past the listener's confirmations that it has not processed
+    are lag (the oldest one's age), and a listener with such blocks that does not move within a
+    few poll intervals (LISTENER_POLL_INTERVAL) is stuck, whatever its last checkpoint says.
+    """
     cid = "workers.listener"
     w = t.profile.listener
     limit = w.max_age_s if w and w.max_age_s else t.slo.listener_lag_s
@@ -154,7 +183,7 @@ def listener_lag(t: Target) -> list[CheckResult]:
         fix = "check that the listener runs and reaches its RPC endpoint"
         return [_judge_progress(t, cid, title, w, limit, "listener", fix)]
     rows = t.pool().execute(
-        "SELECT listener, chain_id, next_block, lag_seconds, "
+        "SELECT listener, chain_id, next_block, lag_seconds, head_block, "
         f'extract(epoch FROM now() - updated_at) FROM "{w.table}" ORDER BY listener'
     )
     if not rows:
@@ -167,15 +196,38 @@ def listener_lag(t: Target) -> list[CheckResult]:
                 fix="start the listener worker (python -m blocktrust_native.listener)",
             )
         ]
+    chain = _Head(t.rpc_url) if t.rpc_url else None
+    confirmations = (t.env or {}).get("LISTENER_CONFIRMATIONS")
+    poll = _env_number(t, "LISTENER_POLL_INTERVAL", 15.0)
+    stall_s = min(limit, 2 * poll + 10)
     bad, evidence, worst = [], [], 0.0
-    for name, chain_id, block, lag, age in rows:
-        lag = float(lag or 0)
-        worst = max(worst, lag, float(age))
+    for name, chain_id, block, lag, seen_head, age in rows:
+        lag, age, block = float(lag or 0), float(age), int(block)
         line = (
             f"{name} on chain {chain_id}: block {block}, lag {lag:.0f} s, updated {age:.0f} s ago"
         )
+        stuck = False
+        if chain is not None:
+            # Its safe distance: as configured, else what it kept at its last save.
+            c = int(confirmations) if confirmations and confirmations.isdigit() else None
+            if c is None:
+                c = max(0, int(seen_head or 0) - block + 1)
+            pending = chain.head - c - block + 1
+            if pending > 0:
+                waited = time.time() - chain.timestamp(block)
+                lag = max(lag, waited)
+                moved = _wait_for_move(t, str(w.table), name, chain_id, block, stall_s)
+                stuck = not moved
+                line += (
+                    f"; chain head {chain.head}: {pending} block(s) past {c} confirmation(s) "
+                    f"not processed, the oldest {waited:.0f} s old"
+                    + ("" if moved else f", and no progress in {stall_s:.0f} s")
+                )
+            else:
+                line += f"; chain head {chain.head}: caught up"
+        worst = max(worst, lag, age)
         evidence.append(line)
-        if lag > t.slo.listener_lag_s or age > t.slo.listener_lag_s:
+        if stuck or lag > limit or age > limit:
             bad.append(line)
     if bad:
         return [
@@ -185,12 +237,30 @@ def listener_lag(t: Target) -> list[CheckResult]:
                 Status.FAIL,
                 f"{len(bad)} listener(s) behind",
                 evidence,
-                "check that the listener runs and reaches its RPC endpoint",
+                "check that the listener runs and reaches its RPC endpoint (its log names the "
+                "failing call)",
                 measures={"lag_s": worst},
             )
         ]
     found = f"{len(rows)} listener(s) current"
     return [CheckResult(cid, title, Status.PASS, found, evidence, measures={"lag_s": worst})]
+
+
+def _wait_for_move(
+    t: Target, table: str, name: str, chain_id: int, block: int, within: float
+) -> bool:
+    """True once the listener's checkpoint passes ``block`` (within ``within`` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        rows = t.pool().execute(
+            f'SELECT next_block FROM "{table}" WHERE listener = $1 AND chain_id = $2',
+            (name, chain_id),
+        )
+        if rows and int(rows[0][0]) > block:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
 
 
 #: A running monitor whose heartbeat is older than this many intervals (plus the margin) is dead.

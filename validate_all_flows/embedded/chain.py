@@ -64,6 +64,7 @@ from blocktrust_native.listener.contracts import (
     ContractsConfig,
     load_contracts_config,
 )
+from validate_all_flows.redact import redact_url  # the tool's one redaction (re-exported)
 
 __all__ = [
     "AMOY_CHAIN_ID",
@@ -109,16 +110,6 @@ class IdentityStatus(enum.IntEnum):
     NONE = 0
     ACTIVE = 1
     CANCELLED = 2
-
-
-def redact_url(url: str) -> str:
-    """``url`` without credentials, path or query (providers put API keys there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query
-    return f"{parts.scheme}://{host}" + ("/…" if hidden else "")
 
 
 class _RedactUrlSecrets(logging.Filter):

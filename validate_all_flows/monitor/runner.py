@@ -277,8 +277,8 @@ class Monitor:
                 paths = write_report(
                     report,
                     self.config.report_dir,
-                    list(self.alerts.alerts.values()),
                     self.target.redact,
+                    list(self.alerts.alerts.values()),
                 )
             except OSError as exc:
                 log.error("cannot write the SLO report to %s: %s", self.config.report_dir, exc)
@@ -499,4 +499,4 @@ class Monitor:
                     [({}, 1.0 if rep.passed else 0.0)],
                 ),
             ]
-        return render(fam)
+        return self.target.redact(render(fam))
