@@ -20,6 +20,8 @@ GOOD_ENV = (
     "API_KEY_SALT=aG5sD0fH6cB1nY8wR4tL7pZ2mQ9vXj3k\n"
 )
 
+_URL = ["--base-url", "http://127.0.0.1:9"]  # nothing listens: never reached
+
 #: (id, argv, what stderr must say). "{tmp}" is the test's temporary directory.
 BAD = [
     ("base-url-not-url", ["--base-url", "not-a-url"], "--base-url 'not-a-url': not a URL"),
@@ -66,6 +68,12 @@ BAD = [
     ("profile-unknown", ["--profile", "nosuch"], "--profile nosuch: no such profile"),
     ("require-unknown", ["--require", "nosuch.check"], "'nosuch.check' is not a check id"),
     ("require-empty", ["--require", ""], "--require '': no check or group named"),
+    ("expect-version-no-url", ["--expect-version", "1.2.0"], "need --base-url"),
+    ("expect-commit-not-hex", [*_URL, "--expect-commit", "xyz"], "--expect-commit 'xyz'"),
+    ("expect-timeout", [*_URL, "--expect-version", "1", "--expect-timeout", "-1"], "must be > 0"),
+    ("expect-interval", [*_URL, "--expect-version", "1", "--expect-interval", "nan"], "> 0"),
+    ("version-path", [*_URL, "--expect-version", "1", "--version-path", "v"], "must start with /"),
+    ("version-field-alone", ["--version-field", "/v"], "--version-field given without"),
     ("format-unknown", ["--format", "xml"], "--format: invalid choice"),
     ("output-no-dir", ["--output", "/nonexistent-dir/report.json"], "--output /nonexistent-dir"),
     ("output-is-dir", ["--output", "{tmp}"], "--output {tmp}: is a directory"),
