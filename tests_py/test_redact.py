@@ -310,6 +310,7 @@ def test_no_secret_reaches_the_monitors_outputs(
         written = sorted(reports.iterdir())
         assert [p.name for p in written] == [
             "slo-history.jsonl",
+            "slo-report.html",
             "slo-report.json",
             "slo-report.txt",
         ]

@@ -310,7 +310,12 @@ class Monitor:
         paths: list[Path] = []
         if self.config.report_dir is not None:
             try:
-                paths = write_report(report, self.config.report_dir, self.target.redact)
+                paths = write_report(
+                    report,
+                    self.config.report_dir,
+                    self.target.redact,
+                    list(self.alerts.alerts.values()),
+                )
             except OSError as exc:
                 log.error("cannot write the SLO report to %s: %s", self.config.report_dir, exc)
         verdict = (
