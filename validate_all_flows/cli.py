@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--error-rate", type=float, default=0.01, help="error-rate objective (0.01)")
     o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="listener lag, s (180)")
+    o.add_argument(
+        "--min-gas-balance",
+        type=float,
+        help="least balance of the chain worker's signer, in the chain's coin "
+        "(default: enough for 20 fail-safes at the current gas price)",
+    )
     add_load_arguments(p)
     r = p.add_argument_group("output")
     r.add_argument("--only", help=f"comma-separated check groups: {','.join(GROUPS)}")
@@ -161,6 +167,10 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         contracts=args.contracts,
         slo=Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
     )
+    if args.min_gas_balance is not None:
+        if not args.min_gas_balance >= 0:
+            raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
+        target.min_gas_balance_wei = int(args.min_gas_balance * 10**18)
     try:
         target.load = load_plan(args, None if args.quiet else say)
     except ValueError as exc:

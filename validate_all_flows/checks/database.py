@@ -17,6 +17,10 @@ EXPECTED_COLUMNS = {
     "listener_checkpoints": ["listener", "next_block", "lag_seconds"],
     "monitor_metrics": ["name", "value"],
     "monitor_heartbeats": ["instance", "beat_at", "stopped_at"],  # read by workers.monitor
+    # the chain worker's record of what it sent, its nonces and heartbeat (migration 011)
+    "chain_txs": ["job_kind", "job_id", "nonce", "tx_hash", "raw_tx", "status"],
+    "chain_nonces": ["chain_id", "address", "next_nonce"],
+    "chain_workers": ["worker", "sender", "beat_at", "stopped_at"],  # read by workers.chain
 }
 
 # The lookups the listener makes for every batch of chain events (migration 010): an index that
