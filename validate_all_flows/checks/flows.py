@@ -24,6 +24,7 @@ from blocktrust_native.errors import FlowSpecError
 from blocktrust_native.flows import FlowSpec, Report, run_flow
 from blocktrust_native.jsonrpc import JsonRpcClient
 from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.duress_surfaces import SURFACES, captured_surfaces, surface_differences
 from validate_all_flows.flow_contract import PARTS, load_flows
 from validate_all_flows.target import Target
 
@@ -261,11 +262,25 @@ class _Session:
                     [f"normal: {a[0]} {a[1]} {a[2]}", f"duress: {b[0]} {b[1]} {b[2]}"],
                     "answer both paths with the same status, fields and headers",
                 )
+        leaks = surface_differences(v)
+        if leaks:
+            raise _FlowFailed(
+                "the duress signature changed what its caller can see",
+                leaks,
+                "answer every surface the same after a duress signature: global figures that "
+                "move with one fail-safe belong behind the admin key",
+            )
         if flow_failed is not None:
             raise flow_failed
         n_ms = self._latency_of(report, spec, "normal_status")
         d_ms = self._latency_of(report, spec, "duress_status")
         evidence = [f"duress answer has the normal shape ({n_ms:.0f} vs {d_ms:.0f} ms)"]
+        seen = captured_surfaces(v)
+        evidence.append(
+            f"same after normal and duress signatures: {', '.join(SURFACES[n] for n in seen)}"
+            if seen
+            else "the spec captures no surfaces to compare after the two signatures"
+        )
         token_id = int(str(v.get("token_id")))
         if self.chain:
             chain = self.chain
@@ -287,7 +302,15 @@ class _Session:
                     (self.email,),
                 )
 
-            rows = _wait(self.failsafe_wait if not self.chain else 10, recorded)
+            # The worker records the transaction before the chain mines it, and the row's final
+            # state after: wait for that state (a deadline), then report what the row says.
+            rows = (
+                _wait(
+                    self.failsafe_wait if not self.chain else 10,
+                    lambda: (r := recorded()) and r[0][0] not in ("queued", "submitted") and r,
+                )
+                or recorded()
+            )
             if not rows:
                 raise _FlowFailed(
                     "no failsafe_events row for the duress signature",
