@@ -170,10 +170,12 @@ def test_bad_rpc_url_is_a_config_error(url: str) -> None:
 
 
 def test_redact_url_hides_provider_keys() -> None:
-    assert redact_url("https://polygon-amoy.g.alchemy.com/v2/KEY123") == (
-        "https://polygon-amoy.g.alchemy.com/…"
+    assert redact_url("https://polygon-amoy.g.alchemy.com/v2/KEY123abcdef") == (
+        "https://polygon-amoy.g.alchemy.com/v2/***"
     )
-    assert redact_url("https://user:pw@rpc.example:8443?apikey=x") == "https://rpc.example:8443/…"
+    assert redact_url("https://user:pw@rpc.example:8443?apikey=x") == (
+        "https://user:***@rpc.example:8443?apikey=***"
+    )
     assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
 
 

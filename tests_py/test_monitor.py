@@ -390,8 +390,8 @@ def test_a_store_down_at_start_still_ends_with_one_alert_row(
 def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(
     dsn: str, pg_cluster: Any, slack: Receiver
 ) -> None:
-    # The monitored database lacks the listener's table: the check raises (ERROR under its
-    # function's name); once migrated, the check completes and reports under its own id.
+    # The monitored database lacks the listener's table: the check raises (an ERROR under its
+    # own declared id); once migrated, it completes and fails (no checkpoint): the same alert.
     watched = pg_cluster.create_database("monitor_watched_bare")
     target = Target(database_url=watched, slo=Slo())
     m = Monitor(
@@ -402,18 +402,18 @@ def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(
     )
     m.start()
     try:
-        assert m.run_cycle().failing == ["workers.listener_lag"]
+        first = m.run_cycle()
+        assert first.failing == ["workers.listener"]
+        assert {r.id: r.status for r in first.results}["workers.listener"] is Status.ERROR
         with Pool(watched, min_size=0, max_size=1) as pool:
             apply_migrations(pool)
-        assert m.run_cycle().failing == ["workers.listener"]  # no checkpoint written yet
+        second = m.run_cycle()
+        assert second.failing == ["workers.listener"]  # no checkpoint written yet
+        assert {r.id: r.status for r in second.results}["workers.listener"] is Status.FAIL
     finally:
         _close(m)
     heads = [t.split("\n")[0].split("] ", 1)[1].split(" (")[0] for t in slack.texts]
-    assert heads == [
-        "FAILING workers.listener_lag",
-        "RECOVERED workers.listener_lag after 0 s",
-        "FAILING workers.listener",
-    ]
+    assert heads == ["FAILING workers.listener"]
 
 
 # --- SLO figures

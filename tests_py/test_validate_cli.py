@@ -144,6 +144,29 @@ def test_the_verdict_rules() -> None:
     assert not decide([r(Status.PASS), r(Status.ERROR)]).go
     assert not decide([r(Status.SKIP)]).go  # nothing checked is not GO
     assert not decide([]).go
+    # Errors are counted as errors, not as failures.
+    e = CheckResult("a.b", "t", Status.ERROR, "f")
+    assert decide([r(Status.FAIL), e]).reason == (
+        "1 check(s) failed, 1 could not be judged (error): x.y, a.b"
+    )
+    assert decide([e]).reason == "1 could not be judged (error): a.b"
+
+
+def test_a_check_that_raises_keeps_its_declared_ids(tmp_path: Path, capsys) -> None:
+    # Before: one ERR named after the function (workers.listener_lag); the documented id
+    # workers.listener disappeared from JSON and JUnit. Here the database has no listener table.
+    from validate_all_flows.checks import declared_ids, run_check
+    from validate_all_flows.checks.workers import listener_lag
+    from validate_all_flows.target import Target
+
+    class Broken(Target):
+        def pool(self):  # a deployment part that fails mid-check
+            raise ConnectionResetError("connection reset by peer")
+
+    got = run_check(Broken(database_url="postgresql://u@127.0.0.1:1/d"), "workers", listener_lag)
+    assert [r.id for r in got] == list(declared_ids(listener_lag)) == ["workers.listener"]
+    assert got[0].status is Status.ERROR
+    assert got[0].evidence == ["listener_lag raised ConnectionResetError: connection reset by peer"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 ``python -m validate_all_flows stack up`` only brings the embedded stack up (until Ctrl-C).
 ``python -m validate_all_flows monitor ...`` runs the checks on a schedule (see its --help).
+``python -m validate_all_flows merge part*.json`` judges the shards of a load run split with
+``--shard K/N --load-output FILE`` as one run (see its --help).
+``python -m validate_all_flows init-profile --base-url URL ...`` writes a starter profile.
 With no target it brings up the embedded stack (throwaway PostgreSQL, anvil, contracts, the
 reference service), runs every check against it, prints the verdict and tears it down.
 Exit codes: 0 GO, 1 NO-GO, 2 cannot run (bad arguments, unreadable inputs, a stack that will not
@@ -20,11 +23,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from validate_all_flows.profile import Profile
+
+__all__ = ["load_profile_arg", "main"]
 
 from validate_all_flows.checks import GROUPS
 from validate_all_flows.checks.load import add_load_arguments, load_plan
+from validate_all_flows.profile import BUILTIN_PROFILES
+from validate_all_flows.report import FORMATS
 from validate_all_flows.target import add_target_arguments
 
 
@@ -40,6 +49,19 @@ def _parser() -> argparse.ArgumentParser:
         "--flows",
         help="a flows spec (YAML/JSON) for API paths that differ from the reference service's; "
         "default: built-in (README: Overriding the flows)",
+    )
+    t.add_argument(
+        "--profile",
+        default="reference",
+        help="what the deployment is: a profile file (YAML/JSON) or a built-in name "
+        f"({', '.join(BUILTIN_PROFILES)}); default: reference (README: Validating your deployment)",
+    )
+    t.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="CHECKS",
+        help="comma-separated checks or groups that must run: skipping one is NO-GO (repeatable)",
     )
     t.add_argument("--logs", nargs="*", default=[], help="log files to scan")
     t.add_argument("--logs-cmd", help='a command printing logs, e.g. "journalctl -u api -n 500"')
@@ -57,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     add_load_arguments(p)
     r = p.add_argument_group("output")
     r.add_argument("--only", help=f"comma-separated check groups: {','.join(GROUPS)}")
-    r.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    r.add_argument("--format", choices=list(FORMATS), default="text")
     r.add_argument("--output", help="write the report here instead of stdout")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--self-check", action="store_true", help="only the native self-check")
@@ -100,6 +122,20 @@ def _check_flows(path: Path) -> None:
         raise _CannotRun(f"--flows {exc}") from None
 
 
+def load_profile_arg(name_or_path: str, require: Sequence[str] = ()) -> Profile:
+    """The profile of ``--profile`` with ``--require``'s additions; _CannotRun names the place."""
+    from validate_all_flows.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(name_or_path)
+        more = [c.strip() for arg in require for c in arg.split(",") if c.strip()]
+        return profile.with_require(more) if more else profile
+    except ProfileError as exc:
+        raise _CannotRun(
+            f"--profile {exc}" if not str(exc).startswith("--require") else str(exc)
+        ) from None
+
+
 def _self_check() -> int:
     from validate_all_flows.selfcheck import run_selfcheck
 
@@ -119,6 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from validate_all_flows.embedded.stack import main as stack_main
 
         return stack_main()
+    if argv[:1] == ["merge"]:
+        from validate_all_flows.merge import main as merge_main
+
+        return merge_main(argv[1:])
+    if argv[:1] == ["init-profile"]:
+        try:
+            from validate_all_flows.discover import main as init_main
+        except ImportError as exc:
+            print(f"cannot run: the native library does not load: {exc}", file=sys.stderr)
+            return 2
+        return init_main(argv[1:])
     if argv[:1] == ["monitor"]:
         try:
             from validate_all_flows.monitor.cli import main as monitor_main
@@ -144,22 +191,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _validate(args: argparse.Namespace, version: str) -> int:
-    from validate_all_flows.checks import run_checks
-    from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
-    from validate_all_flows.report import decide, to_json, to_junit, to_text
-    from validate_all_flows.target import Slo, Target
-
-    def say(msg: str) -> None:
-        if not args.quiet:
-            print(f"· {msg}", file=sys.stderr, flush=True)
+def _check_arguments(args: argparse.Namespace) -> set[str] | None:
+    """Every argument checked before anything runs (exit 2 naming it); returns the groups."""
+    from validate_all_flows.target import InputError, Slo, check_inputs, check_output_path
 
     groups = None
-    if args.only:
+    if args.only is not None:
         groups = {g.strip() for g in args.only.split(",") if g.strip()}
+        if not groups:
+            raise _CannotRun(f"--only {args.only!r}: no group named; known: {GROUPS}")
         unknown = groups - set(GROUPS)
         if unknown:
             raise _CannotRun(f"--only: unknown group(s) {sorted(unknown)}; known: {GROUPS}")
+    for arg in args.require:
+        if not [c for c in arg.split(",") if c.strip()]:
+            raise _CannotRun(f"--require {arg!r}: no check or group named")
+    if args.min_gas_balance is not None and not args.min_gas_balance >= 0:
+        raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
+    try:
+        check_inputs(
+            base_url=args.base_url,
+            database_url=args.database_url,
+            rpc_url=args.rpc_url,
+            contracts=args.contracts,
+            env_schema=args.env_schema,
+        )
+        Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag).check()
+        if args.output:
+            check_output_path("--output", args.output)
+    except InputError as exc:
+        raise _CannotRun(str(exc)) from None
+    return groups
+
+
+def _validate(args: argparse.Namespace, version: str) -> int:
+    from validate_all_flows.checks import run_checks
+    from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
+    from validate_all_flows.report import decide, render
+    from validate_all_flows.target import Slo, Target
+
+    groups = _check_arguments(args)
     target = Target(
         base_url=args.base_url,
         database_url=args.database_url,
@@ -168,25 +239,31 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         slo=Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
     )
     if args.min_gas_balance is not None:
-        if not args.min_gas_balance >= 0:
-            raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
         target.min_gas_balance_wei = int(args.min_gas_balance * 10**18)
-    try:
-        target.load = load_plan(args, None if args.quiet else say)
-    except ValueError as exc:
-        raise _CannotRun(str(exc)) from None
-    if args.env_schema:
-        target.env_schema = Path(args.env_schema)
-    if args.flows:
-        target.flows_spec = Path(args.flows)
-        _check_flows(target.flows_spec)
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"· {target.redact(msg)}", file=sys.stderr, flush=True)
+
+    profile = load_profile_arg(args.profile, args.require)
     if args.env_file:
         try:
             target.env = parse_env_file(args.env_file)
         except EnvSchemaError as exc:
             raise _CannotRun(str(exc)) from None
+    target.use_profile(profile)
+    if args.env_schema:
+        target.env_schema = Path(args.env_schema)
+    if args.flows:
+        target.flows_spec = Path(args.flows)
+        _check_flows(target.flows_spec)
+    # Every secret of every input is known before any check runs, whichever groups run.
+    target.register_inputs()
+    try:
+        target.load = load_plan(args, None if args.quiet else say)
+    except ValueError as exc:
+        raise _CannotRun(target.redact(str(exc))) from None
     target.log_texts = _read_logs(args)
-    target.add_secrets([u for u in (args.database_url, args.rpc_url) if u and "@" in u])
     given = any(
         [args.base_url, args.database_url, args.rpc_url, args.contracts, args.env_file,
          args.logs, args.logs_cmd]
@@ -209,25 +286,27 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             try:
                 stack = Stack(progress=say).start()
             except StackError as exc:
-                raise _CannotRun(f"the embedded stack did not come up: {exc}") from None
+                raise _CannotRun(
+                    target.redact(f"the embedded stack did not come up: {exc}")
+                ) from None
             target.use_stack(stack)
-        target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
+        target.webhook_secret = target.webhook_secret_value()
         t_checks = time.monotonic()
-        results = run_checks(target, groups, progress=say)
         per_group: dict[str, float] = {}
-        for r in results:
-            per_group[r.id.split(".")[0]] = per_group.get(r.id.split(".")[0], 0.0) + r.seconds
+        results = run_checks(target, groups, progress=say, timings=per_group)
+        if stack is not None and (groups is None or "logs" in groups):
+            from validate_all_flows.checks import logs as log_checks
+
+            t_logs = time.monotonic()
+            target.log_texts = [("embedded service", capture.getvalue())]
+            results = [r for r in results if not r.id.startswith("logs.")]
+            results += log_checks.log_hygiene(target)
+            per_group["logs"] = time.monotonic() - t_logs
         say(
             f"checks done in {time.monotonic() - t_checks:.1f}s ("
             + ", ".join(f"{g} {s:.1f}s" for g, s in per_group.items())
             + ")"
         )
-        if stack is not None and (groups is None or "logs" in groups):
-            from validate_all_flows.checks import logs as log_checks
-
-            target.log_texts = [("embedded service", capture.getvalue())]
-            results = [r for r in results if not r.id.startswith("logs.")]
-            results += log_checks.log_hygiene(target)
     finally:
         logging.getLogger().removeHandler(handler)
         target.close()
@@ -237,19 +316,16 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             stack.stop()
             say(f"torn down in {time.monotonic() - t_down:.1f}s")
     seconds = time.monotonic() - t0
-    verdict = decide(results)
-    if args.format == "json":
-        text = to_json(results, verdict, target, started, seconds, version)
-    elif args.format == "junit":
-        text = target.redact(to_junit(results, verdict, seconds))
-    else:
-        text = target.redact(to_text(results, verdict, seconds))
+    # --only leaves other groups out on purpose: their required checks are not judged.
+    required = [r for r in profile.require if groups is None or r.split(".")[0] in groups]
+    verdict = decide(results, required)
+    text = render(args.format, results, verdict, target, started, seconds, version)
     if args.output:
         try:
             Path(args.output).write_text(text)
         except OSError as exc:
             raise _CannotRun(f"--output {args.output}: {exc.strerror}") from None
-        print(f"{verdict.label}: {verdict.reason} (report in {args.output})")
+        print(f"{verdict.label}: {target.redact(verdict.reason)} (report in {args.output})")
     else:
         sys.stdout.write(text)
     return 0 if verdict.go else 1

@@ -8,14 +8,17 @@ JSON schema (``"schema": "blocktrust.validate/1"``)::
       "reason": str,                       # one line: why
       "started_at": ISO-8601 UTC, "seconds": float, "version": str,
       "target": {"base_url": str|null, "database_url": str|null (password redacted),
-                 "rpc_url": str|null, "contracts": str|null, "embedded": bool},
+                 "rpc_url": str|null, "contracts": str|null, "embedded": bool,
+                 "profile": str},           # the deployment profile's name
       "summary": {"pass": int, "fail": int, "skip": int, "error": int},
       "checks": [{"id": str, "title": str, "status": "pass"|"fail"|"skip"|"error",
-                  "found": str, "evidence": [str], "fix": str, "seconds": float}]
+                  "found": str, "evidence": [str], "fix": str, "seconds": float,
+                  "warnings": [str]}]
     }
 
-Skipped checks never count as passed; the verdict is GO only when nothing failed or errored and
-at least one check passed.
+Skipped checks never count as passed; the verdict is GO only when nothing failed or errored, no
+required check (the profile's ``require`` and ``--require``) was skipped, and at least one check
+passed.
 """
 
 from __future__ import annotations
@@ -23,13 +26,25 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from validate_all_flows.checks import CheckResult, Status
-from validate_all_flows.target import Target, redact_url
+from validate_all_flows.redact import redact_data, redact_url
+from validate_all_flows.target import Target
 
-__all__ = ["Verdict", "decide", "to_json", "to_junit", "to_text"]
+__all__ = [
+    "FORMATS",
+    "Verdict",
+    "decide",
+    "not_run",
+    "redact_results",
+    "render",
+    "to_json",
+    "to_junit",
+    "to_text",
+]
 
 SCHEMA = "blocktrust.validate/1"
 
@@ -47,12 +62,39 @@ class Verdict:
         return "GO" if self.go else "NO-GO"
 
 
-def decide(results: list[CheckResult]) -> Verdict:
-    """The verdict over ``results`` (see the module docstring)."""
+def not_run(results: list[CheckResult], required: Sequence[str]) -> list[str]:
+    """For each required check or group (``workers.monitor``, ``workers``) that did not run:
+    ``"<id>: <why>"`` (skipped, or absent from the results)."""
+    out = []
+    for want in required:
+        mine = [r for r in results if r.id == want or r.id.startswith(want + ".")]
+        if not mine:
+            out.append(f"{want}: not among the checks run")
+        out += [f"{r.id}: {r.found}" for r in mine if r.status is Status.SKIP]
+    return out
+
+
+def decide(results: list[CheckResult], required: Sequence[str] = ()) -> Verdict:
+    """The verdict over ``results`` (see the module docstring); a ``required`` check (or every
+    check of a required group) that skipped is NO-GO too."""
     bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
+    missing = not_run(results, required)
     if bad:
+        failed = sum(r.status is Status.FAIL for r in bad)
+        errors = len(bad) - failed
+        counts = ", ".join(
+            x
+            for x in (
+                f"{failed} check(s) failed" if failed else "",
+                f"{errors} could not be judged (error)" if errors else "",
+            )
+            if x
+        )
         names = ", ".join(r.id for r in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        return Verdict(False, f"{len(bad)} check(s) failed: {names}")
+        extra = f"; required but not run: {'; '.join(missing)}" if missing else ""
+        return Verdict(False, f"{counts}: {names}{extra}")
+    if missing:
+        return Verdict(False, f"required but not run: {'; '.join(missing)}")
     passed = sum(r.status is Status.PASS for r in results)
     if not passed:
         return Verdict(False, "no check could run: give a target (see --help)")
@@ -77,6 +119,10 @@ def to_text(results: list[CheckResult], verdict: Verdict, seconds: float) -> str
     ]
     for r in results:
         lines.append(f"  {mark[r.status]}  {r.id:<{width}}  {r.found}")
+    warned = [r for r in results if r.warnings]
+    if warned:
+        lines.append("")
+        lines += [f"  warn  {r.id}: {w}" for r in warned for w in r.warnings]
     bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
     for r in bad:
         lines += ["", f"{r.id}: {r.title}", f"  found: {r.found}"]
@@ -109,11 +155,12 @@ def to_json(
         "seconds": round(seconds, 3),
         "version": version,
         "target": {
-            "base_url": target.base_url,
-            "database_url": redact_url(target.database_url) if target.database_url else None,
-            "rpc_url": target.rpc_url and target.redact(target.rpc_url),
+            "base_url": target.base_url and redact_url(target.base_url),
+            "database_url": target.database_url and redact_url(target.database_url),
+            "rpc_url": target.rpc_url and redact_url(target.rpc_url),
             "contracts": target.contracts,
             "embedded": target.embedded is not None,
+            "profile": target.profile.name,
         },
         "summary": _summary(results),
         "checks": [
@@ -125,11 +172,12 @@ def to_json(
                 "evidence": r.evidence,
                 "fix": r.fix,
                 "seconds": round(r.seconds, 3),
+                "warnings": r.warnings,
             }
             for r in results
         ],
     }
-    return target.redact(json.dumps(doc, indent=2)) + "\n"
+    return json.dumps(redact_data(doc, target.redact), indent=2) + "\n"
 
 
 def to_junit(results: list[CheckResult], verdict: Verdict, seconds: float) -> str:
@@ -157,4 +205,51 @@ def to_junit(results: list[CheckResult], verdict: Verdict, seconds: float) -> st
             ET.SubElement(case, "error", message=r.found).text = detail
         elif r.status is Status.SKIP:
             ET.SubElement(case, "skipped", message=r.found)
+        if r.warnings:
+            ET.SubElement(case, "system-out").text = "\n".join(f"warning: {w}" for w in r.warnings)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+#: The report formats ``render`` writes.
+FORMATS = ("text", "json", "junit")
+
+
+def redact_results(results: list[CheckResult], redact: Callable[[str], str]) -> list[CheckResult]:
+    """Copies of ``results`` with every text field passed through ``redact``."""
+    return [
+        replace(
+            r,
+            title=redact(r.title),
+            found=redact(r.found),
+            evidence=[redact(e) for e in r.evidence],
+            fix=redact(r.fix),
+            warnings=[redact(w) for w in r.warnings],
+        )
+        for r in results
+    ]
+
+
+def render(
+    fmt: str,
+    results: list[CheckResult],
+    verdict: Verdict,
+    target: Target,
+    started_at: str,
+    seconds: float,
+    version: str,
+) -> str:
+    """The report in ``fmt`` (one of FORMATS). Every format goes through here, and so through the
+    target's redaction twice: on each result's fields before they are written (so no encoding of
+    a format hides a secret from it), and for the registered values once more on the finished
+    document."""
+    results = redact_results(results, target.redact)
+    verdict = Verdict(verdict.go, target.redact(verdict.reason))
+    if fmt == "json":
+        text = to_json(results, verdict, target, started_at, seconds, version)
+    elif fmt == "junit":
+        text = to_junit(results, verdict, seconds)
+    elif fmt == "text":
+        text = to_text(results, verdict, seconds)
+    else:
+        raise ValueError(f"unknown report format {fmt!r}; known: {', '.join(FORMATS)}")
+    return target.redactor.hide_registered(text)

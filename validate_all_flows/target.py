@@ -8,31 +8,129 @@ piece of output passes through :meth:`Target.redact` first.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from validate_all_flows.envcheck import BUILTIN_SCHEMA
 from validate_all_flows.flow_contract import BUILTIN_FLOWS
+from validate_all_flows.profile import Profile, builtin_profile
+from validate_all_flows.redact import Redactor
 
-__all__ = ["LoadPlan", "Slo", "Target", "add_target_arguments", "redact_url"]
+__all__ = [
+    "InputError",
+    "LoadPlan",
+    "Slo",
+    "Target",
+    "add_target_arguments",
+    "check_inputs",
+    "check_output_path",
+    "check_url",
+]
 
-_MIN_SECRET = 6  # shorter values would redact ordinary words
+
+class InputError(ValueError):
+    """Raised for an argument that cannot be used; the message names the argument and why
+    (never a secret: URLs are shown redacted)."""
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (DSNs and RPC URLs carry credentials)."""
+_URL_SCHEMES = {
+    "service": ("http", "https"),
+    "rpc": ("http", "https"),
+    "database": ("postgresql", "postgres"),
+}
+_KEYWORD_DSN = re.compile(r"^\s*[A-Za-z_]+\s*=")
+
+
+def check_url(option: str, value: str, kind: str) -> None:
+    """Raises InputError naming ``option`` unless ``value`` is a usable URL of ``kind``
+    (service, rpc: http(s) with a host and a valid port; database: a PostgreSQL URL, any
+    ``+driver``, or a libpq ``key=value`` string)."""
+    from validate_all_flows.redact import redact_url
+
+    shown = redact_url(value)
+    if kind == "database" and _KEYWORD_DSN.match(value):
+        return
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    schemes = _URL_SCHEMES[kind]
+    if not m:
+        raise InputError(f"{option} {shown!r}: not a URL (expected {schemes[0]}://...)")
+    scheme = m.group(1).lower().split("+", 1)[0]
+    if scheme not in schemes:
+        raise InputError(
+            f"{option} {shown!r}: scheme {m.group(1)!r} is not one of {', '.join(schemes)}"
+        )
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"{option} {shown!r}: {exc}") from None
+    if port == 0:
+        raise InputError(f"{option} {shown!r}: port 0 is not a port")
+    if kind != "database" and not parts.hostname:
+        raise InputError(f"{option} {shown!r}: no host in the URL")
+
+
+def check_output_path(option: str, path: str) -> None:
+    """Raises InputError unless a report can be written to ``path`` (found before any check
+    runs, not after all of them)."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{option} {path}: is a directory")
+    existed = p.exists()
+    try:
+        with p.open("a"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write it: {exc.strerror}") from None
+    if not existed:
+        p.unlink()  # written for real once the checks are done
+
+
+def _check_contracts(option: str, path: str) -> None:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot read it: {exc.strerror}") from None
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{option} {path}: not valid JSON: {exc}") from None
+
+
+def check_inputs(
+    *,
+    base_url: str | None = None,
+    database_url: str | None = None,
+    rpc_url: str | None = None,
+    contracts: str | None = None,
+    env_schema: str | None = None,
+    prefix: str = "--",
+) -> None:
+    """Checks the options that name a deployment before anything runs; raises InputError naming
+    the first unusable one (``prefix``: "--" for the commands, "--blocktrust-" for the plugin;
+    the service URL option is ``--base-url`` / ``--blocktrust-url``)."""
+    from validate_all_flows.envcheck import EnvSchema, EnvSchemaError
+
+    base_opt = "--base-url" if prefix == "--" else f"{prefix}url"
+    if base_url is not None:
+        check_url(base_opt, base_url, "service")
+    if database_url is not None:
+        check_url(f"{prefix}database-url", database_url, "database")
+    if rpc_url is not None:
+        check_url(f"{prefix}rpc-url", rpc_url, "rpc")
+    if contracts is not None:
+        _check_contracts(f"{prefix}contracts", contracts)
+    if env_schema is not None:
+        try:
+            EnvSchema.load(env_schema)
+        except EnvSchemaError as exc:
+            raise InputError(f"{prefix}env-schema {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -44,6 +142,20 @@ class Slo:
     availability: float = 0.995
     listener_lag_s: float = 180.0
 
+    def check(self, prefix: str = "--") -> None:
+        """Raises InputError naming the option (``{prefix}p95-ms`` ...) of an objective that is
+        not a finite number in its range: a negative or NaN objective would judge a healthy
+        service (or any service) wrongly."""
+        rules = (
+            ("p95-ms", self.p95_ms, "a number of milliseconds > 0", lambda v: v > 0),
+            ("error-rate", self.error_rate, "a ratio in [0, 1]", lambda v: 0 <= v <= 1),
+            ("availability", self.availability, "a ratio in (0, 1]", lambda v: 0 < v <= 1),
+            ("listener-lag", self.listener_lag_s, "a number of seconds > 0", lambda v: v > 0),
+        )
+        for name, value, want, ok in rules:
+            if isinstance(value, bool) or not math.isfinite(value) or not ok(value):
+                raise InputError(f"{prefix}{name} {value!r}: must be {want}")
+
 
 @dataclass
 class LoadPlan:
@@ -52,6 +164,7 @@ class LoadPlan:
     ``vus`` virtual users loop through the flow for ``duration_s`` seconds (closed model); with
     ``rate``, that many iterations start per second instead, at most ``vus`` in flight (open
     model). ``flows`` overrides the built-in spec; ``progress`` gets a line about once a second.
+    Under ``--shard K/N`` the plan holds this shard's share; ``output`` receives the report.
     """
 
     vus: int
@@ -59,6 +172,10 @@ class LoadPlan:
     rate: float | None = None
     flows: Path | None = None
     progress: Callable[[str], None] | None = None
+    #: (K, N) under --shard K/N: ``vus`` and ``rate`` are already this shard's share.
+    shard: tuple[int, int] | None = None
+    #: --load-output: where the run's report goes as JSON (for ``validate_all_flows merge``).
+    output: Path | None = None
 
 
 @dataclass
@@ -70,8 +187,8 @@ class Target:
     rpc_url: str | None = None
     contracts: str | None = None
     env: dict[str, str] | None = None  # None: no environment given
-    env_schema: Path = BUILTIN_SCHEMA
-    flows_spec: Path = BUILTIN_FLOWS  # the HTTP flows (--flows); see flow_contract
+    env_schema: Path | None = BUILTIN_SCHEMA  # None: the profile declares none
+    flows_spec: Path | None = BUILTIN_FLOWS  # the HTTP flows (--flows); see flow_contract
     log_texts: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
     webhook_secret: str | None = None
     slo: Slo = field(default_factory=Slo)
@@ -81,8 +198,31 @@ class Target:
     worker_stale_s: float = 120.0  # a chain worker silent this long (beyond 3 polls) is dead
     job_objective_s: float = 600.0  # a mint or proof pending longer misses its objective
     min_gas_balance_wei: int | None = None  # None: enough for workers.FAILSAFES_FUNDED fail-safes
-    secrets: set[str] = field(default_factory=set)
+    redactor: Redactor = field(default_factory=Redactor)  # every output goes through it
+    profile: Profile = field(default_factory=builtin_profile)  # what the deployment is
     _pool: Any = None
+
+    def use_profile(self, profile: Profile) -> Target:
+        """Describes the deployment with ``profile`` (its env schema and flows spec become this
+        target's unless given otherwise later); returns self."""
+        self.profile = profile
+        self.env_schema = profile.env_schema
+        self.flows_spec = profile.flows.spec
+        self.webhook_secret = self.webhook_secret_value()
+        return self
+
+    def webhook_secret_value(self) -> str | None:
+        """The webhook signing secret from the environment (--env-file): the variable the
+        profile's webhook names, SUMSUB_SECRET_KEY by default."""
+        hook = self.profile.webhook
+        return (self.env or {}).get(hook.secret_env if hook else "SUMSUB_SECRET_KEY")
+
+    def env_value(self, name: str) -> str | None:
+        """A variable of the deployment's environment (--env-file), else of ours."""
+        import os
+
+        value = (self.env or {}).get(name)
+        return value if value is not None else os.environ.get(name)
 
     def use_stack(self, stack: Any) -> Target:
         """Points this target at an embedded ``Stack`` (service, database, chain, contracts, its
@@ -91,20 +231,36 @@ class Target:
         self.base_url, self.database_url = stack.base_url, stack.database_url
         self.rpc_url, self.contracts = stack.rpc_url, stack.contracts_config
         self.env = dict(stack.service_env)
-        self.webhook_secret = self.env.get("SUMSUB_SECRET_KEY")
+        self.webhook_secret = self.webhook_secret_value()
+        self.register_inputs()
         return self
 
     def add_secrets(self, values: Mapping[str, str] | list[str]) -> None:
         """Registers secret values that must never appear in output."""
-        items = values.values() if isinstance(values, Mapping) else values
-        self.secrets.update(v for v in items if v and len(v) >= _MIN_SECRET)
+        self.redactor.add(values.values() if isinstance(values, Mapping) else values)
+
+    def register_inputs(self) -> None:
+        """Registers the secrets of every input given so far, whatever checks run: the env
+        file's (the schema's secret variables, secret-named ones, URL passwords and keys), the
+        passwords and keys in the database and RPC URLs, the webhook secret."""
+        if self.env:
+            from validate_all_flows.envcheck import EnvSchema, EnvSchemaError
+
+            names: set[str] = set()  # without a schema, the names say what is secret
+            try:
+                if self.env_schema is not None:
+                    names = EnvSchema.load(self.env_schema).secret_names()
+            except EnvSchemaError:  # reported by env.schema; the built-in names still apply
+                names = EnvSchema.builtin().secret_names()
+            self.redactor.add_env(self.env, names)
+        for url in (self.database_url, self.rpc_url, self.base_url):
+            self.redactor.add_url(url)
+        self.add_secrets([self.webhook_secret or ""])
 
     def redact(self, text: str) -> str:
-        """``text`` with every known secret and URL password replaced by ``***``."""
-        for s in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(s, "***")
-        text = re.sub(r"(://[^:/@\s]*:)[^@\s/]+@", r"\1***@", text)
-        return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}", r"\1***", text)
+        """``text`` with every registered secret and everything credential-like hidden (see
+        validate_all_flows.redact)."""
+        return self.redactor(text)
 
     def pool(self) -> Any:
         """A small native pool on ``database_url`` (opened once, closed by ``close``)."""
@@ -116,6 +272,47 @@ class Target:
                 self.database_url, min_size=0, max_size=4, acquire_timeout=10, connect_timeout=5
             )
         return self._pool
+
+    def contracts_missing(self) -> str:
+        """What is missing to read the contracts ('' when nothing): the RPC URL, and the
+        contracts config file or (profile ``chain.contracts.variables``) the address variables."""
+        missing = [] if self.rpc_url else ["--rpc-url"]
+        chain = self.profile.chain
+        if chain is not None and chain.source == "env" and not self.contracts:
+            unset = [v for v in chain.variables.values() if not self.env_value(v)]
+            missing += unset
+        elif not self.contracts:
+            missing.append("--contracts")
+        return " and ".join(missing)
+
+    def contracts_config(self) -> Any:
+        """The deployment's ``ContractsConfig``: the contracts config file, or the profile's
+        address variables with its ABI files (v1.4's ``*_CONTRACT_ADDRESS`` style).
+        ContractsConfigError / FileReadError say what is wrong."""
+        import json
+
+        from blocktrust_native.listener.contracts import ContractsConfig, load_contracts_config
+
+        chain = self.profile.chain
+        if self.contracts or chain is None or chain.source != "env":
+            assert self.contracts
+            return load_contracts_config(self.contracts)
+        doc = {}
+        for name, var in chain.variables.items():
+            abi: Any = []  # without ABI files only the code's presence can be checked
+            if name in chain.abi_files:
+                abi = json.loads(chain.abi_files[name].read_text(encoding="utf-8"))
+                abi = abi.get("abi") if isinstance(abi, dict) else abi
+            doc[name] = {"address": self.env_value(var), "abi": abi}
+        return ContractsConfig.from_dict(doc, "the profile's contract address variables")
+
+    def read_only(self, sql: str, params: tuple[Any, ...] = (), timeout_s: float = 5.0) -> Any:
+        """Rows of an operator's query (from a profile) in a read-only transaction that the
+        server cancels after ``timeout_s``: a profile cannot change the deployment's data."""
+        with self.pool().connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            return conn.execute(sql, params)
 
     def close(self) -> None:
         """Closes what the target opened."""

@@ -53,6 +53,7 @@ from blocktrust_native.errors import (
     ChainIdMismatch,
     ConfigError,
 )
+from validate_all_flows.redact import redact_url  # the tool's one redaction (re-exported)
 
 __all__ = [
     "AMOY_CHAIN_ID",
@@ -104,16 +105,6 @@ class TransactionFailed(ChainError):
 class NonceTooLow(TransactionFailed):
     """Raised by ``send_raw`` when the node already has a transaction with that nonce mined (the
     nonce was spent by another transaction, or by this one)."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` without credentials, path or query (providers put API keys there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query
-    return f"{parts.scheme}://{host}" + ("/…" if hidden else "")
 
 
 class _RedactUrlSecrets(logging.Filter):

@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     t = p.add_argument_group("target (as for the main command; at least one)")
     add_target_arguments(t, "its PostgreSQL URL; also the store unless given below")
+    t.add_argument(
+        "--profile",
+        default="reference",
+        help="what the deployment is: a profile file or a built-in name (as for the command)",
+    )
     s = p.add_argument_group("schedule and store")
     s.add_argument(
         "--interval", type=_duration, help="time between cycles (60 s; $MONITOR_CHECK_INTERVAL)"
@@ -173,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
     from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
     from validate_all_flows.monitor.runner import DEFAULT_GROUPS, MonitorConfig
     from validate_all_flows.monitor.store import MonitorStore
-    from validate_all_flows.target import Slo, Target
+    from validate_all_flows.target import InputError, Slo, Target, check_inputs, check_url
 
     if not any([args.base_url, args.database_url, args.rpc_url, args.contracts]):
         raise _CannotRun(
@@ -205,17 +210,36 @@ def _run(args: argparse.Namespace) -> int:
         if unknown:
             raise _CannotRun(f"--groups: unknown group(s) {unknown}; known: {GROUPS}")
     slo = Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag)
+    try:
+        slo.check()
+        check_inputs(
+            base_url=args.base_url,
+            database_url=args.database_url,
+            rpc_url=args.rpc_url,
+            contracts=args.contracts,
+            env_schema=args.env_schema,
+        )
+        if args.monitor_database_url:
+            check_url("--monitor-database-url", args.monitor_database_url, "database")
+    except InputError as exc:
+        raise _CannotRun(str(exc)) from None
     if not 0 < slo.availability < 1 or not 0 <= slo.error_rate < 1 or slo.p95_ms <= 0:
         raise _CannotRun("objectives: --availability in (0, 1), --error-rate in [0, 1), "
                          "--p95-ms > 0")  # fmt: skip
 
+    from validate_all_flows.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        raise _CannotRun(f"--profile {exc}") from None
     target = Target(
         base_url=args.base_url,
         database_url=args.database_url,
         rpc_url=args.rpc_url,
         contracts=args.contracts,
         slo=slo,
-    )
+    ).use_profile(profile)
     if args.env_schema:
         target.env_schema = Path(args.env_schema)
     if args.env_file:
@@ -223,20 +247,14 @@ def _run(args: argparse.Namespace) -> int:
             target.env = parse_env_file(args.env_file)
         except EnvSchemaError as exc:
             raise _CannotRun(str(exc)) from None
-        target.webhook_secret = target.env.get("SUMSUB_SECRET_KEY")
-        try:
-            from validate_all_flows.envcheck import EnvSchema
-
-            names = EnvSchema.load(target.env_schema).secret_names()
-            target.add_secrets({k: v for k, v in target.env.items() if k in names})
-        except EnvSchemaError as exc:
-            raise _CannotRun(str(exc)) from None
+        target.webhook_secret = target.webhook_secret_value()
+    target.register_inputs()
     hooks = list(args.slack_webhook) or [
         os.environ[k] for k in ("SLACK_WEBHOOK_URL", "ALERT_WEBHOOK_URL") if os.environ.get(k)
     ]
     hooks = list(dict.fromkeys(hooks))  # the same URL under both names posts once
-    target.add_secrets([u for u in (args.database_url, args.monitor_database_url,
-                                    args.rpc_url, args.telegram_token, *hooks) if u])  # fmt: skip
+    target.redactor.add_url(args.monitor_database_url)
+    target.add_secrets([args.telegram_token or "", *hooks])  # a webhook URL is its credential
 
     logger = logging.getLogger("validate_all_flows.monitor")
     handler = logging.StreamHandler(sys.stderr)

@@ -274,7 +274,7 @@ class Monitor:
         paths: list[Path] = []
         if self.config.report_dir is not None:
             try:
-                paths = write_report(report, self.config.report_dir)
+                paths = write_report(report, self.config.report_dir, self.target.redact)
             except OSError as exc:
                 log.error("cannot write the SLO report to %s: %s", self.config.report_dir, exc)
         verdict = (
@@ -494,4 +494,4 @@ class Monitor:
                     [({}, 1.0 if rep.passed else 0.0)],
                 ),
             ]
-        return render(fam)
+        return self.target.redact(render(fam))
