@@ -507,3 +507,75 @@ def test_workers_chain_fails_for_a_signer_without_gas(
     finally:
         _stop(proc)
     assert f"signer {broke.address.lower()} is short of gas" in result.found
+
+
+# -- real chains: confirmations, keys and roles
+
+
+def test_a_receipt_counts_only_after_the_configured_confirmations(anvil: Anvil) -> None:  # noqa: F811
+    client = ChainClient(anvil.rpc_url, anvil.private_key(4), confirmations=3)
+    tx = client.w3.eth.send_transaction(
+        {"from": anvil.accounts[4], "to": anvil.accounts[5], "value": 1}
+    )
+    assert client.w3.eth.get_transaction_receipt(tx)["status"] == 1  # mined ...
+    assert client.receipt("0x" + bytes(tx).hex()) is None  # ... but 1 confirmation of 3
+    anvil.mine(2)
+    receipt = client.receipt("0x" + bytes(tx).hex())
+    assert receipt is not None
+    assert receipt.status == 1
+
+
+def test_the_hot_key_holds_only_its_three_roles(
+    anvil: Anvil,  # noqa: F811
+    admin: ChainClient,
+    config: ContractsConfig,
+) -> None:
+    bt = BlocktrustContracts(admin, config)
+    hot = anvil.accounts[HOT_KEY]
+    for contract in ("IdentityNFT", "ProofRegistry", "FailSafe"):
+        assert not bt.has_role(contract, "ADMIN_ROLE", hot)
+        assert bt.has_role(contract, "ADMIN_ROLE", admin.address)
+    assert bt.has_role("IdentityNFT", "MINTER_ROLE", hot)
+    assert bt.has_role("ProofRegistry", "REGISTRAR_ROLE", hot)
+    assert bt.has_role("FailSafe", "TRIGGER_ROLE", hot)
+    assert not bt.has_role("IdentityNFT", "MINTER_ROLE", admin.address)
+    assert bt.has_role("IdentityNFT", "FAILSAFE_ROLE", config.fail_safe.address)
+
+
+def test_deploy_prints_the_grants_a_multisig_admin_sends(anvil: Anvil, tmp_path: Path) -> None:  # noqa: F811
+    deployer, multisig, hot = 6, 7, 8
+    out = tmp_path / "contracts_config.json"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)]),
+        "RPC_URL": anvil.rpc_url,
+        "CHAIN_ID": str(anvil.chain_id),
+        "CHAIN_PRIVATE_KEY": anvil.private_key(deployer),
+    }
+    args = ["--admin", anvil.accounts[multisig], "--operator", anvil.accounts[hot]]
+    proc = subprocess.run(
+        [sys.executable, "-m", "validate_all_flows.embedded.deploy", "--out", str(out), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    grants = [line.split() for line in proc.stdout.splitlines() if ".grantRole(" in line]
+    assert len(grants) == 4
+    from blocktrust_native.listener.contracts import load_contracts_config
+
+    cfg = load_contracts_config(str(out))
+    signer = ChainClient(anvil.rpc_url, anvil.private_key(multisig))
+    bt = BlocktrustContracts(signer, cfg)
+    assert not bt.has_role("IdentityNFT", "MINTER_ROLE", anvil.accounts[hot])
+    for words in grants:  # "<Contract>.grantRole(...)" ... "to <address> data <calldata>"
+        to, data = words[words.index("to") + 1], words[words.index("data") + 1]
+        tx = signer.w3.eth.send_transaction({"from": signer.address, "to": to, "data": data})
+        assert signer.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    assert bt.has_role("IdentityNFT", "MINTER_ROLE", anvil.accounts[hot])
+    assert bt.has_role("FailSafe", "TRIGGER_ROLE", anvil.accounts[hot])
+    assert bt.has_role("IdentityNFT", "FAILSAFE_ROLE", cfg.fail_safe.address)
+    deployer_address = anvil.accounts[deployer]
+    assert not bt.has_role("IdentityNFT", "ADMIN_ROLE", deployer_address)  # it kept nothing
