@@ -309,6 +309,46 @@ def test_a_worker_killed_after_sending_finishes_the_job_on_restart_with_one_mint
     assert pool.execute("SELECT status FROM chain_txs") == [("mined",)]
 
 
+def test_a_stuck_transaction_is_replaced_with_higher_fees_at_the_same_nonce(
+    setup: dict[str, Any],
+    anvil: Anvil,  # noqa: F811
+    admin: ChainClient,
+    config: ContractsConfig,
+) -> None:
+    pool = setup["pool"]
+    _, wallet = _user(pool, config)
+    anvil.rpc("evm_setAutomine", [False])  # nothing is mined: the transaction looks stuck
+    try:
+        proc = _worker(setup, anvil, None, "--stuck-after", "2", "--receipt-wait", "1")
+        try:
+            txs = _wait(
+                "a replacement",
+                lambda: (
+                    (r := pool.execute("SELECT nonce, max_fee, tx_hash FROM chain_txs ORDER BY id"))
+                    and len(r) >= 2
+                    and r
+                ),
+            )
+            assert txs[0][0] == txs[1][0]  # the same nonce: at most one can ever be mined
+            assert int(txs[1][1]) >= int(txs[0][1]) * 1.25
+            anvil.rpc("evm_mine")
+            _wait(
+                "the mint",
+                lambda: pool.execute("SELECT status FROM identity_nfts") == [("active",)],
+            )
+        finally:
+            _stop(proc)
+    finally:
+        anvil.rpc("evm_setAutomine", [True])
+    minted = _logs(admin, config, "IdentityNFT", "IdentityMinted")
+    assert sum(1 for e in minted if e["args"]["wallet"].lower() == wallet) == 1
+    rows = pool.execute("SELECT status, count(*) FROM chain_txs GROUP BY status ORDER BY 1")
+    assert rows[-1] == ("mined", 1)
+    assert all(status == "dropped" for status, _ in rows[:-1])
+    mined = pool.execute("SELECT tx_hash FROM chain_txs WHERE status = 'mined'")[0][0]
+    assert pool.execute("SELECT mint_tx_hash FROM identity_nfts") == [(mined,)]
+
+
 def test_two_worker_processes_on_one_key_never_share_a_nonce(
     setup: dict[str, Any],
     anvil: Anvil,  # noqa: F811

@@ -129,3 +129,12 @@ class TxLog:
             "WHERE tx_hash = $1",
             (tx_hash.lower(), status, block),
         )
+
+    def drop_unmined(self, kind: str, job_id: int) -> None:
+        """Marks the job's transactions still ``sent`` dropped (the job is finished: the nonce
+        they share with the mined one is spent)."""
+        self.pool.execute(
+            "UPDATE chain_txs SET status = 'dropped', settled_at = now() "
+            "WHERE job_kind = $1 AND job_id = $2 AND status = 'sent'",
+            (kind, job_id),
+        )

@@ -216,9 +216,8 @@ class ChainWorker:
             mined = receipt if ok else mined
         outcome = kind.settled(job, mined)
         if outcome is not None:
-            for t in pending:  # siblings of the mined one, or not needed any more
-                self.txlog.settle(t.tx_hash, "dropped")
             kind.finish(job, outcome)
+            self.txlog.drop_unmined(kind.name, job.id)  # siblings of the mined one, or unneeded
             return
         if pending:
             if self.client.nonce() <= pending[0].nonce:
@@ -310,6 +309,7 @@ class ChainWorker:
             # Reverted on chain after a clean estimate (a race): the next estimate names it.
             raise RuntimeError(f"{tx_hash} mined with status {receipt.status}, no effect")
         kind.finish(job, outcome)
+        self.txlog.drop_unmined(kind.name, job.id)
 
 
 def main(argv: list[str] | None = None) -> int:
