@@ -572,6 +572,12 @@ class ChainClient:
     def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of ``tx_hash`` once it has ``confirmations`` blocks, else None (unknown,
         pending or too recent). A receipt with status 0 is returned: the caller decides."""
+        found = self.mined_receipt(tx_hash)
+        return found if found is not None and self.is_final(found) else None
+
+    def mined_receipt(self, tx_hash: str) -> Receipt | None:
+        """The receipt of ``tx_hash`` as soon as it is in a block (None while unknown or
+        pending), whatever its confirmations."""
 
         def fetch() -> Any:
             try:
@@ -582,11 +588,13 @@ class ChainClient:
         raw = self._read("eth_getTransactionReceipt", fetch)
         if raw is None or raw.get("blockNumber") is None:
             return None
-        if self.confirmations > 1 and self.block_number() < (
-            int(raw["blockNumber"]) + self.confirmations - 1
-        ):
-            return None
         return _receipt(raw)
+
+    def is_final(self, receipt: Receipt) -> bool:
+        """True when ``receipt``'s block has ``confirmations`` blocks (itself included)."""
+        if self.confirmations <= 1:
+            return True
+        return self.block_number() >= receipt.block_number + self.confirmations - 1
 
     def wait_receipt(self, tx_hash: str, timeout: float | None = None) -> Receipt | None:
         """Polls :meth:`receipt` up to ``timeout`` seconds (default: the client's); None when the

@@ -207,10 +207,13 @@ class ChainWorker:
     def _advance(self, kind: JobKind, job: Job) -> None:
         mined, pending = None, []
         for tx in self.txlog.open_txs(kind.name, job.id):  # newest first
-            receipt = self.client.receipt(tx.tx_hash)
+            receipt = self.client.mined_receipt(tx.tx_hash)
             if receipt is None:
                 pending.append(tx)
                 continue
+            if not self.client.is_final(receipt):
+                self._recheck(kind, job)  # mined, not yet confirmed enough: neither resend nor drop
+                return
             ok = receipt.status == 1
             self.txlog.settle(tx.tx_hash, "mined" if ok else "reverted", receipt.block_number)
             mined = receipt if ok else mined
@@ -225,7 +228,10 @@ class ChainWorker:
                 return
             # The nonce is spent: by one of ours mined meanwhile, or by another transaction.
             for t in pending:
-                receipt = self.client.receipt(t.tx_hash)
+                receipt = self.client.mined_receipt(t.tx_hash)
+                if receipt is not None and not self.client.is_final(receipt):
+                    self._recheck(kind, job)
+                    return
                 if receipt is not None:
                     self._finish_from(kind, job, t.tx_hash, receipt)
                     return
@@ -292,14 +298,17 @@ class ChainWorker:
     def _wait(self, kind: JobKind, job: Job, tx: SignedTx) -> None:
         receipt = self.client.wait_receipt(tx.tx_hash, self.receipt_wait)
         if receipt is None:
-            # Not mined yet: look again soon; stays submitted, no attempt counted.
-            self.pool.execute(
-                f"UPDATE {kind.table} SET next_attempt_at = now() + make_interval(secs => $2) "
-                "WHERE id = $1",
-                (job.id, self.interval),
-            )
+            self._recheck(kind, job)
             return
         self._finish_from(kind, job, tx.tx_hash, receipt)
+
+    def _recheck(self, kind: JobKind, job: Job) -> None:
+        """Not mined (or not confirmed) yet: look again soon; no attempt is counted."""
+        self.pool.execute(
+            f"UPDATE {kind.table} SET next_attempt_at = now() + make_interval(secs => $2) "
+            "WHERE id = $1",
+            (job.id, self.interval),
+        )
 
     def _finish_from(self, kind: JobKind, job: Job, tx_hash: str, receipt: Receipt) -> None:
         ok = receipt.status == 1
