@@ -229,3 +229,41 @@ def test_progress_redacts_what_it_shows() -> None:
     p.meter("waiting hunter2", 1, 1, "as hunter2")
     assert "hunter2" not in out.getvalue()
     assert out.getvalue().count("***") == 3
+
+
+def test_a_terminal_gets_a_bar_redrawn_in_place(rolling: Rolling) -> None:
+    # The real command with its stderr on a pseudo-terminal: the wait is one bar, redrawn.
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    main_fd, tty_fd = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "python"), str(root)])}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "validate_all_flows", "--base-url", rolling.url, "--only",
+             "http", "--expect-version", "1.4.1", "--expect-interval", "0.05"],
+            stdout=subprocess.PIPE, stderr=tty_fd, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        os.close(tty_fd)
+        tty_fd = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if tty_fd >= 0:
+            os.close(tty_fd)
+        os.close(main_fd)
+    text = shown.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert text.count("\r\x1b[2Kwaiting for version 1.4.1 [") >= 2, text
+    assert "] 100% reported" in text

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Rule", "Series", "esc", "hbars", "histogram", "line_chart", "nice_ticks"]
+__all__ = ["Rule", "Series", "esc", "hbars", "histogram", "line_chart", "log_ticks", "nice_ticks"]
 
 _W, _H = 560, 250
 _L, _R, _T, _B = 64, 18, 42, 44  # margins: axis labels left and below, title and key above
@@ -70,23 +70,42 @@ def _num(v: float) -> str:
     return f"{v:.2g}"
 
 
-class _Frame:
-    """Maps data coordinates onto the plot area (x optionally logarithmic)."""
+def _ident(v: float) -> float:
+    return v
 
-    def __init__(self, x0: float, x1: float, y0: float, y1: float, log_x: bool = False) -> None:
-        self.log_x = log_x
-        fx = math.log10 if log_x else (lambda v: v)
-        self.fx: Callable[[float], float] = fx
-        self.x0, self.x1 = fx(x0), fx(x1)
+
+class _Frame:
+    """Maps data coordinates onto the plot area (either axis optionally logarithmic)."""
+
+    def __init__(
+        self, x0: float, x1: float, y0: float, y1: float, log_x: bool = False, log_y: bool = False
+    ) -> None:
+        self.fx: Callable[[float], float] = math.log10 if log_x else _ident
+        self.fy: Callable[[float], float] = math.log10 if log_y else _ident
+        self.x0, self.x1 = self.fx(x0), self.fx(x1)
         if self.x1 <= self.x0:
             self.x1 = self.x0 + 1
-        self.y0, self.y1 = y0, y1 if y1 > y0 else y0 + 1
+        self.y0, self.y1 = self.fy(y0), self.fy(y1)
+        if self.y1 <= self.y0:
+            self.y1 = self.y0 + 1
 
     def px(self, x: float) -> float:
         return _L + (self.fx(x) - self.x0) / (self.x1 - self.x0) * (_W - _L - _R)
 
     def py(self, y: float) -> float:
-        return _H - _B - (y - self.y0) / (self.y1 - self.y0) * (_H - _T - _B)
+        return _H - _B - (self.fy(y) - self.y0) / (self.y1 - self.y0) * (_H - _T - _B)
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks covering [lo, hi] (both > 0): 1-2-5 per decade, or one per decade over a wide span;
+    from the one at or below lo to the one at or above hi."""
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+    mults = (1,) if hi / lo > 300 else (1, 2, 5)  # over 2.5 decades: one tick per decade
+    steps = [10.0**d * m for d in decades for m in mults]
+    below = [t for t in steps if t <= lo * (1 + 1e-9)]
+    above = [t for t in steps if t >= hi * (1 - 1e-9)]
+    start, end = (below[-1] if below else steps[0]), (above[0] if above else steps[-1])
+    return [t for t in steps if start <= t <= end]
 
 
 def _open(title: str, css: str) -> list[str]:
@@ -217,20 +236,30 @@ def line_chart(
     y_fmt: Callable[[float], str] = _num,
     rules: Sequence[Rule] = (),
     y_floor: float | None = 0.0,
+    log_y: bool = False,
 ) -> str:
     """Lines through each series' points (drawn in x order) with a ``pt`` mark per point;
-    ``rules`` draw objectives; ``y_floor`` keeps that value inside the y range."""
+    ``rules`` draw objectives; ``y_floor`` keeps that value inside the y range. ``log_y``: a
+    logarithmic y axis (values at or under 0 are drawn at its floor), for latencies that span
+    decades."""
+    if log_y:
+        positive = [y for s in series for _, y in s.points if y > 0]
+        floor = min(positive, default=1.0) / 2
+        series = [Series(s.name, [(x, max(y, floor)) for x, y in s.points], s.css) for s in series]
     pts = [p for s in series for p in s.points]
     ys = [y for _, y in pts] + [r.value for r in rules if r.axis == "y"]
     xs = [x for x, _ in pts] + [r.value for r in rules if r.axis == "x"]
-    if y_floor is not None:
+    if y_floor is not None and not log_y:
         ys.append(y_floor)
     if not xs:
         xs = [0.0, 1.0]
     y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    pad = (y1 - y0) * 0.1 or 1.0
-    yticks = nice_ticks(y0, y1 + pad)
-    f = _Frame(min(xs), max(xs), min(yticks), max(yticks))
+    if log_y:
+        yticks = log_ticks(y0, y1)
+    else:
+        pad = (y1 - y0) * 0.1 or 1.0
+        yticks = nice_ticks(y0, y1 + pad)
+    f = _Frame(min(xs), max(xs), min(yticks), max(yticks), log_y=log_y)
     if x_ticks is None:
         x_ticks = [(x, _num(x)) for x in nice_ticks(min(xs), max(xs))]
     out = _open(title, "line")

@@ -126,8 +126,9 @@ def _load_section(latency: dict[str, Any], r: Callable[[str], str]) -> str:
             [Series(f"{name} latency", [(_nines(p), v) for p, v in st["percentiles"]])],
             title=f"{name}: latency by percentile",
             x_label="percentile",
-            y_label="latency (ms)",
+            y_label="latency (ms, log scale)",
             x_ticks=_NINES_TICKS,
+            log_y=True,
             rules=[Rule(objective, f"p95 objective {objective:g} ms")],
         )
         parts.append(
