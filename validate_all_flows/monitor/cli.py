@@ -179,8 +179,13 @@ def _run(args: argparse.Namespace) -> int:
     from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
     from validate_all_flows.monitor.runner import DEFAULT_GROUPS, MonitorConfig
     from validate_all_flows.monitor.store import MonitorStore
+    from validate_all_flows.profile import ProfileError, load_profile
     from validate_all_flows.target import InputError, Slo, Target, check_inputs, check_url
 
+    try:  # the profile first: a mistake in it stops everything before anything starts
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        raise _CannotRun(f"--profile {exc}") from None
     if not any([args.base_url, args.database_url, args.rpc_url, args.contracts]):
         raise _CannotRun(
             "the monitor needs a deployment to watch: give --base-url, --database-url and/or "
@@ -236,12 +241,6 @@ def _run(args: argparse.Namespace) -> int:
         raise _CannotRun("objectives: --availability in (0, 1), --error-rate in [0, 1), "
                          "--p95-ms > 0")  # fmt: skip
 
-    from validate_all_flows.profile import ProfileError, load_profile
-
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as exc:
-        raise _CannotRun(f"--profile {exc}") from None
     target = Target(
         base_url=args.base_url,
         database_url=args.database_url,
