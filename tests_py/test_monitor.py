@@ -475,6 +475,11 @@ def test_slo_report_on_a_known_sequence_of_up_and_down_cycles(
     assert "error rate:   10.000 % (2/20 probes), objective 20 %" in text
     history = (tmp_path / "slo-history.jsonl").read_text().splitlines()
     assert [json.loads(h)["uptime"]["cycles"] for h in history] == [1, 10]
+    # The page beside them: the verdict, and one point per history entry on each budget line
+    # (tests_py/test_report_html.py opens such a page in a browser).
+    page = (tmp_path / "slo-report.html").read_text()
+    assert '<h1 id="verdict">SLO MET</h1>' in page
+    assert page.count('<circle class="pt s1"') == 2 + 2  # budget and burn-rate charts
 
     # The 1-hour burn rate 0.4 is over the 0.3 alert threshold once the hour holds 10 cycles.
     assert db.execute(

@@ -310,6 +310,7 @@ def test_no_secret_reaches_the_monitors_outputs(
         written = sorted(reports.iterdir())
         assert [p.name for p in written] == [
             "slo-history.jsonl",
+            "slo-report.html",
             "slo-report.json",
             "slo-report.txt",
         ]
@@ -339,3 +340,28 @@ def test_no_secret_reaches_the_monitors_outputs(
     assert 'blocktrust_monitor_check_up{check="http.health"} 0.0' in exposition
     _assert_clean(exposition, s, "Prometheus exposition")
     _assert_clean(json.dumps([p["doc"] for p in slack.posts + telegram.posts]), s, "alerts")
+
+
+def test_no_secret_reaches_the_pytest_plugins_report(
+    planted: dict[str, Any], tmp_path: Path
+) -> None:
+    # The plugin's items fail with the evidence (a leaky error page, the env file's findings):
+    # pytest's own report of them must hold no secret either.
+    s = planted
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)]),
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+    with serve_wsgi(_leaky(s)) as url:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "validate_all_flows.pytest_plugin",
+             "-p", "no:cacheprovider", "--pyargs", "validate_all_flows", "-rA", "-v",
+             "-k", "env or http or database", "--blocktrust-url", url,
+             "--blocktrust-database-url", s["kw_dsn"], "--blocktrust-rpc-url", s["rpc_url"],
+             "--blocktrust-env-file", str(s["env_file"])],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "test_check[http.health] FAILED" in proc.stdout
+    _assert_clean(proc.stdout + proc.stderr, s, "pytest plugin output")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fix_http_proxy import FaultProxy
 
 from validate_all_flows.checks import CheckResult, Status, run_checks
 from validate_all_flows.embedded.stack import Stack
@@ -62,7 +63,7 @@ def _undo(stack: Stack, table: str) -> None:
         (
             "identity_nfts",
             "kyc_mint",
-            "the identity NFT mint is failed (the database records no reason)",
+            "the identity NFT mint is failed (no reason recorded)",
         ),
         ("proofs", "sign_normal", "the proof is failed: " + REVERT.format(what="ProofRegistry")),
         (
@@ -139,3 +140,54 @@ def test_a_hung_listener_behind_the_chain_head_is_caught(stack: Stack) -> None:
     assert r.status is Status.FAIL, r
     assert "12 block(s) past 0 confirmation(s) not processed" in r.evidence[0], r.evidence
     assert "no progress in 12 s" in r.evidence[0]
+
+
+def test_a_failed_mint_seen_through_the_api_alone_ends_the_wait(stack: Stack) -> None:
+    # No --database-url: the profile's API path (/api/identity /nft/status) is watched instead.
+    _turn_failed(stack, "identity_nfts", None)
+    t = Target(chain_margin_s=5.0).use_stack(stack)
+    t.database_url = None
+    try:
+        results = {r.id: r for r in run_checks(t, {"flows"})}
+    finally:
+        _undo(stack, "identity_nfts")
+        t.close()
+    r = results["flows.kyc_mint"]
+    assert (r.status, r.found) == (
+        Status.FAIL,
+        "the identity NFT mint is failed (no reason recorded)",
+    )
+    assert r.seconds < 50  # the budget is 60 s: it did not wait it out
+
+
+def test_a_reset_webhook_is_not_blamed_on_the_webhook_secret(stack: Stack) -> None:
+    # A proxy in front resets the KYC webhook. Before: "check that the service's SUMSUB_SECRET_KEY
+    # is the one given", for a request that never got an answer.
+    with FaultProxy(str(stack.base_url), {"/api/kyc/webhook": "reset"}) as proxy:
+        t = Target(chain_margin_s=5.0).use_stack(stack)
+        t.base_url = proxy.url
+        try:
+            results = {r.id: r for r in run_checks(t, {"flows"})}
+        finally:
+            t.close()
+        assert proxy.hits >= 1
+    r = results["flows.kyc_mint"]
+    assert r.status is Status.FAIL, r
+    assert "SUMSUB_SECRET_KEY" not in r.found + r.fix
+    assert r.found.startswith("step kyc_mint/webhook (POST "), r.found
+    assert "did not answer" in r.fix
+
+
+def test_the_listener_is_judged_by_its_age_when_the_rpc_is_down(stack: Stack) -> None:
+    # The node stopped answering (a closed port here): the listener check reports what it can
+    # (the checkpoint's age) and says why the chain head is unknown, instead of raising.
+    from validate_all_flows.embedded.postgres import free_port
+
+    t = Target(chain_margin_s=5.0).use_stack(stack)
+    t.rpc_url = f"http://127.0.0.1:{free_port()}"
+    try:
+        r = {x.id: x for x in run_checks(t, {"workers"})}["workers.listener"]
+    finally:
+        t.close()
+    assert r.status is not Status.ERROR, r
+    assert "chain head unknown (" in r.evidence[0], r.evidence

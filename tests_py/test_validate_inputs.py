@@ -20,6 +20,8 @@ GOOD_ENV = (
     "API_KEY_SALT=aG5sD0fH6cB1nY8wR4tL7pZ2mQ9vXj3k\n"
 )
 
+_URL = ["--base-url", "http://127.0.0.1:9"]  # nothing listens: never reached
+
 #: (id, argv, what stderr must say). "{tmp}" is the test's temporary directory.
 BAD = [
     ("base-url-not-url", ["--base-url", "not-a-url"], "--base-url 'not-a-url': not a URL"),
@@ -66,6 +68,12 @@ BAD = [
     ("profile-unknown", ["--profile", "nosuch"], "--profile nosuch: no such profile"),
     ("require-unknown", ["--require", "nosuch.check"], "'nosuch.check' is not a check id"),
     ("require-empty", ["--require", ""], "--require '': no check or group named"),
+    ("expect-version-no-url", ["--expect-version", "1.2.0"], "need --base-url"),
+    ("expect-commit-not-hex", [*_URL, "--expect-commit", "xyz"], "--expect-commit 'xyz'"),
+    ("expect-timeout", [*_URL, "--expect-version", "1", "--expect-timeout", "-1"], "must be > 0"),
+    ("expect-interval", [*_URL, "--expect-version", "1", "--expect-interval", "nan"], "> 0"),
+    ("version-path", [*_URL, "--expect-version", "1", "--version-path", "v"], "must start with /"),
+    ("version-field-alone", ["--version-field", "/v"], "--version-field given without"),
     ("format-unknown", ["--format", "xml"], "--format: invalid choice"),
     ("output-no-dir", ["--output", "/nonexistent-dir/report.json"], "--output /nonexistent-dir"),
     ("output-is-dir", ["--output", "{tmp}"], "--output {tmp}: is a directory"),
@@ -138,3 +146,89 @@ def test_good_objectives_at_their_limits_are_accepted(inputs: Path) -> None:
     assert main([*env, *limits]) == 0
     dsn = "host=db.internal port=5432 dbname=app user=app password=Secret99"
     assert main([*env, "--database-url", dsn, "--only", "env"]) == 0
+
+
+# --- the monitor command: the same rule for its options
+
+#: (id, argv, what stderr must say); every row also names a store (a closed port: a row wrongly
+#: accepted would run a cycle against nothing and exit, not name its option).
+MONITOR_BAD = [
+    ("base-url", ["--base-url", "not-a-url"], "--base-url 'not-a-url': not a URL"),
+    ("database-url", ["--database-url", "http://db/x"], "--database-url"),
+    ("rpc-url", ["--rpc-url", "ftp://x"], "--rpc-url 'ftp://x': scheme 'ftp'"),
+    ("contracts", ["--contracts", "/nonexistent.json"], "--contracts /nonexistent.json"),
+    ("env-file", ["--env-file", "/nonexistent.env"], "cannot read the env file"),
+    ("env-schema", ["--env-schema", "/nonexistent.yaml"], "--env-schema"),
+    ("profile", ["--profile", "nosuch"], "--profile nosuch"),
+    ("interval", ["--interval", "0"], "--interval, --report-every and --window must be positive"),
+    ("interval-negative", ["--interval", "-5"], "argument --interval: not a duration"),
+    ("once-and-cycles", ["--once", "--cycles", "2"], "give --once or --cycles, not both"),
+    ("cycles", ["--cycles", "0"], "--cycles must be at least 1"),
+    ("groups-unknown", ["--groups", "nosuch"], "--groups: unknown group(s) ['nosuch']"),
+    ("groups-empty", ["--groups", ""], "--groups '': no group named"),
+    ("name-empty", ["--name", " "], "--name '': give this monitor a name"),
+    ("monitor-database-url", ["--monitor-database-url", "not-a-url"], "--monitor-database-url"),
+    ("retention", ["--retention", "-1"], "argument --retention: not a duration"),
+    ("p95-ms", ["--p95-ms", "-5"], "--p95-ms -5.0: must be"),
+    ("error-rate", ["--error-rate", "5"], "--error-rate 5.0: must be a ratio"),
+    ("availability", ["--availability", "2"], "--availability 2.0: must be a ratio"),
+    ("listener-lag", ["--listener-lag", "-1"], "--listener-lag -1.0: must be"),
+    ("window", ["--window", "0"], "--window must be positive"),
+    ("report-every", ["--report-every", "0"], "--report-every and --window must be positive"),
+    ("report-dir", ["--report-dir", "/proc/nope/x"], "--report-dir /proc/nope/x"),
+    ("slack-webhook", ["--slack-webhook", "ftp://hooks/T0/secretpath"], "not an http(s) URL"),
+    ("telegram-token", ["--telegram-token", "123:" + "a" * 30], "needs both a token and a chat"),
+    ("telegram-chat-id", ["--telegram-chat-id", "5"], "needs both a token and a chat id"),
+    (
+        "telegram-api-base",
+        [
+            "--telegram-token",
+            "123:" + "a" * 30,
+            "--telegram-chat-id",
+            "5",
+            "--telegram-api-base",
+            "not-a-url",
+        ],
+        "--telegram-api-base: not an http(s) URL",
+    ),
+    ("remind-every", ["--remind-every", "-1"], "argument --remind-every: not a duration"),
+    ("burn-alert-negative", ["--burn-alert", "-1"], "--burn-alert -1.0: must be a burn rate"),
+    ("burn-alert-nan", ["--burn-alert", "nan"], "--burn-alert nan"),
+    ("metrics-port", ["--metrics-port", "70000"], "--metrics-port 70000: not a port"),
+]
+MONITOR_FLAGS = {"-h", "--help", "--quiet", "--once", "--metrics-host"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), [b[1:] for b in MONITOR_BAD], ids=[b[0] for b in MONITOR_BAD]
+)
+def test_bad_monitor_input_exits_2_naming_it(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = ["--database-url", "postgresql://u@127.0.0.1:9/x"]
+    once = [] if "--once" in argv or "--cycles" in argv else ["--once"]
+    base = [] if "--database-url" in argv else store
+    try:
+        rc = main(["monitor", *once, *base, *argv])
+    except SystemExit as exc:
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert message in err, err
+    assert "secretpath" not in err
+    assert "cycle 1" not in err  # refused before any cycle ran
+
+
+def test_every_documented_monitor_option_has_a_bad_input_row() -> None:
+    from validate_all_flows.monitor.cli import _parser as monitor_parser
+
+    documented = {
+        s
+        for a in monitor_parser()._actions
+        if not isinstance(a, argparse._HelpAction)
+        for s in a.option_strings
+        if s.startswith("--")
+    }
+    covered = {a for _, argv, _ in MONITOR_BAD for a in argv if a.startswith("--")}
+    missing = documented - MONITOR_FLAGS - covered
+    assert not missing, f"add bad-input rows to MONITOR_BAD for {sorted(missing)}"

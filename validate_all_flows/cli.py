@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["load_profile_arg", "main"]
 
-from validate_all_flows.checks import GROUPS
+from validate_all_flows.checks import GROUPS, Status
 from validate_all_flows.checks.load import add_load_arguments, load_plan
 from validate_all_flows.profile import BUILTIN_PROFILES
 from validate_all_flows.report import FORMATS
+from validate_all_flows.rollout import add_rollout_arguments, rollout_plan
 from validate_all_flows.target import add_target_arguments
 
 
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default: enough for 20 fail-safes at the current gas price)",
     )
     add_load_arguments(p)
+    add_rollout_arguments(p)
     r = p.add_argument_group("output")
     r.add_argument("--only", help=f"comma-separated check groups: {','.join(GROUPS)}")
     r.add_argument("--format", choices=list(FORMATS), default="text")
@@ -227,7 +229,9 @@ def _check_arguments(args: argparse.Namespace) -> set[str] | None:
 def _validate(args: argparse.Namespace, version: str) -> int:
     from validate_all_flows.checks import run_checks
     from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
+    from validate_all_flows.progress import Progress
     from validate_all_flows.report import decide, render
+    from validate_all_flows.rollout import wait_for_version
     from validate_all_flows.target import Slo, Target
 
     groups = _check_arguments(args)
@@ -241,11 +245,14 @@ def _validate(args: argparse.Namespace, version: str) -> int:
     if args.min_gas_balance is not None:
         target.min_gas_balance_wei = int(args.min_gas_balance * 10**18)
 
-    def say(msg: str) -> None:
-        if not args.quiet:
-            print(f"· {target.redact(msg)}", file=sys.stderr, flush=True)
+    say = Progress(quiet=args.quiet, redact=target.redact)
 
     profile = load_profile_arg(args.profile, args.require)
+    try:
+        health = profile.health[0].path if profile.health else "/api/health"
+        wait = rollout_plan(args, args.base_url, health)
+    except ValueError as exc:
+        raise _CannotRun(str(exc)) from None
     if args.env_file:
         try:
             target.env = parse_env_file(args.env_file)
@@ -270,6 +277,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
     )  # fmt: skip
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
+    phases: list[tuple[str, float]] = []  # (phase, seconds) for the HTML report
     stack = None
     capture = io.StringIO()
     handler = logging.StreamHandler(capture)
@@ -283,17 +291,35 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             logging.getLogger().addHandler(handler)
             logging.getLogger().setLevel(logging.INFO)
             say("no target given: bringing up the embedded stack")
+            t_up = time.monotonic()
+            steps = [0]
+
+            def stack_say(msg: str) -> None:
+                steps[0] += ": done in " in msg
+                say.meter("stack up", steps[0], len(Stack.PHASES), msg)
+
             try:
-                stack = Stack(progress=say).start()
+                stack = Stack(progress=stack_say).start()
             except StackError as exc:
                 raise _CannotRun(
                     target.redact(f"the embedded stack did not come up: {exc}")
                 ) from None
+            phases.append(("stack up", time.monotonic() - t_up))
             target.use_stack(stack)
         target.webhook_secret = target.webhook_secret_value()
         t_checks = time.monotonic()
         per_group: dict[str, float] = {}
-        results = run_checks(target, groups, progress=say, timings=per_group)
+        waited = None
+        if wait is not None and target.base_url:
+            waited = wait_for_version(target.base_url, wait, progress=say, redact=target.redact)
+            phases.append(("waiting for the version", time.monotonic() - t_checks))
+            t_checks = time.monotonic()
+        if waited is not None and waited.status is not Status.PASS:
+            results = [waited]  # the checks would judge the old deployment: none runs
+        else:
+            results = ([waited] if waited else []) + run_checks(
+                target, groups, progress=say, timings=per_group
+            )
         if stack is not None and (groups is None or "logs" in groups):
             from validate_all_flows.checks import logs as log_checks
 
@@ -302,6 +328,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             results = [r for r in results if not r.id.startswith("logs.")]
             results += log_checks.log_hygiene(target)
             per_group["logs"] = time.monotonic() - t_logs
+        phases += [(f"checks: {g}", s) for g, s in per_group.items()]
         say(
             f"checks done in {time.monotonic() - t_checks:.1f}s ("
             + ", ".join(f"{g} {s:.1f}s" for g, s in per_group.items())
@@ -314,12 +341,13 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             say("tearing the embedded stack down")
             t_down = time.monotonic()
             stack.stop()
+            phases.append(("teardown", time.monotonic() - t_down))
             say(f"torn down in {time.monotonic() - t_down:.1f}s")
     seconds = time.monotonic() - t0
     # --only leaves other groups out on purpose: their required checks are not judged.
     required = [r for r in profile.require if groups is None or r.split(".")[0] in groups]
     verdict = decide(results, required)
-    text = render(args.format, results, verdict, target, started, seconds, version)
+    text = render(args.format, results, verdict, target, started, seconds, version, phases=phases)
     if args.output:
         try:
             Path(args.output).write_text(text)

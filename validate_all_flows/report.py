@@ -211,7 +211,7 @@ def to_junit(results: list[CheckResult], verdict: Verdict, seconds: float) -> st
 
 
 #: The report formats ``render`` writes.
-FORMATS = ("text", "json", "junit")
+FORMATS = ("text", "json", "junit", "html")
 
 
 def redact_results(results: list[CheckResult], redact: Callable[[str], str]) -> list[CheckResult]:
@@ -237,8 +237,11 @@ def render(
     started_at: str,
     seconds: float,
     version: str,
+    *,
+    phases: Sequence[tuple[str, float]] = (),
 ) -> str:
-    """The report in ``fmt`` (one of FORMATS). Every format goes through here, and so through the
+    """The report in ``fmt`` (one of FORMATS); ``phases`` (name, seconds) are drawn in the HTML
+    report. Every format goes through here, and so through the
     target's redaction twice: on each result's fields before they are written (so no encoding of
     a format hides a secret from it), and for the registered values once more on the finished
     document."""
@@ -250,6 +253,19 @@ def render(
         text = to_junit(results, verdict, seconds)
     elif fmt == "text":
         text = to_text(results, verdict, seconds)
+    elif fmt == "html":
+        from validate_all_flows.report_html import to_html
+
+        text = to_html(
+            results,
+            verdict,
+            redact=target.redact,
+            started_at=started_at,
+            seconds=seconds,
+            version=version,
+            target_line=redact_url(target.base_url) if target.base_url else "",
+            phases=phases,
+        )
     else:
         raise ValueError(f"unknown report format {fmt!r}; known: {', '.join(FORMATS)}")
     return target.redactor.hide_registered(text)

@@ -20,6 +20,7 @@ import fnmatch
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "CHECKS",
@@ -53,7 +54,8 @@ class CheckResult:
     the numbers behind the outcome for machines (``status``, ``latency_ms`` of a probe, a
     listener's ``lag_s``): the monitor records them without parsing ``found``. ``warnings`` are
     findings that do not change the status (a misspelt variable name beside a passing
-    environment); every report shows them."""
+    environment); every report shows them. ``data`` holds structure a report draws (the load
+    checks' per-step latency, see checks.load); text and JSON reports leave it out."""
 
     id: str
     title: str
@@ -64,6 +66,7 @@ class CheckResult:
     seconds: float = 0.0
     measures: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def not_an_answer(status: int) -> bool:
@@ -186,8 +189,13 @@ def run_check(
             for cid in _error_ids(group, fn)
         ]
     elapsed = time.monotonic() - t0
-    for r in got:
-        r.seconds = r.seconds or elapsed / max(1, len(got))
+    # Results that did not time themselves share what the timed ones leave of the call, so the
+    # seconds of a function's results add up to its wall-clock time (a failed first flow and
+    # three skipped ones were counted about twice).
+    untimed = [r for r in got if not r.seconds]
+    left = max(0.0, elapsed - sum(r.seconds for r in got))
+    for r in untimed:
+        r.seconds = left / len(untimed)
     return got
 
 

@@ -159,8 +159,8 @@ class _Session:
 
     def run(self, part: str) -> tuple[Report, FlowSpec]:
         """Runs sub-flow `part` once; its captures join ``values`` even when it fails. While it
-        polls, the database row it waits on is watched: a terminal state (``failed``) stops the
-        run at once and raises _FlowFailed quoting the reason read."""
+        polls, the state it waits on is watched (see _watch): a terminal one (``failed``) stops
+        the run at once and raises _FlowFailed quoting the reason read."""
         spec = self.spec.subflow(part, vars=self.values)
         assert self.t.base_url
         run = start_flow(spec, self.t.base_url, iterations=1, connect_timeout=5, request_timeout=10)
@@ -172,13 +172,12 @@ class _Session:
             if watch is None:
                 return True
             try:
-                rows = self.t.read_only(watch[1], (self.email,))
-            except Exception:  # a query this schema cannot answer: stop watching
+                state = watch[1]()
+            except Exception:  # a source this deployment cannot answer: stop watching
                 watch = None
                 return True
-            row = rows[0] if rows and rows[0] else None
-            if row is not None and str(row[0]) in _TERMINAL:
-                ended.append((str(row[0]), str(row[1]) if len(row) > 1 and row[1] else None))
+            if state is not None and state[0] in _TERMINAL:
+                ended.append(state)
                 return False  # cancels the run
             return True
 
@@ -188,25 +187,47 @@ class _Session:
             state, reason = ended[0]
             raise _FlowFailed(
                 f"the {watch[0]} is {state}"
-                + (f": {reason}" if reason else " (the database records no reason)"),
-                [
-                    f"database: {watch[0]} row {state} after {report.elapsed_s:.1f} s; "
-                    "stopped waiting"
-                ],
+                + (f": {reason}" if reason else " (no reason recorded)"),
+                [f"{watch[0]} read {state} after {report.elapsed_s:.1f} s; stopped waiting"],
                 "see the chain worker's log for the failing call; fix its cause (funds, "
                 "contract address, RPC endpoint) and retry the job",
             )
         return report, spec
 
-    def _watch(self, part: str) -> tuple[str, str] | None:
-        """(what, SQL) of the row sub-flow ``part`` waits on, read while it polls: the profile's
-        identity_sql for the mint, the reference schema's proof row for a signature."""
-        if not self.t.database_url:
-            return None
-        if part == "kyc_mint" and self.evidence.identity_sql:
-            return "identity NFT mint", self.evidence.identity_sql
-        if part == "sign_normal" and "proofs" in self.t.profile.tables.columns:
-            return "proof", _PROOF_SQL
+    def _watch(self, part: str) -> tuple[str, Callable[[], tuple[str, str | None] | None]] | None:
+        """(what, read) for the state sub-flow ``part`` waits on, read while it polls: the
+        profile's identity_sql (or, without a database, its API path) for the mint, the
+        reference schema's proof row for a signature. ``read`` gives (state, reason) or None."""
+        ev, db = self.evidence, bool(self.t.database_url)
+
+        def by_sql(sql: str) -> Callable[[], tuple[str, str | None] | None]:
+            def read() -> tuple[str, str | None] | None:
+                rows = self.t.read_only(sql, (self.email,))
+                row = rows[0] if rows and rows[0] else None
+                if row is None:
+                    return None
+                return str(row[0]), (str(row[1]) if len(row) > 1 and row[1] else None)
+
+            return read
+
+        if part == "kyc_mint" and db and ev.identity_sql:
+            return "identity NFT mint", by_sql(ev.identity_sql)
+        if part == "kyc_mint" and ev.api_path and ev.api_pointer and self.values.get("token"):
+            from validate_all_flows.checks.http import json_at
+            from validate_all_flows.httpcall import call
+
+            url = str(self.t.base_url).rstrip("/") + ev.api_path
+            auth = {"Authorization": f"Bearer {self.values['token']}"}
+            pointer = ev.api_pointer
+
+            def by_api() -> tuple[str, str | None] | None:
+                r = call("GET", url, headers=auth, timeout=5)
+                state = json_at(r.json(), pointer) if r.status == 200 else None
+                return (str(state), None) if state is not None else None
+
+            return "identity NFT mint", by_api
+        if part == "sign_normal" and db and "proofs" in self.t.profile.tables.columns:
+            return "proof", by_sql(_PROOF_SQL)
         return None
 
     def expect(self, report: Report, spec: FlowSpec) -> None:
@@ -226,6 +247,12 @@ class _Session:
         found = hint.format(s=f"{float(waited.group(1)):.0f}") if hint and waited else detail
         evidence = [detail] if found != detail else []
         fix = hint_fix or f"see the service log for {request}"
+        if f.status == 0:
+            # No answer at all (reset, timeout, refused): nothing about the step itself is known.
+            fix = (
+                f"the service did not answer {request}: check that it is up and what is in "
+                "front of it (proxy, load balancer), then its log"
+            )
         head, _, body = f.excerpt.partition("\n\n")
         status_line = head.splitlines()[0] if head else ""
         excerpt = " ".join(x for x in (status_line, body[:200]) if x)

@@ -75,6 +75,9 @@ class Stack:
         self.service_env: dict[str, str] = {}
         self.timings: dict[str, float] = {}
 
+    #: The phases start() reports through ``progress`` ("<name> ..." then "<name>: done in").
+    PHASES = ("postgresql", "migrations", "anvil", "contracts", "service")
+
     def _phase(self, name: str, fn: Callable[[], Any]) -> Any:
         self._say(f"{name} ...")
         t0 = time.monotonic()

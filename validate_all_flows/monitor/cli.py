@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import signal
@@ -178,8 +179,13 @@ def _run(args: argparse.Namespace) -> int:
     from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
     from validate_all_flows.monitor.runner import DEFAULT_GROUPS, MonitorConfig
     from validate_all_flows.monitor.store import MonitorStore
+    from validate_all_flows.profile import ProfileError, load_profile
     from validate_all_flows.target import InputError, Slo, Target, check_inputs, check_url
 
+    try:  # the profile first: a mistake in it stops everything before anything starts
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        raise _CannotRun(f"--profile {exc}") from None
     if not any([args.base_url, args.database_url, args.rpc_url, args.contracts]):
         raise _CannotRun(
             "the monitor needs a deployment to watch: give --base-url, --database-url and/or "
@@ -203,9 +209,17 @@ def _run(args: argparse.Namespace) -> int:
         raise _CannotRun("--cycles must be at least 1")
     if args.interval <= 0 or args.report_every <= 0 or args.window <= 0:
         raise _CannotRun("--interval, --report-every and --window must be positive")
+    if not math.isfinite(args.burn_alert) or args.burn_alert < 0:
+        raise _CannotRun(f"--burn-alert {args.burn_alert!r}: must be a burn rate >= 0 (0: off)")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise _CannotRun(f"--metrics-port {args.metrics_port}: not a port (0-65535; 0: any free)")
+    if args.name is not None and not args.name.strip():
+        raise _CannotRun("--name '': give this monitor a name, or leave the option out")
     groups = tuple(DEFAULT_GROUPS)
-    if args.groups:
+    if args.groups is not None:
         groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+        if not groups:
+            raise _CannotRun(f"--groups {args.groups!r}: no group named; known: {GROUPS}")
         unknown = sorted(set(groups) - set(GROUPS))
         if unknown:
             raise _CannotRun(f"--groups: unknown group(s) {unknown}; known: {GROUPS}")
@@ -227,12 +241,6 @@ def _run(args: argparse.Namespace) -> int:
         raise _CannotRun("objectives: --availability in (0, 1), --error-rate in [0, 1), "
                          "--p95-ms > 0")  # fmt: skip
 
-    from validate_all_flows.profile import ProfileError, load_profile
-
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as exc:
-        raise _CannotRun(f"--profile {exc}") from None
     target = Target(
         base_url=args.base_url,
         database_url=args.database_url,
