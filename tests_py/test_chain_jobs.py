@@ -349,6 +349,55 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees_at_the_same_nonce(
     assert pool.execute("SELECT mint_tx_hash FROM identity_nfts") == [(mined,)]
 
 
+def test_a_refused_batch_fails_none_of_its_documents(
+    setup: dict[str, Any],
+    anvil: Anvil,  # noqa: F811
+    admin: ChainClient,
+    config: ContractsConfig,
+) -> None:
+    pool = setup["pool"]
+    uid, _ = _user(pool, config)
+    bt = BlocktrustContracts(admin, config)
+    hot = anvil.accounts[HOT_KEY]
+    proc = _worker(setup, anvil)
+    try:
+        _wait("the mint", lambda: _open_jobs(pool) == 0)
+        bt.client.transact(
+            bt.contract("ProofRegistry").functions.revokeRole(
+                bt.role_id("ProofRegistry", "REGISTRAR_ROLE"), hot
+            ),
+            "revoke REGISTRAR_ROLE",
+        )
+        try:
+            docs = [_sign(pool, config, uid, "batch") for _ in range(3)]
+            failed = _wait(
+                "the refused batch",
+                lambda: pool.execute(
+                    "SELECT last_error FROM proof_batches WHERE status = 'failed'"
+                ),
+            )
+            assert "caller is not a registrar" in failed[0][0]
+            # Its documents are back in the queue, none failed.
+            states = {r[0] for r in pool.execute("SELECT status FROM proofs")}
+            assert "failed" not in states
+        finally:
+            bt.grant_role("ProofRegistry", "REGISTRAR_ROLE", hot)
+        _wait(
+            "the documents anchored once the role is back",
+            lambda: pool.execute("SELECT DISTINCT status FROM proofs") == [("confirmed",)],
+        )
+    finally:
+        _stop(proc)
+    for doc in docs:
+        ((batch, index, path),) = pool.execute(
+            "SELECT b.onchain_batch_id, p.leaf_index, array_to_json(p.inclusion_path) "
+            "FROM proofs p JOIN signatures s ON s.id = p.signature_id "
+            "JOIN proof_batches b ON b.id = p.batch_id WHERE s.document_sha256 = $1",
+            (doc,),
+        )
+        assert bt.verify_anchored_inclusion(int(batch), "0x" + doc, index, list(path))
+
+
 def test_two_worker_processes_on_one_key_never_share_a_nonce(
     setup: dict[str, Any],
     anvil: Anvil,  # noqa: F811
