@@ -10,7 +10,8 @@
 #   manylinux policy allows (glibc, libstdc++, libgcc).
 #
 # Defines: OpenSSL::SSL, OpenSSL::Crypto, nlohmann_json::nlohmann_json, Boost::headers,
-# PkgConfig::PQXX, PkgConfig::PQ, PkgConfig::ARGON2, SODIUM_ARCHIVE, SODIUM_INCLUDE_DIRS.
+# PkgConfig::PQXX, PkgConfig::PQ, PkgConfig::ARGON2, PkgConfig::HIREDIS, SODIUM_ARCHIVE,
+# SODIUM_INCLUDE_DIRS.
 
 option(BLOCKTRUST_BUNDLE_DEPS "Link every C/C++ dependency statically (wheels)" OFF)
 set(BLOCKTRUST_DEPS_PREFIX "" CACHE PATH "libpq and libpqxx built by scripts/wheel_deps")
@@ -41,7 +42,9 @@ endif()
 find_package(PkgConfig QUIET)
 _blocktrust_need(PKG_CONFIG_FOUND "pkg-config" pkg-config pkgconf-pkg-config)
 if(PKG_CONFIG_FOUND)
-  # libsodium's archive is linked privately in both modes (see CMakeLists.txt).
+  # libsodium's Argon2id (SIMD fill picked at run time) computes p = 1 / 16-byte-salt hashes;
+  # Debian's libargon2 is the portable reference build and keeps everything else. libsodium's
+  # archive is linked privately in both modes (see CMakeLists.txt).
   pkg_check_modules(SODIUM QUIET libsodium)
   if(SODIUM_FOUND)
     find_file(SODIUM_ARCHIVE libsodium.a HINTS ${SODIUM_LIBDIR} ${SODIUM_LIBRARY_DIRS}
@@ -55,6 +58,12 @@ if(PKG_CONFIG_FOUND)
                 NO_DEFAULT_PATH)
     endif()
     _blocktrust_need(ARGON2_ARCHIVE "libargon2 (static archive)" libargon2-dev libargon2-devel)
+    pkg_check_modules(HIREDIS QUIET hiredis)
+    if(HIREDIS_FOUND)
+      find_file(HIREDIS_ARCHIVE libhiredis.a HINTS ${HIREDIS_LIBDIR} ${HIREDIS_LIBRARY_DIRS}
+                NO_DEFAULT_PATH)
+    endif()
+    _blocktrust_need(HIREDIS_ARCHIVE "hiredis (static archive)" libhiredis-dev hiredis-devel)
   else()
     pkg_check_modules(PQXX QUIET IMPORTED_TARGET libpqxx)
     _blocktrust_need(PQXX_FOUND "libpqxx" libpqxx-dev libpqxx-devel)
@@ -63,11 +72,15 @@ if(PKG_CONFIG_FOUND)
     _blocktrust_need(PQ_FOUND "libpq" libpq-dev libpq-devel)
     pkg_check_modules(ARGON2 QUIET IMPORTED_TARGET libargon2)
     _blocktrust_need(ARGON2_FOUND "libargon2" libargon2-dev libargon2-devel)
+    # The Redis client (cpp/src/redis.cpp) uses hiredis for RESP encoding and reply parsing only.
+    pkg_check_modules(HIREDIS QUIET IMPORTED_TARGET hiredis)
+    _blocktrust_need(HIREDIS_FOUND "hiredis" libhiredis-dev hiredis-devel)
   endif()
 else()
-  _blocktrust_need(PKG_CONFIG_FOUND "libpqxx, libpq, libargon2, libsodium (found through pkg-config)"
-                   "libpqxx-dev libpq-dev libargon2-dev libsodium-dev"
-                   "libpqxx-devel libpq-devel libargon2-devel libsodium-static")
+  _blocktrust_need(PKG_CONFIG_FOUND
+                   "libpqxx, libpq, libargon2, libsodium, hiredis (found through pkg-config)"
+                   "libpqxx-dev libpq-dev libargon2-dev libsodium-dev libhiredis-dev"
+                   "libpqxx-devel libpq-devel libargon2-devel libsodium-static hiredis-devel")
 endif()
 
 if(BLOCKTRUST_BUNDLE_DEPS)
@@ -119,4 +132,9 @@ if(BLOCKTRUST_BUNDLE_DEPS)
     IMPORTED_LOCATION "${ARGON2_ARCHIVE}"
     INTERFACE_INCLUDE_DIRECTORIES "${ARGON2_INCLUDE_DIRS}"
     INTERFACE_LINK_LIBRARIES Threads::Threads)
+  add_library(PkgConfig::HIREDIS STATIC IMPORTED)
+  set_target_properties(PkgConfig::HIREDIS PROPERTIES
+    IMPORTED_LOCATION "${HIREDIS_ARCHIVE}"
+    INTERFACE_INCLUDE_DIRECTORIES "${HIREDIS_INCLUDE_DIRS}"
+    INTERFACE_COMPILE_OPTIONS "${HIREDIS_CFLAGS_OTHER}")
 endif()

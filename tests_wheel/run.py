@@ -133,11 +133,11 @@ def test_sdist(sdist: Path) -> bool:
         problems.append("the build succeeded")
     if text.count("these development packages are missing") != 1:
         problems.append("the missing-packages message is not there exactly once")
-    for deb in ("libssl-dev", "libpq-dev", "libpqxx-dev", "libargon2-dev", "libsodium-dev"):
+    for deb in ("libssl-dev", "libpq-dev", "libpqxx-dev", "libargon2-dev", "libsodium-dev", "libhiredis-dev"):
         for rpm_hint in (deb,):
             if rpm_hint not in text:
                 problems.append(f"{deb} not named")
-    for rpm in ("openssl-devel", "libpq-devel", "libpqxx-devel", "libargon2-devel"):
+    for rpm in ("openssl-devel", "libpq-devel", "libpqxx-devel", "libargon2-devel", "hiredis-devel"):
         if rpm not in text:
             problems.append(f"{rpm} not named")
     if ".cpp.o" in text or "error: " in text.lower().replace("cmake error", ""):

@@ -69,10 +69,10 @@ def native_links_nothing_hidden() -> str:
         libs = {line.split()[-1] for line in f if ".so" in line}
     system = [
         p for p in libs
-        if any(n in os.path.basename(p) for n in ("libpq", "libssl", "libcrypto", "argon2", "sodium"))
+        if any(n in os.path.basename(p) for n in ("libpq", "libssl", "libcrypto", "argon2", "sodium", "hiredis"))
     ]  # fmt: skip
     assert not system, f"{_native.__file__} loaded {system}"
-    return "no libpq/libssl/libcrypto/libargon2/libsodium mapped from the system"
+    return "no libpq/libssl/libcrypto/libargon2/libsodium/libhiredis mapped from the system"
 
 
 @check
