@@ -21,6 +21,17 @@ if(BLOCKTRUST_BUNDLE_DEPS)
   set(OPENSSL_USE_STATIC_LIBS TRUE)
 endif()
 
+# The static archive lib<name>.a beside what pkg-config found for <prefix> (some .pc files name a
+# wrong libdir, Debian's hiredis.pc among them: the located shared library's directory counts too).
+macro(_blocktrust_archive var prefix name)
+  set(_dirs ${${prefix}_LIBDIR} ${${prefix}_LIBRARY_DIRS})
+  if(pkgcfg_lib_${prefix}_${name})
+    get_filename_component(_found_dir "${pkgcfg_lib_${prefix}_${name}}" DIRECTORY)
+    list(APPEND _dirs "${_found_dir}")
+  endif()
+  find_file(${var} lib${name}.a HINTS ${_dirs} NO_DEFAULT_PATH)
+endmacro()
+
 # "what it provides|Debian package|RPM package" for everything missing.
 set(_missing "")
 macro(_blocktrust_need found what deb rpm)
@@ -47,21 +58,18 @@ if(PKG_CONFIG_FOUND)
   # archive is linked privately in both modes (see CMakeLists.txt).
   pkg_check_modules(SODIUM QUIET libsodium)
   if(SODIUM_FOUND)
-    find_file(SODIUM_ARCHIVE libsodium.a HINTS ${SODIUM_LIBDIR} ${SODIUM_LIBRARY_DIRS}
-              NO_DEFAULT_PATH)
+    _blocktrust_archive(SODIUM_ARCHIVE SODIUM sodium)
   endif()
   _blocktrust_need(SODIUM_ARCHIVE "libsodium (static archive)" libsodium-dev libsodium-static)
   if(BLOCKTRUST_BUNDLE_DEPS)
     pkg_check_modules(ARGON2 QUIET libargon2)
     if(ARGON2_FOUND)
-      find_file(ARGON2_ARCHIVE libargon2.a HINTS ${ARGON2_LIBDIR} ${ARGON2_LIBRARY_DIRS}
-                NO_DEFAULT_PATH)
+      _blocktrust_archive(ARGON2_ARCHIVE ARGON2 argon2)
     endif()
     _blocktrust_need(ARGON2_ARCHIVE "libargon2 (static archive)" libargon2-dev libargon2-devel)
     pkg_check_modules(HIREDIS QUIET hiredis)
     if(HIREDIS_FOUND)
-      find_file(HIREDIS_ARCHIVE libhiredis.a HINTS ${HIREDIS_LIBDIR} ${HIREDIS_LIBRARY_DIRS}
-                NO_DEFAULT_PATH)
+      _blocktrust_archive(HIREDIS_ARCHIVE HIREDIS hiredis)
     endif()
     _blocktrust_need(HIREDIS_ARCHIVE "hiredis (static archive)" libhiredis-dev hiredis-devel)
   else()
