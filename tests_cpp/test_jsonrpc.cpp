@@ -167,7 +167,7 @@ TEST(JsonRpc, AnHttpErrorStatusWithAJsonRpcBodyKeepsTheNodesMessage) {
   }
 }
 
-TEST(JsonRpc, AnswersThatAreNotJsonRpcAreTransportErrors) {
+TEST(JsonRpc, AnswersThatAreNotJsonRpcAreChainConnectionErrors) {
   std::atomic<int> mode{0};
   RpcServer srv([&](const Request& req) {
     const std::string id = std::to_string(request_id(req));
@@ -198,7 +198,7 @@ TEST(JsonRpc, AnswersThatAreNotJsonRpcAreTransportErrors) {
   }
 }
 
-TEST(JsonRpc, AnUnreachableNodeIsATransportErrorWithoutStatus) {
+TEST(JsonRpc, AnUnreachableNodeIsAChainConnectionErrorWithoutStatus) {
   int port = 0;
   {
     RpcServer gone(echo_node);

@@ -38,6 +38,7 @@ MOVED = [
         "blocktrust_native.ratelimit.middleware",
         "RateLimitMiddleware",
     ),
+    ("blocktrust_native.ratelimit_redis", "blocktrust_native.ratelimit.redis", "RedisRateLimiter"),
 ]
 
 

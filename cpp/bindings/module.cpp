@@ -12,4 +12,5 @@ PYBIND11_MODULE(_native, m) {
   blocktrust::bindings::register_http(m);
   blocktrust::bindings::register_flows(m);
   blocktrust::bindings::register_jsonrpc(m);
+  blocktrust::bindings::register_redis(m);
 }

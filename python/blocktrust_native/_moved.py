@@ -16,6 +16,7 @@ DEPRECATED = {
     "blocktrust_native.apikeys_store": "blocktrust_native.apikeys.store",
     "blocktrust_native.ratelimit_pg": "blocktrust_native.ratelimit.postgres",
     "blocktrust_native.ratelimit_middleware": "blocktrust_native.ratelimit.middleware",
+    "blocktrust_native.ratelimit_redis": "blocktrust_native.ratelimit.redis",
 }
 #: Private old modules (no warning: never public).
 RENAMED = {

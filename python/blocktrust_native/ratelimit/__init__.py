@@ -1,5 +1,6 @@
 """Rate limiting: in-process (GCRA, sliding-window counter, fixed window) with exact Retry-After,
-shared through PostgreSQL (:mod:`.postgres`), and ASGI/WSGI middleware (:mod:`.middleware`).
+shared through PostgreSQL (:mod:`.postgres`) or Redis (:mod:`.redis`), and ASGI/WSGI middleware
+(:mod:`.middleware`).
 
     limiter = RateLimiter("5/15minutes")           # or "100/second;1000/hour", or a list
     decision = limiter.hit(f"login:{user}")        # consumes one unit if every rule admits it
@@ -42,6 +43,7 @@ from blocktrust_native.ratelimit.middleware import (
     user_id,
 )
 from blocktrust_native.ratelimit.postgres import PgRateLimiter
+from blocktrust_native.ratelimit.redis import RedisRateLimiter
 
 __all__ = [
     "ALGORITHMS",
@@ -54,6 +56,7 @@ __all__ = [
     "RateLimitExceeded",
     "RateLimitMiddleware",
     "RateLimiter",
+    "RedisRateLimiter",
     "RequestInfo",
     "Rule",
     "SteadyClock",
