@@ -70,7 +70,7 @@ def main() -> None:
         base = url.rsplit("/", 1)[0]
         moving = strategies.MovingWindowRateLimiter(storage.storage_from_string(base + "/1"))
         fixed = strategies.FixedWindowRateLimiter(storage.storage_from_string(base + "/2"))
-        client = RedisClient(url, pool_size=threads)
+        client = RedisClient(url)
         contenders: dict[str, Callable[[str], object]] = {
             "limits moving window (Redis)": lambda k: moving.hit(item, k),
             "limits fixed window (Redis)": lambda k: fixed.hit(item, k),

@@ -105,6 +105,25 @@ def test_state_is_one_hash_under_a_hash_tag_that_expires(
     assert 0 < ttl_ms <= 2 * 3600 * 1000
 
 
+def test_threads_sharing_one_connection_each_get_their_own_replies(
+    redis_server: TempRedis,
+) -> None:
+    client = RedisClient(redis_server.url, pool_size=1)  # every command through one connection
+    prefix = ns()
+    got: dict[int, list[int]] = {}
+
+    def count(t: int) -> None:
+        got[t] = [client.execute("INCR", f"{prefix}:{t}") for _ in range(200)]
+
+    threads = [threading.Thread(target=count, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {t: list(range(1, 201)) for t in range(16)}
+    assert client.stats()["connects"] == 1
+
+
 # --- against the reference model, beside the in-process store (both in their own unit)
 
 RULESETS = ["3/second", "5/15minutes", "7/minute", "2/second;5/10seconds", "10/second;3/second"]
@@ -435,8 +454,8 @@ def test_cluster_follows_moved_redirects_and_remembers_slots() -> None:
              "--cluster-replicas", "0", "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        first = RedisClient(f"redis://127.0.0.1:{nodes[0].port}/0")
-        _wait(lambda: b"cluster_state:ok" in first.execute("CLUSTER", "INFO"))
+        each = [RedisClient(f"redis://127.0.0.1:{n.port}/0") for n in nodes]
+        _wait(lambda: all(b"cluster_state:ok" in c.execute("CLUSTER", "INFO") for c in each))
         client = RedisClient(f"redis+cluster://127.0.0.1:{nodes[0].port}")
         assert client.cluster
         limiter = RedisRateLimiter(client, "2/minute;5/hour", "fixed_window", namespace=ns())

@@ -18,9 +18,10 @@ DEPRECATED = {
     "blocktrust_native.ratelimit_middleware": "blocktrust_native.ratelimit.middleware",
     "blocktrust_native.ratelimit_redis": "blocktrust_native.ratelimit.redis",
 }
-#: Private old modules (no warning: never public).
+#: Old modules that were never in a release (private, or moved the day they came): no warning.
 RENAMED = {
     "blocktrust_native._polling": "blocktrust_native.workers",
+    "blocktrust_native.apikeys_cli": "blocktrust_native.apikeys.cli",
 }
 
 
