@@ -297,7 +297,7 @@ def main() -> int:
             f"setup (not measured): {args.events} events on chain up to block {head} "
             f"in {time.perf_counter() - t0:.1f}s"
         )
-        with Pool(dsn, min_size=1, max_size=2) as pool:
+        with Pool(dsn, min_size=1, max_size=3) as pool:  # 3: the listener's leader lock
             apply_migrations(pool)
             anchor = Anchor(anvil.rpc_url, dsn, config)
             best = {"anchor": float("inf"), "ours": float("inf")}
@@ -319,6 +319,7 @@ def main() -> int:
                             pass
                         elapsed = time.perf_counter() - t
                         n = listener.inserted
+                        listener.stop()  # gives the leader lock up for the next round
                     else:
                         t = time.perf_counter()
                         n = anchor.ingest()

@@ -454,8 +454,8 @@ def test_cluster_follows_moved_redirects_and_remembers_slots() -> None:
              "--cluster-replicas", "0", "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        first = RedisClient(f"redis://127.0.0.1:{nodes[0].port}/0")
-        _wait(lambda: b"cluster_state:ok" in first.execute("CLUSTER", "INFO"))
+        each = [RedisClient(f"redis://127.0.0.1:{n.port}/0") for n in nodes]
+        _wait(lambda: all(b"cluster_state:ok" in c.execute("CLUSTER", "INFO") for c in each))
         client = RedisClient(f"redis+cluster://127.0.0.1:{nodes[0].port}")
         assert client.cluster
         limiter = RedisRateLimiter(client, "2/minute;5/hour", "fixed_window", namespace=ns())

@@ -176,3 +176,18 @@ def test_a_reset_webhook_is_not_blamed_on_the_webhook_secret(stack: Stack) -> No
     assert "SUMSUB_SECRET_KEY" not in r.found + r.fix
     assert r.found.startswith("step kyc_mint/webhook (POST "), r.found
     assert "did not answer" in r.fix
+
+
+def test_the_listener_is_judged_by_its_age_when_the_rpc_is_down(stack: Stack) -> None:
+    # The node stopped answering (a closed port here): the listener check reports what it can
+    # (the checkpoint's age) and says why the chain head is unknown, instead of raising.
+    from validate_all_flows.embedded.postgres import free_port
+
+    t = Target(chain_margin_s=5.0).use_stack(stack)
+    t.rpc_url = f"http://127.0.0.1:{free_port()}"
+    try:
+        r = {x.id: x for x in run_checks(t, {"workers"})}["workers.listener"]
+    finally:
+        t.close()
+    assert r.status is not Status.ERROR, r
+    assert "chain head unknown (" in r.evidence[0], r.evidence

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidPasswordHash",
     "InvalidProof",
     "JsonRpcError",
+    "LeadershipLost",
     "LeafIndexError",
     "NotBytesLike",
     "OperationalError",
@@ -133,6 +134,14 @@ class JsonRpcError(ChainError):
 
 class ContractsConfigError(ConfigError):
     """Raised when contracts_config.json is unreadable, malformed or lacks a contract or field."""
+
+
+# --- leader (listener, monitor)
+
+
+class LeadershipLost(Error):
+    """Raised inside a worker's write when its process no longer holds the leader lock (the
+    transaction is rolled back: a paused ex-leader never writes after a standby took over)."""
 
 
 # --- ratelimit

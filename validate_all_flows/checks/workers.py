@@ -148,6 +148,7 @@ class _Head:
         from blocktrust_native.jsonrpc import JsonRpcClient
 
         self.rpc = JsonRpcClient(rpc_url, request_timeout=10.0)
+        self.chain_id = int(str(self.rpc.call("eth_chainId")), 16)
         self.head = int(str(self.rpc.call("eth_blockNumber")), 16)
 
     def timestamp(self, number: int) -> float:
@@ -196,7 +197,14 @@ def listener_lag(t: Target) -> list[CheckResult]:
                 fix="start the listener worker (python -m blocktrust_native.listener)",
             )
         ]
-    chain = _Head(t.rpc_url) if t.rpc_url else None
+    chain, head_note = None, ""
+    if t.rpc_url:
+        from blocktrust_native.errors import Error as NativeError
+
+        try:
+            chain = _Head(t.rpc_url)
+        except (NativeError, ValueError) as exc:  # judged by age alone; chain.* names the cause
+            head_note = t.redact(f"chain head unknown ({type(exc).__name__}: {exc})")
     confirmations = (t.env or {}).get("LISTENER_CONFIRMATIONS")
     poll = _env_number(t, "LISTENER_POLL_INTERVAL", 15.0)
     stall_s = min(limit, 2 * poll + 10)
@@ -207,7 +215,9 @@ def listener_lag(t: Target) -> list[CheckResult]:
             f"{name} on chain {chain_id}: block {block}, lag {lag:.0f} s, updated {age:.0f} s ago"
         )
         stuck = False
-        if chain is not None:
+        if chain is not None and int(chain_id) != chain.chain_id:
+            line += f"; not the RPC URL's chain ({chain.chain_id}): judged by its age only"
+        elif chain is not None:
             # Its safe distance: as configured, else what it kept at its last save.
             c = int(confirmations) if confirmations and confirmations.isdigit() else None
             if c is None:
@@ -225,6 +235,8 @@ def listener_lag(t: Target) -> list[CheckResult]:
                 )
             else:
                 line += f"; chain head {chain.head}: caught up"
+        elif head_note:
+            line += f"; {head_note}"
         worst = max(worst, lag, age)
         evidence.append(line)
         if stuck or lag > limit or age > limit:
