@@ -259,6 +259,7 @@ class Profile:
     listener: WorkerSource | None = None
     monitor: WorkerSource | None = None
     jobs: JobQueue | None = None
+    chain_worker: str | None = None  # the reference chain worker's heartbeat table
     chain: ChainSpec | None = None
     flows: FlowsSpec = field(default_factory=lambda: FlowsSpec(None))
     require: tuple[str, ...] = ()
@@ -763,8 +764,12 @@ def _worker(v: Any, where: str, ours: str) -> WorkerSource | None:
 def _workers(v: Any, where: str) -> dict[str, Any]:
     if v is None:
         return {}
-    d = _map(v, where, {"listener", "monitor", "jobs"})
+    d = _map(v, where, {"listener", "monitor", "jobs", "chain"})
+    chain = None
+    if not _none(d.get("chain")):
+        chain = _str(d["chain"], f"{where}.chain", _IDENT, "a table name (chain_workers)")
     return {
+        "chain_worker": chain,
         "listener": _worker(d.get("listener"), f"{where}.listener", "checkpoints"),
         "monitor": _worker(d.get("monitor"), f"{where}.monitor", "heartbeats"),
         "jobs": None if _none(d.get("jobs")) else _jobs(d["jobs"], f"{where}.jobs"),

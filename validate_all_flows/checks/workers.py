@@ -355,10 +355,12 @@ def chain_worker(t: Target) -> list[CheckResult]:
     """
     cid = "workers.chain"
     title = "chain worker alive, fail-safes on time, no failed or stuck job, gas for fail-safes"
+    if t.profile.chain_worker is None:
+        return []  # the profile runs no reference chain worker (workers.jobs judges a queue)
     if not t.database_url:
         return [CheckResult(cid, title, Status.SKIP, "no database given (--database-url)")]
     pool = t.pool()
-    if not pool.execute("SELECT to_regclass('chain_workers') IS NOT NULL")[0][0]:
+    if not pool.execute("SELECT to_regclass($1) IS NOT NULL", (t.profile.chain_worker,))[0][0]:
         why = "no chain_workers table (migration 011 not applied): the worker has no heartbeat"
         return [CheckResult(cid, title, Status.SKIP, why)]
     problems: list[str] = []
