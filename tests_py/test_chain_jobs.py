@@ -668,3 +668,29 @@ def test_deploy_prints_the_grants_a_multisig_admin_sends(anvil: Anvil, tmp_path:
     assert bt.has_role("IdentityNFT", "FAILSAFE_ROLE", cfg.fail_safe.address)
     deployer_address = anvil.accounts[deployer]
     assert not bt.has_role("IdentityNFT", "ADMIN_ROLE", deployer_address)  # it kept nothing
+
+
+def test_the_worker_refuses_a_node_of_another_chain_at_start(
+    setup: dict[str, Any],
+    anvil: Anvil,  # noqa: F811
+) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)]),
+        "DATABASE_URL": setup["dsn"],
+        "RPC_URL": anvil.rpc_url,
+        "CHAIN_ID": "80002",  # Amoy configured, anvil answering
+        "CHAIN_PRIVATE_KEY": anvil.private_key(HOT_KEY),
+        "CONTRACTS_CONFIG": setup["config_path"],
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "validate_all_flows.embedded.service.worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert f"serves chain id {anvil.chain_id}, configured 80002" in proc.stderr
+    assert anvil.private_key(HOT_KEY)[2:] not in proc.stderr + proc.stdout
