@@ -260,7 +260,10 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         target.load = load_plan(args, None if args.quiet else say)
     except ValueError as exc:
         raise _CannotRun(target.redact(str(exc))) from None
-    target.log_texts = _read_logs(args)
+    try:
+        target.log_texts = _read_logs(args)
+    except _CannotRun as exc:  # --logs-cmd's own stderr may hold a credential
+        raise _CannotRun(target.redact(str(exc))) from None
     given = any(
         [args.base_url, args.database_url, args.rpc_url, args.contracts, args.env_file,
          args.logs, args.logs_cmd]
