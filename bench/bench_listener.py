@@ -36,10 +36,11 @@ from blocktrust_native.listener import Listener
 from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractsConfig
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
-from validate_all_flows.embedded.chain import ChainClient, deploy_contracts
+from validate_all_flows.embedded.chain import deploy_contracts
 from validate_all_flows.embedded.migrate import apply_migrations
 from validate_all_flows.embedded.node_deps import ensure_node_tools
 from validate_all_flows.embedded.postgres import TempPostgres
+from validate_all_flows.embedded.web3_client import ChainClient
 
 MAX_RANGE = 2000
 CHUNK = 500  # transactions per JSON-RPC batch while seeding

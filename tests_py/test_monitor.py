@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from blocktrust_native.flows import http_request
+from blocktrust_native.http import http_request
 from blocktrust_native.pool import Pool
 from validate_all_flows.checks import Status, run_checks
 from validate_all_flows.cli import main as cli_main
@@ -30,6 +30,7 @@ from validate_all_flows.embedded.migrate import apply_migrations
 from validate_all_flows.monitor import Monitor, MonitorConfig, MonitorStore
 from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
 from validate_all_flows.monitor.cli import parse_duration
+from validate_all_flows.monitor.runner import DEFAULT_GROUPS
 from validate_all_flows.target import Slo, Target
 
 pytestmark = pytest.mark.pg
@@ -811,3 +812,29 @@ def test_cli_once_against_the_embedded_stack(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "slo-report.json").read_text())
     assert doc["uptime"]["ratio"] == 1.0
     assert doc["listener_lag"]["max_s"] is not None
+
+
+def test_an_overdue_failsafe_alerts_on_the_first_cycle_of_the_default_groups(
+    dsn: str, db: Pool, deployment: Deployment, slack: Receiver
+) -> None:
+    uid = db.execute(
+        "INSERT INTO users (email, password_hash, duress_password_hash) "
+        "VALUES ('late@example.org', $1, $1) RETURNING id",
+        ("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA",),
+    )[0][0]
+    # Due ten minutes ago and still queued: the worker is down or the chain refuses it.
+    fid = db.execute(
+        "INSERT INTO failsafe_events (user_id, source, reason_hash, execute_after) "
+        "VALUES ($1, 'login', $2, now() - interval '10 minutes') RETURNING id",
+        (uid, "0x" + "cd" * 32),
+    )[0][0]
+    m = _monitor(dsn, deployment, [SlackWebhook(slack.url + "/hook")], groups=DEFAULT_GROUPS)
+    m.start()
+    try:
+        c1 = m.run_cycle()
+    finally:
+        _close(m)
+    assert "workers.chain" in c1.failing
+    text = next(t for t in slack.texts if "workers.chain" in t)
+    assert "FAILING workers.chain (critical)" in text
+    assert f"failsafe_events {fid}" in text

@@ -39,6 +39,7 @@ def _failed(t: Target, groups: set[str]) -> set[str]:
     ("fault", "groups", "expected"),
     [
         ("duress_noop", {"flows"}, {"flows.sign_duress"}),
+        ("duress_visible", {"flows"}, {"flows.sign_duress"}),
         ("unsigned_webhooks", {"security"}, {"security.webhook_signature"}),
         ("no_rate_limits", {"security"}, {"security.login_rate_limit"}),
         ("no_listener", {"workers"}, {"workers.listener"}),

@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--error-rate", type=float, default=0.01, help="error-rate objective (0.01)")
     o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="listener lag, s (180)")
+    o.add_argument(
+        "--min-gas-balance",
+        type=float,
+        help="least balance of the chain worker's signer, in the chain's coin "
+        "(default: enough for 20 fail-safes at the current gas price)",
+    )
     add_load_arguments(p)
     add_rollout_arguments(p)
     r = p.add_argument_group("output")
@@ -202,6 +208,8 @@ def _check_arguments(args: argparse.Namespace) -> set[str] | None:
     for arg in args.require:
         if not [c for c in arg.split(",") if c.strip()]:
             raise _CannotRun(f"--require {arg!r}: no check or group named")
+    if args.min_gas_balance is not None and not args.min_gas_balance >= 0:
+        raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
     try:
         check_inputs(
             base_url=args.base_url,
@@ -234,6 +242,8 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         contracts=args.contracts,
         slo=Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
     )
+    if args.min_gas_balance is not None:
+        target.min_gas_balance_wei = int(args.min_gas_balance * 10**18)
 
     say = Progress(quiet=args.quiet, redact=target.redact)
 

@@ -195,6 +195,9 @@ class Target:
     load: LoadPlan | None = None  # None: no --load, the load checks are skipped
     embedded: Any = None  # the embedded Stack when we brought one up
     chain_margin_s: float = 60.0  # how long chain work may take beyond its configured delay
+    worker_stale_s: float = 120.0  # a chain worker silent this long (beyond 3 polls) is dead
+    job_objective_s: float = 600.0  # a mint or proof pending longer misses its objective
+    min_gas_balance_wei: int | None = None  # None: enough for workers.FAILSAFES_FUNDED fail-safes
     redactor: Redactor = field(default_factory=Redactor)  # every output goes through it
     profile: Profile = field(default_factory=builtin_profile)  # what the deployment is
     _pool: Any = None

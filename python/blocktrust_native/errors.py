@@ -11,7 +11,6 @@ __all__ = [
     "ChainError",
     "ChainIdMismatch",
     "ConfigError",
-    "ContractReverted",
     "ContractsConfigError",
     "DatabaseError",
     "Error",
@@ -33,7 +32,6 @@ __all__ = [
     "RateLimitExceeded",
     "RedisConnectionError",
     "RedisError",
-    "TransactionFailed",
 ]
 
 
@@ -105,18 +103,6 @@ class ChainConnectionError(ChainError, ConnectionError):
 
 class ChainIdMismatch(ChainError):
     """Raised when the node's chain id differs from the configured one (wrong network)."""
-
-
-class ContractReverted(ChainError):
-    """Raised when a contract call or transaction reverts; ``reason`` holds the revert reason."""
-
-    def __init__(self, what: str, reason: str) -> None:
-        super().__init__(f"{what} reverted: {reason}")
-        self.reason = reason
-
-
-class TransactionFailed(ChainError):
-    """Raised when a sent transaction is not mined in time or is mined with status 0."""
 
 
 class JsonRpcError(ChainError):

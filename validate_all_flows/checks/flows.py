@@ -24,6 +24,7 @@ from blocktrust_native.errors import FlowSpecError
 from blocktrust_native.flows import FlowSpec, Report, run_flow, start_flow
 from blocktrust_native.jsonrpc import JsonRpcClient
 from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.duress_surfaces import SURFACES, captured_surfaces, surface_differences
 from validate_all_flows.flow_contract import PARTS, load_flows
 from validate_all_flows.profile import ContractCall
 from validate_all_flows.target import Target
@@ -359,11 +360,25 @@ class _Session:
                     [f"normal: {a[0]} {a[1]} {a[2]}", f"duress: {b[0]} {b[1]} {b[2]}"],
                     "answer both paths with the same status, fields and headers",
                 )
+        leaks = surface_differences(v)
+        if leaks:
+            raise _FlowFailed(
+                "the duress signature changed what its caller can see",
+                leaks,
+                "answer every surface the same after a duress signature: global figures that "
+                "move with one fail-safe belong behind the admin key",
+            )
         if flow_failed is not None:
             raise flow_failed
         n_ms = self._latency_of(report, spec, "normal_status")
         d_ms = self._latency_of(report, spec, "duress_status")
         evidence = [f"duress answer has the normal shape ({n_ms:.0f} vs {d_ms:.0f} ms)"]
+        seen = captured_surfaces(v)
+        evidence.append(
+            f"same after normal and duress signatures: {', '.join(SURFACES[n] for n in seen)}"
+            if seen
+            else "the spec captures no surfaces to compare after the two signatures"
+        )
         token_id = int(str(v.get("token_id")))
         ev = self.evidence
         wait = self.failsafe_wait

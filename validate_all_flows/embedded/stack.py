@@ -24,17 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from blocktrust_native.apikeys import ApiKeyCodec
-from blocktrust_native.apikeys_store import PgKeyStore
+from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.listener import Listener
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
-from validate_all_flows.embedded.chain import (
-    BlocktrustContracts,
-    ChainClient,
-    deploy_contracts,
-)
+from validate_all_flows.embedded.chain import BlocktrustContracts, deploy_contracts
 from validate_all_flows.embedded.migrate import apply_migrations, load_migrations
 from validate_all_flows.embedded.postgres import TempPostgres, free_port
+from validate_all_flows.embedded.web3_client import ChainClient
 
 __all__ = ["Stack", "StackError"]
 
