@@ -21,7 +21,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from blocktrust_native._native import apikeys as _native
@@ -101,7 +101,7 @@ class ApiKey:
         """True when ``expires_at`` has passed (never for a key without expiry)."""
         if self.expires_at is None:
             return False
-        return (now or datetime.now(UTC)) >= self.expires_at
+        return (now or datetime.now(timezone.utc)) >= self.expires_at
 
 
 def _role(role: Role | str) -> Role:
@@ -121,7 +121,7 @@ def _expiry(expires: datetime | timedelta | None, now: datetime) -> datetime | N
     elif not isinstance(expires, datetime):
         raise ConfigError(f"expires must be a datetime or timedelta, not {type(expires).__name__}")
     elif expires.tzinfo is None:
-        raise ConfigError("expires must be timezone-aware (e.g. datetime.now(UTC) + ...)")
+        raise ConfigError("expires must be timezone-aware (e.g. datetime.now(timezone.utc) + ...)")
     if expires <= now:
         raise ConfigError("expires must be in the future")
     return expires
@@ -145,7 +145,7 @@ class ApiKeyCodec(_native.ApiKeyCodec):
     ) -> ApiKey:
         """A new key with ``role`` and optional expiry (a datetime or a delta from now)."""
         checked = _role(role)
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         expires_at = _expiry(expires, now)
         token = self._new_token()
         return ApiKey(
