@@ -1,7 +1,7 @@
 """A rate limiter shared by many server processes through PostgreSQL (GCRA, one round trip).
 
     pool = Pool(dsn, max_size=8)                        # blocktrust_native.pool
-    limiter = PgRateLimiter(pool, "5/15minutes")
+    limiter = PgRateLimiter(pool, "5/15minutes", fail_open=False)
     decision = limiter.hit(f"login:{user}")             # or: await limiter.hit_async(...)
 
 Each decision is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on the database's clock
@@ -14,9 +14,11 @@ The table (``UNLOGGED`` by default: limits are ephemeral, and a crash only forge
 created idempotently on first use. Rows whose quota is fully back are deleted in small batches
 with ``FOR UPDATE SKIP LOCKED`` by a background thread, so cleanup never blocks a caller.
 
-When the database cannot be reached, ``fail_open=True`` (the default) admits the request and
-``fail_open=False`` denies it; either way the decision has ``degraded=True`` and a warning is
-logged (at most every 10 seconds).
+When the database cannot be reached, ``fail_open=True`` admits the request and ``fail_open=False``
+denies it; either way the decision has ``degraded=True`` and a warning is logged (at most every 10
+seconds). There is no default: every limiter states its policy, because the right one depends on
+the rule (a login limit that fails open turns a database outage into unlimited password guessing;
+a limit on cheap reads may rather stay out of the way).
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ class PgRateLimiter:
 
     ``pool``: a :class:`blocktrust_native.pool.Pool`. ``rules``: as for RateLimiter.
     ``table``: the table name (default ``blocktrust_ratelimit``). ``namespace``: prefixes every
-    key (default: the rules text, so changing the rules starts afresh). ``fail_open``: admit
-    (True, default) or deny (False) when the database is unreachable; ``retry_after_on_error``:
+    key (default: the rules text, so changing the rules starts afresh). ``fail_open`` (required):
+    admit (True) or deny (False) when the database is unreachable; ``retry_after_on_error``:
     the Retry-After of such a denial (default 1s). ``cleanup_interval``: seconds between
     background cleanup passes (None: no background thread; call :meth:`cleanup` yourself).
     """
@@ -92,14 +94,16 @@ class PgRateLimiter:
         *,
         table: str = "blocktrust_ratelimit",
         namespace: str | None = None,
+        fail_open: bool,
         unlogged: bool = True,
-        fail_open: bool = True,
         retry_after_on_error: float = 1.0,
         cleanup_interval: float | None = 60.0,
         cleanup_batch: int = 500,
     ) -> None:
         if not _IDENT.match(table):
             raise ConfigError(f"table {table!r}: use lowercase letters, digits and _ (schema.name)")
+        if not isinstance(fail_open, bool):
+            raise ConfigError("fail_open must be True or False: the policy when the store is down")
         self.rules: list[Rule] = as_rules(rules)
         for r in self.rules:
             if r.limit > r.period_ns // 1000:
