@@ -2,6 +2,7 @@
 
 from fix_anvil import anvil, as_account, bt, deployed, deployer
 from fix_pg import fresh_pg_dsn, pg_cluster, pg_dsn
+from fix_redis import own_redis, redis_server
 
 __all__ = [
     "anvil",
@@ -10,6 +11,8 @@ __all__ = [
     "deployed",
     "deployer",
     "fresh_pg_dsn",
+    "own_redis",
     "pg_cluster",
     "pg_dsn",
+    "redis_server",
 ]

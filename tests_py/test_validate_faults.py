@@ -81,7 +81,7 @@ def test_the_flows_pass_and_an_override_spec_is_used(
     duress = results[-1].evidence
     assert duress[0].startswith("duress answer has the normal shape")
     assert "chain: IdentityNFT.statusOf = Cancelled" in duress
-    assert "database: failsafe_events row (confirmed)" in duress
+    assert "database: fail-safe event row (confirmed)" in duress
     # The reference spec with one path changed: flows.register fails naming the step and status.
     spec = BUILTIN_FLOWS.read_text()
     override = tmp_path / "flows.yaml"

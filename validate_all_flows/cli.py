@@ -2,6 +2,9 @@
 
 ``python -m validate_all_flows stack up`` only brings the embedded stack up (until Ctrl-C).
 ``python -m validate_all_flows monitor ...`` runs the checks on a schedule (see its --help).
+``python -m validate_all_flows merge part*.json`` judges the shards of a load run split with
+``--shard K/N --load-output FILE`` as one run (see its --help).
+``python -m validate_all_flows init-profile --base-url URL ...`` writes a starter profile.
 With no target it brings up the embedded stack (throwaway PostgreSQL, anvil, contracts, the
 reference service), runs every check against it, prints the verdict and tears it down.
 Exit codes: 0 GO, 1 NO-GO, 2 cannot run (bad arguments, unreadable inputs, a stack that will not
@@ -20,11 +23,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from validate_all_flows.profile import Profile
+
+__all__ = ["load_profile_arg", "main"]
 
 from validate_all_flows.checks import GROUPS
 from validate_all_flows.checks.load import add_load_arguments, load_plan
+from validate_all_flows.profile import BUILTIN_PROFILES
 from validate_all_flows.target import add_target_arguments
 
 
@@ -40,6 +48,19 @@ def _parser() -> argparse.ArgumentParser:
         "--flows",
         help="a flows spec (YAML/JSON) for API paths that differ from the reference service's; "
         "default: built-in (README: Overriding the flows)",
+    )
+    t.add_argument(
+        "--profile",
+        default="reference",
+        help="what the deployment is: a profile file (YAML/JSON) or a built-in name "
+        f"({', '.join(BUILTIN_PROFILES)}); default: reference (README: Validating your deployment)",
+    )
+    t.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="CHECKS",
+        help="comma-separated checks or groups that must run: skipping one is NO-GO (repeatable)",
     )
     t.add_argument("--logs", nargs="*", default=[], help="log files to scan")
     t.add_argument("--logs-cmd", help='a command printing logs, e.g. "journalctl -u api -n 500"')
@@ -94,6 +115,20 @@ def _check_flows(path: Path) -> None:
         raise _CannotRun(f"--flows {exc}") from None
 
 
+def load_profile_arg(name_or_path: str, require: Sequence[str] = ()) -> Profile:
+    """The profile of ``--profile`` with ``--require``'s additions; _CannotRun names the place."""
+    from validate_all_flows.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(name_or_path)
+        more = [c.strip() for arg in require for c in arg.split(",") if c.strip()]
+        return profile.with_require(more) if more else profile
+    except ProfileError as exc:
+        raise _CannotRun(
+            f"--profile {exc}" if not str(exc).startswith("--require") else str(exc)
+        ) from None
+
+
 def _self_check() -> int:
     from validate_all_flows.selfcheck import run_selfcheck
 
@@ -113,6 +148,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from validate_all_flows.embedded.stack import main as stack_main
 
         return stack_main()
+    if argv[:1] == ["merge"]:
+        from validate_all_flows.merge import main as merge_main
+
+        return merge_main(argv[1:])
+    if argv[:1] == ["init-profile"]:
+        try:
+            from validate_all_flows.discover import main as init_main
+        except ImportError as exc:
+            print(f"cannot run: the native library does not load: {exc}", file=sys.stderr)
+            return 2
+        return init_main(argv[1:])
     if argv[:1] == ["monitor"]:
         try:
             from validate_all_flows.monitor.cli import main as monitor_main
@@ -165,17 +211,20 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         target.load = load_plan(args, None if args.quiet else say)
     except ValueError as exc:
         raise _CannotRun(str(exc)) from None
-    if args.env_schema:
-        target.env_schema = Path(args.env_schema)
     if args.flows:
-        target.flows_spec = Path(args.flows)
-        _check_flows(target.flows_spec)
+        _check_flows(Path(args.flows))
+    profile = load_profile_arg(args.profile, args.require)
     if args.env_file:
         try:
             target.env = parse_env_file(args.env_file)
         except EnvSchemaError as exc:
             raise _CannotRun(str(exc)) from None
     target.log_texts = _read_logs(args)
+    target.use_profile(profile)
+    if args.env_schema:
+        target.env_schema = Path(args.env_schema)
+    if args.flows:
+        target.flows_spec = Path(args.flows)
     target.add_secrets([u for u in (args.database_url, args.rpc_url) if u and "@" in u])
     given = any(
         [args.base_url, args.database_url, args.rpc_url, args.contracts, args.env_file,
@@ -201,7 +250,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             except StackError as exc:
                 raise _CannotRun(f"the embedded stack did not come up: {exc}") from None
             target.use_stack(stack)
-        target.webhook_secret = (target.env or {}).get("SUMSUB_SECRET_KEY")
+        target.webhook_secret = target.webhook_secret_value()
         t_checks = time.monotonic()
         results = run_checks(target, groups, progress=say)
         per_group: dict[str, float] = {}
@@ -227,7 +276,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             stack.stop()
             say(f"torn down in {time.monotonic() - t_down:.1f}s")
     seconds = time.monotonic() - t0
-    verdict = decide(results)
+    verdict = decide(results, profile.require)
     if args.format == "json":
         text = to_json(results, verdict, target, started, seconds, version)
     elif args.format == "junit":

@@ -8,14 +8,16 @@ JSON schema (``"schema": "blocktrust.validate/1"``)::
       "reason": str,                       # one line: why
       "started_at": ISO-8601 UTC, "seconds": float, "version": str,
       "target": {"base_url": str|null, "database_url": str|null (password redacted),
-                 "rpc_url": str|null, "contracts": str|null, "embedded": bool},
+                 "rpc_url": str|null, "contracts": str|null, "embedded": bool,
+                 "profile": str},           # the deployment profile's name
       "summary": {"pass": int, "fail": int, "skip": int, "error": int},
       "checks": [{"id": str, "title": str, "status": "pass"|"fail"|"skip"|"error",
                   "found": str, "evidence": [str], "fix": str, "seconds": float}]
     }
 
-Skipped checks never count as passed; the verdict is GO only when nothing failed or errored and
-at least one check passed.
+Skipped checks never count as passed; the verdict is GO only when nothing failed or errored, no
+required check (the profile's ``require`` and ``--require``) was skipped, and at least one check
+passed.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from validate_all_flows.checks import CheckResult, Status
 from validate_all_flows.target import Target, redact_url
 
-__all__ = ["Verdict", "decide", "to_json", "to_junit", "to_text"]
+__all__ = ["Verdict", "decide", "not_run", "to_json", "to_junit", "to_text"]
 
 SCHEMA = "blocktrust.validate/1"
 
@@ -47,12 +50,29 @@ class Verdict:
         return "GO" if self.go else "NO-GO"
 
 
-def decide(results: list[CheckResult]) -> Verdict:
-    """The verdict over ``results`` (see the module docstring)."""
+def not_run(results: list[CheckResult], required: Sequence[str]) -> list[str]:
+    """For each required check or group (``workers.monitor``, ``workers``) that did not run:
+    ``"<id>: <why>"`` (skipped, or absent from the results)."""
+    out = []
+    for want in required:
+        mine = [r for r in results if r.id == want or r.id.startswith(want + ".")]
+        if not mine:
+            out.append(f"{want}: not among the checks run")
+        out += [f"{r.id}: {r.found}" for r in mine if r.status is Status.SKIP]
+    return out
+
+
+def decide(results: list[CheckResult], required: Sequence[str] = ()) -> Verdict:
+    """The verdict over ``results`` (see the module docstring); a ``required`` check (or every
+    check of a required group) that skipped is NO-GO too."""
     bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
+    missing = not_run(results, required)
     if bad:
         names = ", ".join(r.id for r in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        return Verdict(False, f"{len(bad)} check(s) failed: {names}")
+        extra = f"; required but not run: {'; '.join(missing)}" if missing else ""
+        return Verdict(False, f"{len(bad)} check(s) failed: {names}{extra}")
+    if missing:
+        return Verdict(False, f"required but not run: {'; '.join(missing)}")
     passed = sum(r.status is Status.PASS for r in results)
     if not passed:
         return Verdict(False, "no check could run: give a target (see --help)")
@@ -114,6 +134,7 @@ def to_json(
             "rpc_url": target.rpc_url and target.redact(target.rpc_url),
             "contracts": target.contracts,
             "embedded": target.embedded is not None,
+            "profile": target.profile.name,
         },
         "summary": _summary(results),
         "checks": [

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from validate_all_flows.envcheck import BUILTIN_SCHEMA
 from validate_all_flows.flow_contract import BUILTIN_FLOWS
+from validate_all_flows.profile import Profile, builtin_profile
 
 __all__ = ["LoadPlan", "Slo", "Target", "add_target_arguments", "redact_url"]
 
@@ -52,6 +53,7 @@ class LoadPlan:
     ``vus`` virtual users loop through the flow for ``duration_s`` seconds (closed model); with
     ``rate``, that many iterations start per second instead, at most ``vus`` in flight (open
     model). ``flows`` overrides the built-in spec; ``progress`` gets a line about once a second.
+    Under ``--shard K/N`` the plan holds this shard's share; ``output`` receives the report.
     """
 
     vus: int
@@ -59,6 +61,10 @@ class LoadPlan:
     rate: float | None = None
     flows: Path | None = None
     progress: Callable[[str], None] | None = None
+    #: (K, N) under --shard K/N: ``vus`` and ``rate`` are already this shard's share.
+    shard: tuple[int, int] | None = None
+    #: --load-output: where the run's report goes as JSON (for ``validate_all_flows merge``).
+    output: Path | None = None
 
 
 @dataclass
@@ -70,8 +76,8 @@ class Target:
     rpc_url: str | None = None
     contracts: str | None = None
     env: dict[str, str] | None = None  # None: no environment given
-    env_schema: Path = BUILTIN_SCHEMA
-    flows_spec: Path = BUILTIN_FLOWS  # the HTTP flows (--flows); see flow_contract
+    env_schema: Path | None = BUILTIN_SCHEMA  # None: the profile declares none
+    flows_spec: Path | None = BUILTIN_FLOWS  # the HTTP flows (--flows); see flow_contract
     log_texts: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
     webhook_secret: str | None = None
     slo: Slo = field(default_factory=Slo)
@@ -79,7 +85,30 @@ class Target:
     embedded: Any = None  # the embedded Stack when we brought one up
     chain_margin_s: float = 60.0  # how long chain work may take beyond its configured delay
     secrets: set[str] = field(default_factory=set)
+    profile: Profile = field(default_factory=builtin_profile)  # what the deployment is
     _pool: Any = None
+
+    def use_profile(self, profile: Profile) -> Target:
+        """Describes the deployment with ``profile`` (its env schema and flows spec become this
+        target's unless given otherwise later); returns self."""
+        self.profile = profile
+        self.env_schema = profile.env_schema
+        self.flows_spec = profile.flows.spec
+        self.webhook_secret = self.webhook_secret_value()
+        return self
+
+    def webhook_secret_value(self) -> str | None:
+        """The webhook signing secret from the environment (--env-file): the variable the
+        profile's webhook names, SUMSUB_SECRET_KEY by default."""
+        hook = self.profile.webhook
+        return (self.env or {}).get(hook.secret_env if hook else "SUMSUB_SECRET_KEY")
+
+    def env_value(self, name: str) -> str | None:
+        """A variable of the deployment's environment (--env-file), else of ours."""
+        import os
+
+        value = (self.env or {}).get(name)
+        return value if value is not None else os.environ.get(name)
 
     def use_stack(self, stack: Any) -> Target:
         """Points this target at an embedded ``Stack`` (service, database, chain, contracts, its
@@ -88,7 +117,7 @@ class Target:
         self.base_url, self.database_url = stack.base_url, stack.database_url
         self.rpc_url, self.contracts = stack.rpc_url, stack.contracts_config
         self.env = dict(stack.service_env)
-        self.webhook_secret = self.env.get("SUMSUB_SECRET_KEY")
+        self.webhook_secret = self.webhook_secret_value()
         return self
 
     def add_secrets(self, values: Mapping[str, str] | list[str]) -> None:
@@ -113,6 +142,47 @@ class Target:
                 self.database_url, min_size=0, max_size=4, acquire_timeout=10, connect_timeout=5
             )
         return self._pool
+
+    def contracts_missing(self) -> str:
+        """What is missing to read the contracts ('' when nothing): the RPC URL, and the
+        contracts config file or (profile ``chain.contracts.variables``) the address variables."""
+        missing = [] if self.rpc_url else ["--rpc-url"]
+        chain = self.profile.chain
+        if chain is not None and chain.source == "env" and not self.contracts:
+            unset = [v for v in chain.variables.values() if not self.env_value(v)]
+            missing += unset
+        elif not self.contracts:
+            missing.append("--contracts")
+        return " and ".join(missing)
+
+    def contracts_config(self) -> Any:
+        """The deployment's ``ContractsConfig``: the contracts config file, or the profile's
+        address variables with its ABI files (v1.4's ``*_CONTRACT_ADDRESS`` style).
+        ContractsConfigError / FileReadError say what is wrong."""
+        import json
+
+        from blocktrust_native.listener.contracts import ContractsConfig, load_contracts_config
+
+        chain = self.profile.chain
+        if self.contracts or chain is None or chain.source != "env":
+            assert self.contracts
+            return load_contracts_config(self.contracts)
+        doc = {}
+        for name, var in chain.variables.items():
+            abi: Any = []  # without ABI files only the code's presence can be checked
+            if name in chain.abi_files:
+                abi = json.loads(chain.abi_files[name].read_text(encoding="utf-8"))
+                abi = abi.get("abi") if isinstance(abi, dict) else abi
+            doc[name] = {"address": self.env_value(var), "abi": abi}
+        return ContractsConfig.from_dict(doc, "the profile's contract address variables")
+
+    def read_only(self, sql: str, params: tuple[Any, ...] = (), timeout_s: float = 5.0) -> Any:
+        """Rows of an operator's query (from a profile) in a read-only transaction that the
+        server cancels after ``timeout_s``: a profile cannot change the deployment's data."""
+        with self.pool().connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            return conn.execute(sql, params)
 
     def close(self) -> None:
         """Closes what the target opened."""

@@ -26,6 +26,8 @@ void register_apikeys(py::module_& m);
 void register_flows(py::module_& m);
 /// Binds blocktrust_native._native.jsonrpc (the JSON-RPC client).
 void register_jsonrpc(py::module_& m);
+/// Binds blocktrust_native._native.redis (the Redis client and the Redis-backed rate limiter).
+void register_redis(py::module_& m);
 
 /// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
 void set_python_error(const char* cls, const char* message);

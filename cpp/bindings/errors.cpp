@@ -4,6 +4,7 @@
 
 #include "bindings.hpp"
 #include "blocktrust/error.hpp"
+#include "blocktrust/redis.hpp"
 
 namespace blocktrust::bindings {
 
@@ -24,6 +25,10 @@ void register_errors(py::module_& m) {
     } catch (const IoError& e) {
       py::object err = error_class("FileReadError")(e.error_number(), e.what(), e.path());
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
+    } catch (const redis::ConnectionError& e) {
+      set_python_error("RedisConnectionError", e.what());
+    } catch (const redis::ReplyError& e) {
+      set_python_error("RedisError", e.what());
     } catch (const ConfigError& e) {
       set_python_error("ConfigError", e.what());
     } catch (const Error& e) {

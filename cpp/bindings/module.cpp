@@ -11,4 +11,5 @@ PYBIND11_MODULE(_native, m) {
   blocktrust::bindings::register_apikeys(m);
   blocktrust::bindings::register_flows(m);
   blocktrust::bindings::register_jsonrpc(m);
+  blocktrust::bindings::register_redis(m);
 }

@@ -34,6 +34,8 @@ __all__ = [
     "PoolClosed",
     "PoolTimeout",
     "RateLimitExceeded",
+    "RedisConnectionError",
+    "RedisError",
     "TransactionFailed",
 ]
 
@@ -172,6 +174,17 @@ class RateLimitExceeded(Error):
         retry = getattr(decision, "retry_after", 0.0)
         super().__init__(f"rate limit exceeded; retry after {retry:.3f}s")
         self.decision = decision
+
+
+# --- redis
+
+
+class RedisError(Error):
+    """Raised when Redis answers a command with an error reply (the reply's text is the message)."""
+
+
+class RedisConnectionError(RedisError, ConnectionError):
+    """Raised when Redis cannot be reached, refuses AUTH, or a connection breaks or times out."""
 
 
 # --- passwords

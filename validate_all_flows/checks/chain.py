@@ -5,7 +5,7 @@ from __future__ import annotations
 from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import ContractsConfigError, FileReadError
 from blocktrust_native.jsonrpc import JsonRpcClient
-from blocktrust_native.listener.contracts import CONTRACT_NAMES, load_contracts_config
+from blocktrust_native.listener.contracts import CONTRACT_NAMES
 from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.target import Target
 
@@ -25,13 +25,14 @@ def _selectors(abi: list[dict[str, object]]) -> dict[str, bytes]:
 def contracts(t: Target) -> list[CheckResult]:
     """Every configured contract has code, and its ABI's functions exist in that code."""
     title = "contract code at every configured address, matching the config's ABI"
-    if not t.rpc_url or not t.contracts:
-        missing = " and ".join(
-            x for x, v in (("--rpc-url", t.rpc_url), ("--contracts", t.contracts)) if not v
-        )
+    if t.profile.chain is None:
+        why = f"the profile ({t.profile.name}) declares no contracts (chain)"
+        return [CheckResult("chain.contracts", title, Status.SKIP, why)]
+    missing = t.contracts_missing()
+    if missing:
         return [CheckResult("chain.contracts", title, Status.SKIP, f"not given: {missing}")]
     try:
-        config = load_contracts_config(t.contracts)
+        config = t.contracts_config()
     except (ContractsConfigError, FileReadError, OSError, ValueError) as exc:
         return [
             CheckResult(

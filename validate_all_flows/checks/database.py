@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 from validate_all_flows.checks import CheckResult, Status, check
-from validate_all_flows.embedded.migrate import MigrationState, migration_status
+from validate_all_flows.embedded.migrate import MIGRATIONS_DIR, MigrationState, migration_status
+from validate_all_flows.migration_sources import alembic_heads, sql_dir_objects
+from validate_all_flows.profile import Migrations
 from validate_all_flows.target import Target, redact_url
-
-# The tables and columns the reference service cannot run without.
-EXPECTED_COLUMNS = {
-    "users": ["email", "password_hash", "duress_password_hash", "wallet_address", "kyc_status"],
-    "identity_nfts": ["user_id", "token_id", "status"],
-    "signatures": ["user_id", "document_sha256"],
-    "proofs": ["signature_id", "status", "tx_hash"],
-    "failsafe_events": ["user_id", "status", "execute_after"],
-    "chain_events": ["chain_id", "tx_hash", "log_index"],
-    "listener_checkpoints": ["listener", "next_block", "lag_seconds"],
-    "monitor_metrics": ["name", "value"],
-    "monitor_heartbeats": ["instance", "beat_at", "stopped_at"],  # read by workers.monitor
-}
-
-# The lookups the listener makes for every batch of chain events (migration 010): an index that
-# starts with the column, whatever its name, or ingest scans the table and slows as it grows.
-EXPECTED_INDEXES = [
-    ("proofs", "tx_hash"),
-    ("failsafe_events", "tx_hash"),
-    ("identity_nfts", "token_id"),
-]
 
 
 @check("database", ids=("database.reachable", "database.migrations", "database.schema"))
@@ -62,23 +43,150 @@ def database(t: Target) -> list[CheckResult]:
             f"PostgreSQL {version} at {where}",
         )
     ]
-    states = migration_status(t.pool())
-    bad = [s for s in states if s.state is not MigrationState.APPLIED]
+    out.append(migrations(t))
+    out.append(schema(t))
+    return out
+
+
+def migrations(t: Target) -> CheckResult:
+    """database.migrations for the profile's migration source."""
+    m = t.profile.migrations
     title = "every migration applied and unmodified"
+    cid = "database.migrations"
+    if m.source == "none":
+        why = f"the profile ({t.profile.name}) declares no migration source"
+        return CheckResult(cid, title, Status.SKIP, why)
+    if m.source == "alembic":
+        return _alembic(t, m)
+    if m.source == "flyway":
+        return _flyway(t, m)
+    if m.source == "sql-dir":
+        return _sql_dir(t, m)
+    states = migration_status(t.pool(), m.directory or MIGRATIONS_DIR)
+    bad = [s for s in states if s.state is not MigrationState.APPLIED]
     if bad:
-        out.append(
-            CheckResult(
-                "database.migrations",
-                title,
-                Status.FAIL,
-                f"{len(bad)} of {len(states)} migrations not as shipped",
-                evidence=[f"{s.version}: {s.state.value}" for s in bad],
-                fix="apply pending migrations: python -m validate_all_flows.embedded.migrate "
-                "$DATABASE_URL; never edit an applied migration, add a new one",
-            )
+        return CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"{len(bad)} of {len(states)} migrations not as shipped",
+            evidence=[f"{s.version}: {s.state.value}" for s in bad],
+            fix="apply pending migrations: python -m validate_all_flows.embedded.migrate "
+            "$DATABASE_URL; never edit an applied migration, add a new one",
         )
+    return CheckResult(cid, title, Status.PASS, f"{len(states)} applied")
+
+
+def _exists(t: Target, table: str) -> bool:
+    return bool(t.pool().execute("SELECT to_regclass($1) IS NOT NULL", (table,))[0][0])
+
+
+def _alembic(t: Target, m: Migrations) -> CheckResult:
+    cid, title = "database.migrations", "alembic_version at the head revision"
+    table = m.table or "alembic_version"
+    if m.directory is not None:
+        try:
+            heads, n = alembic_heads(m.directory)
+        except ValueError as exc:
+            return CheckResult(cid, title, Status.ERROR, str(exc), fix="fix the versions folder")
+        if not heads:
+            why = f"no Alembic revision files in {m.directory}"
+            return CheckResult(cid, title, Status.ERROR, why, fix="point directory at versions/")
+        expected, where = heads, f"the head(s) of {n} revisions in {m.directory}"
+    elif m.revision:
+        expected, where = {m.revision}, "the profile's revision"
     else:
-        out.append(CheckResult("database.migrations", title, Status.PASS, f"{len(states)} applied"))
+        expected, where = set(), ""
+    if not _exists(t, table):
+        return CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"no {table} table: the migrations were never applied",
+            fix="run `alembic upgrade head` against this database",
+        )
+    rows = {str(r[0]) for r in t.pool().execute(f'SELECT version_num FROM "{table}"')}
+    if not expected:
+        at = ", ".join(sorted(rows)) or "no revision"
+        why = (
+            f"{table} at {at}; the head is not known here: give database.migrations.directory "
+            "(the versions folder) or revision to judge it"
+        )
+        return CheckResult(cid, title, Status.FAIL if not rows else Status.SKIP, why)
+    if rows != expected:
+        return CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"{table} at {', '.join(sorted(rows)) or 'nothing'}, expected {where}",
+            [f"expected: {', '.join(sorted(expected))}"],
+            "run `alembic upgrade head` (and deploy the code whose versions/ matches)",
+        )
+    return CheckResult(cid, title, Status.PASS, f"{table} at {', '.join(sorted(rows))}, {where}")
+
+
+def _flyway(t: Target, m: Migrations) -> CheckResult:
+    cid, title = "database.migrations", "every Flyway migration applied successfully"
+    table = m.table or "flyway_schema_history"
+    if not _exists(t, table):
+        return CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"no {table} table: Flyway never ran here",
+            fix="run `flyway migrate` against this database",
+        )
+    rows = t.pool().execute(
+        f"SELECT coalesce(version, '(repeatable)'), description, success FROM \"{table}\" "
+        "ORDER BY installed_rank"
+    )
+    failed = [f"{v} {d}: failed" for v, d, ok in rows if not ok]
+    if not rows or failed:
+        found = f"{len(failed)} failed migration(s)" if failed else f"{table} is empty"
+        return CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            found,
+            failed,
+            "repair and rerun: `flyway repair; flyway migrate`",
+        )
+    latest = [v for v, _, _ in rows if v != "(repeatable)"]
+    found = f"{len(rows)} applied, latest version {latest[-1] if latest else '-'}"
+    return CheckResult(cid, title, Status.PASS, found)
+
+
+def _sql_dir(t: Target, m: Migrations) -> CheckResult:
+    cid, title = "database.migrations", "every hand-applied SQL file's objects present"
+    if m.directory is None:
+        why = "the SQL files' folder is not given (database.migrations.directory)"
+        return CheckResult(cid, title, Status.SKIP, why + "; database.schema judges the tables")
+    objs = sql_dir_objects(m.directory)
+    if not objs.files:
+        why = f"no *.sql files in {m.directory}"
+        return CheckResult(cid, title, Status.ERROR, why, fix="point directory at the SQL files")
+    have, indexed_names = _columns(t), _index_names(t)
+    missing = sorted(f"table {x}" for x in objs.tables if x not in have)
+    missing += sorted(
+        f"column {tb}.{c}" for tb, c in objs.columns if tb in have and c not in have[tb]
+    )
+    missing += sorted(f"index {i}" for i in objs.indexes if i not in indexed_names)
+    counts = f"{len(objs.tables)} tables, {len(objs.columns)} columns, {len(objs.indexes)} indexes"
+    if missing:
+        return CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"{len(missing)} object(s) of {len(objs.files)} SQL files missing",
+            missing[:30],
+            f'apply the files in order: for f in {m.directory}/*.sql; do psql "$DATABASE_URL" '
+            '-v ON_ERROR_STOP=1 -f "$f"; done (after checking which ran)',
+        )
+    found = f"{len(objs.files)} SQL files applied: the {counts} they create are present"
+    return CheckResult(cid, title, Status.PASS, found)
+
+
+def _columns(t: Target) -> dict[str, set[str]]:
     rows = t.pool().execute(
         "SELECT table_name, column_name FROM information_schema.columns "
         "WHERE table_schema = current_schema()"
@@ -86,11 +194,32 @@ def database(t: Target) -> list[CheckResult]:
     have: dict[str, set[str]] = {}
     for table, column in rows:
         have.setdefault(table, set()).add(column)
-    missing = [
-        f"{table}.{col}" if table in have else f"table {table}"
-        for table, cols in EXPECTED_COLUMNS.items()
-        for col in (cols if table in have else cols[:1])
-        if table not in have or col not in have[table]
+    return have
+
+
+def _index_names(t: Target) -> set[str]:
+    rows = t.pool().execute(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema()"
+    )
+    return {str(r[0]) for r in rows}
+
+
+def schema(t: Target) -> CheckResult:
+    """database.schema: the profile's tables, columns and indexes."""
+    cid, title = "database.schema", "expected tables, columns and indexes present"
+    expected = dict(t.profile.tables.columns)
+    expected_indexes = list(t.profile.tables.indexes)
+    if not expected and not expected_indexes:
+        why = f"the profile ({t.profile.name}) declares no tables (database.tables)"
+        return CheckResult(cid, title, Status.SKIP, why)
+    have = _columns(t)
+    missing = [f"table {table}" for table in expected if table not in have]
+    missing += [
+        f"{table}.{col}"
+        for table, cols in expected.items()
+        if table in have
+        for col in cols
+        if col not in have[table]
     ]
     indexed = {
         (table, column)
@@ -103,23 +232,21 @@ def database(t: Target) -> list[CheckResult]:
     }
     missing += [
         f"index on {table} ({col})"
-        for table, col in EXPECTED_INDEXES
+        for table, col in expected_indexes
         if table in have and (table, col) not in indexed
     ]
-    title = "expected tables, columns and indexes present"
     if missing:
-        out.append(
-            CheckResult(
-                "database.schema",
-                title,
-                Status.FAIL,
-                f"{len(missing)} missing",
-                evidence=missing,
-                fix="apply the migrations; restore dropped tables and indexes from them",
-            )
+        return CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"{len(missing)} missing",
+            evidence=missing,
+            fix="apply the migrations; restore dropped tables and indexes from them",
         )
+    n = sum(len(c) for c in expected.values())
+    if n or not expected:
+        found = f"{n} columns and {len(expected_indexes)} lookup indexes present"
     else:
-        n = sum(len(c) for c in EXPECTED_COLUMNS.values())
-        found = f"{n} columns and {len(EXPECTED_INDEXES)} lookup indexes present"
-        out.append(CheckResult("database.schema", title, Status.PASS, found))
-    return out
+        found = f"{len(expected)} tables and {len(expected_indexes)} lookup indexes present"
+    return CheckResult(cid, title, Status.PASS, found, [f"tables: {', '.join(expected)}"])

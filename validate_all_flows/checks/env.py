@@ -13,6 +13,9 @@ def environment(t: Target) -> list[CheckResult]:
     title = "environment satisfies its schema"
     if t.env is None:
         return [CheckResult("env.schema", title, Status.SKIP, "no environment given (--env-file)")]
+    if t.env_schema is None:
+        why = f"the profile ({t.profile.name}) declares no environment schema (env.schema)"
+        return [CheckResult("env.schema", title, Status.SKIP, why)]
     try:
         schema = EnvSchema.load(t.env_schema)
     except EnvSchemaError as exc:

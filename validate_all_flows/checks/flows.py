@@ -25,6 +25,7 @@ from blocktrust_native.flows import FlowSpec, Report, run_flow
 from blocktrust_native.jsonrpc import JsonRpcClient
 from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.flow_contract import PARTS, load_flows
+from validate_all_flows.profile import ContractCall
 from validate_all_flows.target import Target
 
 NORMAL, DURESS = "Normal-pass-" + uuid.uuid4().hex[:8], "Duress-pass-" + uuid.uuid4().hex[:8]
@@ -73,34 +74,38 @@ def _document() -> str:
 
 
 class _Chain:
-    """Read-only calls to the configured contracts over the native JSON-RPC client (no key and
-    no web3 needed: both calls have static arguments and results)."""
-
-    _STATUS_OF = keccak256(b"statusOf(uint256)")[:4].hex()
-    _GET_PROOF = keccak256(b"getProof(bytes32)")[:4].hex()
+    """Read-only calls to the profile's view functions over the native JSON-RPC client (no key
+    and no web3 needed: each takes one static argument and answers static words)."""
 
     def __init__(self, t: Target) -> None:
-        from blocktrust_native.listener.contracts import load_contracts_config
-
         assert t.rpc_url
-        assert t.contracts
+        assert t.profile.chain
         self.rpc = JsonRpcClient(t.rpc_url, request_timeout=10.0)
-        cfg = load_contracts_config(t.contracts)
-        self.nft = cfg.entry("IdentityNFT").address
-        self.registry = cfg.entry("ProofRegistry").address
+        self.cfg = t.contracts_config()
+        self.identity = t.profile.chain.identity
+        self.proof = t.profile.chain.proof
 
-    def _call(self, to: str, selector: str, word: int) -> str:
-        data = "0x" + selector + f"{word:064x}"
-        return str(self.rpc.call("eth_call", [{"to": to, "data": data}, "latest"]))[2:]
+    def _word(self, c: ContractCall, arg: int) -> int:
+        to = self.cfg.entry(c.contract).address
+        data = "0x" + keccak256(c.function.encode())[:4].hex() + f"{arg:064x}"
+        answer = str(self.rpc.call("eth_call", [{"to": to, "data": data}, "latest"]))[2:]
+        return int(answer[64 * c.word : 64 * (c.word + 1)] or "0", 16)
 
-    def status_of(self, token_id: int) -> int:
-        """IdentityNFT.statusOf: 1 active, 2 cancelled."""
-        return int(self._call(self.nft, self._STATUS_OF, token_id)[:64] or "0", 16)
+    @staticmethod
+    def describe(c: ContractCall) -> str:
+        """``IdentityNFT.statusOf``: the contract and function a call reads."""
+        return f"{c.contract}.{c.function.split('(')[0]}"
+
+    def identity_is(self, token_id: int, state: str) -> bool:
+        """Whether the identity view function answers the profile's value for ``state``."""
+        assert self.identity
+        return self._word(self.identity, token_id) == self.identity.values.get(state, -1)
 
     def proof_signer(self, doc_hex: str) -> str:
-        """ProofRegistry.getProof(document hash).signer, lower-case (the zero address if none)."""
-        word = self._call(self.registry, self._GET_PROOF, int(doc_hex, 16))[:64]
-        return "0x" + word[24:].rjust(40, "0")
+        """The signer the proof view function names for a document hash, lower-case (the zero
+        address if none)."""
+        assert self.proof
+        return "0x" + f"{self._word(self.proof, int(doc_hex, 16)):040x}"[-40:]
 
 
 def _fields(body: object) -> list[str]:
@@ -124,7 +129,9 @@ class _Session:
         assert t.base_url
         self.t, self.spec, self.values = t, spec, values
         self.email = str(values["user_email"])
-        self.chain = _Chain(t) if t.rpc_url and t.contracts else None
+        chain = t.profile.chain
+        self.chain = _Chain(t) if chain is not None and not t.contracts_missing() else None
+        self.evidence = t.profile.flows.evidence
         self.failsafe_wait = float(values["failsafe_wait_s"])
 
     def run(self, part: str) -> tuple[Report, FlowSpec]:
@@ -179,15 +186,16 @@ class _Session:
         ms = report.flow_latency["max_ms"]
         user = self.values.get("user_id", "?")
         evidence = [f"user {user} registered and logged in ({ms:.0f} ms)"]
-        if self.t.database_url:
-            rows = self.t.pool().execute(
-                "SELECT password_hash LIKE '$argon2id$%', duress_password_hash LIKE '$argon2id$%' "
-                "FROM users WHERE lower(email) = lower($1)",
-                (self.email,),
-            )
-            if rows != [(True, True)]:
-                raise _FlowFailed("both password hashes not stored as Argon2id", [str(rows)])
-            evidence.append("database: normal and duress Argon2id hashes stored")
+        sql = self.evidence.passwords_sql
+        if self.t.database_url and sql:
+            rows = self.t.read_only(sql, (self.email,))
+            if len(rows) != 1 or not rows[0] or not all(v is True for v in rows[0]):
+                raise _FlowFailed(
+                    "the stored password hashes are not as the profile expects",
+                    [f"flows.evidence.passwords_sql answered {rows}"],
+                    "store both the normal and the duress password hash (Argon2id)",
+                )
+            evidence.append("database: normal and duress password hashes stored as expected")
         return evidence
 
     def kyc(self) -> list[str]:
@@ -197,19 +205,16 @@ class _Session:
         self.expect(report, spec)
         token_id = self.values.get("token_id")
         evidence = [f"API: identity NFT {token_id} active"]
-        if self.t.database_url:
-            rows = self.t.pool().execute(
-                "SELECT n.status FROM identity_nfts n JOIN users u ON u.id = n.user_id "
-                "WHERE lower(u.email) = lower($1)",
-                (self.email,),
-            )
-            if rows != [("active",)]:
-                raise _FlowFailed("database does not show the NFT active", [str(rows)])
-            evidence.append("database: identity_nfts row active")
-        if self.chain:
-            if self.chain.status_of(int(str(token_id))) != 1:
+        active = self.evidence.active
+        if self.t.database_url and self.evidence.identity_sql:
+            rows = self.t.read_only(self.evidence.identity_sql, (self.email,))
+            if rows != [(active,)]:
+                raise _FlowFailed(f"database does not show the NFT {active}", [str(rows)])
+            evidence.append(f"database: identity row {active}")
+        if self.chain and self.chain.identity:
+            if not self.chain.identity_is(int(str(token_id)), "active"):
                 raise _FlowFailed("the NFT is not active on chain")
-            evidence.append("chain: IdentityNFT.statusOf = Active")
+            evidence.append(f"chain: {self.chain.describe(self.chain.identity)} = Active")
         return evidence
 
     def sign_normal(self) -> list[str]:
@@ -226,14 +231,16 @@ class _Session:
             f"API: signature {sig['signature_id']} proof confirmed "
             f"({first.name} took {first.latency['max_ms']:.0f} ms)"
         ]
-        if self.chain:
+        if self.chain and self.chain.proof:
             signer = self.chain.proof_signer(doc)
             if signer != str(self.values.get("wallet_address", "")).lower():
                 raise _FlowFailed(
                     "ProofRegistry does not hold the proof for the user's wallet",
                     [f"signer on chain: {signer}"],
                 )
-            evidence.append("chain: ProofRegistry.getProof names the user's wallet")
+            evidence.append(
+                f"chain: {self.chain.describe(self.chain.proof)} names the user's wallet"
+            )
         return evidence
 
     def _latency_of(self, report: Report, spec: FlowSpec, var: str) -> float:
@@ -267,36 +274,95 @@ class _Session:
         d_ms = self._latency_of(report, spec, "duress_status")
         evidence = [f"duress answer has the normal shape ({n_ms:.0f} vs {d_ms:.0f} ms)"]
         token_id = int(str(v.get("token_id")))
-        if self.chain:
+        ev = self.evidence
+        wait = self.failsafe_wait
+        seen_cancelled = False
+        if self.chain and self.chain.identity:
             chain = self.chain
-            if not _wait(self.failsafe_wait, lambda: chain.status_of(token_id) == 2):
+            if not _wait(wait, lambda: chain.identity_is(token_id, "cancelled")):
                 raise _FlowFailed(
                     f"the NFT was not cancelled on chain within "
-                    f"{self.failsafe_wait:.0f} s of the duress signature",
+                    f"{wait:.0f} s of the duress signature",
                     fix="check that the duress path queues the fail-safe "
                     "and that the worker runs it",
                 )
-            evidence.append("chain: IdentityNFT.statusOf = Cancelled")
-        if self.t.database_url:
-            pool = self.t.pool()
+            evidence.append(f"chain: {chain.describe(chain.identity)} = Cancelled")
+            seen_cancelled, wait = True, 10.0
+        else:
+            # No chain to ask: the cancellation must show through the API or the database
+            # before the fail-safe deadline; a queued request alone proves nothing.
+            seen_cancelled = self._cancelled_off_chain(wait, evidence)
+            wait = 10.0
+        if self.t.database_url and ev.event_sql:
+            pool_sql = ev.event_sql
 
             def recorded() -> Any:
-                return pool.execute(
-                    "SELECT f.status FROM failsafe_events f JOIN users u ON u.id = f.user_id "
-                    "WHERE lower(u.email) = lower($1) AND f.source = 'signature'",
-                    (self.email,),
-                )
+                rows = self.t.read_only(pool_sql, (self.email,))
+                if ev.event_done:
+                    return [r for r in rows if r and r[0] in ev.event_done]
+                return rows
 
-            rows = _wait(self.failsafe_wait if not self.chain else 10, recorded)
+            rows = _wait(wait, recorded)
             if not rows:
+                done = f" in a final state ({', '.join(ev.event_done)})" if ev.event_done else ""
                 raise _FlowFailed(
-                    "no failsafe_events row for the duress signature",
+                    f"no fail-safe event row{done} for the duress signature",
                     fix="the duress path must record a fail-safe event",
                 )
-            evidence.append(f"database: failsafe_events row ({rows[0][0]})")
-        if not self.chain and not self.t.database_url:
-            raise _FlowFailed("cannot see the fail-safe without --rpc-url or --database-url")
+            evidence.append(f"database: fail-safe event row ({rows[0][0]})")
+        if not seen_cancelled:
+            raise _FlowFailed(
+                "the fail-safe could not be observed: no chain, no API path and no database "
+                "query shows the identity's state",
+                fix="give --rpc-url (and the contracts), or flows.evidence.api / identity_sql "
+                "in the profile with --database-url",
+                status=Status.ERROR,
+            )
         return evidence
+
+    def _cancelled_off_chain(self, wait: float, evidence: list[str]) -> bool:
+        """Polls the identity's state through the API and/or the database until it reads
+        cancelled or the fail-safe deadline passes (FAIL); False when neither can be read."""
+        ev = self.evidence
+        token = self.values.get("token")
+        base = str(self.t.base_url).rstrip("/")
+        readers: list[tuple[str, Callable[[], Any]]] = []
+        if ev.api_path and ev.api_pointer and token:
+            from validate_all_flows.checks.http import json_at
+            from validate_all_flows.httpcall import call
+
+            path, pointer = ev.api_path, ev.api_pointer
+
+            def via_api() -> Any:
+                r = call("GET", base + path, headers={"Authorization": f"Bearer {token}"})
+                return json_at(r.json(), pointer) if r.status == 200 else f"HTTP {r.status}"
+
+            readers.append((f"API: GET {path} {pointer}", via_api))
+        if self.t.database_url and ev.identity_sql:
+            sql = ev.identity_sql
+
+            def via_db() -> Any:
+                rows = self.t.read_only(sql, (self.email,))
+                return rows[0][0] if rows and rows[0] else None
+
+            readers.append(("database: identity row", via_db))
+        if not readers:
+            return False
+        last: dict[str, Any] = {}
+
+        def cancelled() -> bool:
+            for label, read in readers:
+                last[label] = read()
+            return all(value == ev.cancelled for value in last.values())
+
+        if not _wait(wait, cancelled):
+            raise _FlowFailed(
+                f"the identity was not cancelled within {wait:.0f} s of the duress signature",
+                [f"{label}: {value!r}" for label, value in last.items()],
+                "check that the duress path queues the fail-safe and that the worker runs it",
+            )
+        evidence += [f"{label} = {ev.cancelled!r}" for label in last]
+        return True
 
 
 FLOWS = [
@@ -324,11 +390,13 @@ def _inputs(t: Target) -> dict[str, Any]:
 @check("flows", ids=("flows.register", "flows.kyc_mint", "flows.sign_normal", "flows.sign_duress"))
 def blocktrust_flows(t: Target) -> list[CheckResult]:
     """The four Blocktrust flows, each depending on the one before."""
-    if not t.base_url:
-        return [
-            CheckResult(f"flows.{fid}", title, Status.SKIP, "no service given (--base-url)")
-            for fid, title, _ in FLOWS
-        ]
+    if not t.base_url or t.flows_spec is None:
+        why = (
+            "no service given (--base-url)"
+            if not t.base_url
+            else f"the profile ({t.profile.name}) declares no Blocktrust flows (flows.spec)"
+        )
+        return [CheckResult(f"flows.{fid}", title, Status.SKIP, why) for fid, title, _ in FLOWS]
     t.add_secrets([NORMAL, DURESS, t.webhook_secret or ""])
     values = _inputs(t)
     try:
@@ -358,7 +426,8 @@ def blocktrust_flows(t: Target) -> list[CheckResult]:
         t0 = time.monotonic()
         try:
             evidence = [t.redact(e) for e in getattr(session, method)()]
-            out.append(CheckResult(f"flows.{fid}", title, Status.PASS, "ok", evidence))
+            found = "; ".join(evidence)  # a PASS says what was seen, never just "ok"
+            out.append(CheckResult(f"flows.{fid}", title, Status.PASS, found, evidence))
         except _FlowFailed as exc:
             out.append(
                 CheckResult(
@@ -371,5 +440,78 @@ def blocktrust_flows(t: Target) -> list[CheckResult]:
                 )
             )
             broken = f"flows.{fid}, which failed"
+        out[-1].seconds = time.monotonic() - t0
+    return out
+
+
+def _extra_spec(t: Target, name: str, body: dict[str, Any], values: dict[str, Any]) -> FlowSpec:
+    """The profile's check ``name`` as a flow spec: the auth steps (capturing ``token``) first
+    when the profile logs in that way, then the check's own steps."""
+    steps = [*t.profile.auth_steps, *body["steps"]]
+    return FlowSpec.from_dict(
+        {"name": name, "vars": body["vars"], "steps": steps},
+        base_dir=body["base_dir"],
+        vars=values,
+    )
+
+
+@check("flows", ids=("flows.*",))
+def profile_flows(t: Target) -> list[CheckResult]:
+    """The profile's own named flow checks (``flows.checks``): requests and asserts only."""
+    checks = t.profile.flows.checks
+    if not checks:
+        return []  # the profile declares none: nothing to report
+    out = []
+    values: dict[str, Any] = {
+        "user_email": f"probe-{uuid.uuid4().hex[:12]}@validate.example",
+        "password": NORMAL,
+    }
+    if t.profile.token_env:
+        token = t.env_value(t.profile.token_env)
+        if token:
+            values["token"] = token
+            t.add_secrets([token])
+    t.add_secrets([NORMAL])
+    for name, body in checks.items():
+        cid, title = f"flows.{name}", str(body["title"])
+        if not t.base_url:
+            out.append(CheckResult(cid, title, Status.SKIP, "no service given (--base-url)"))
+            continue
+        if t.profile.token_env and "token" not in values:
+            why = f"no token: {t.profile.token_env} is not set (auth.token_env)"
+            out.append(CheckResult(cid, title, Status.SKIP, why))
+            continue
+        t0 = time.monotonic()
+        try:
+            spec = _extra_spec(t, name, body, values)
+        except FlowSpecError as exc:
+            out.append(CheckResult(cid, title, Status.ERROR, t.redact(str(exc))))
+            continue
+        report = run_flow(spec, t.base_url, iterations=1, connect_timeout=5, request_timeout=30)
+        if report.failures or report.iterations != 1 or report.failed_iterations:
+            f = report.failures[0] if report.failures else None
+            found = f"step {f.step}: {f.reason}" if f else "the flow did not finish"
+            head, _, tail = (f.excerpt if f else "").partition("\n\n")
+            excerpt = " ".join(x for x in (head.splitlines()[0] if head else "", tail[:200]) if x)
+            status = Status.ERROR if f is not None and f.status in (404, 405) else Status.FAIL
+            if status is Status.ERROR:
+                found = f"the profile names a path the service does not have ({found})"
+            out.append(
+                CheckResult(
+                    cid,
+                    title,
+                    status,
+                    t.redact(found),
+                    [t.redact(excerpt)] if excerpt else [],
+                    "see the service log for the failing step",
+                )
+            )
+        else:
+            seen = [
+                f"{s.name}: " + ", ".join(f"{code}" for code in sorted(s.status_counts))
+                for s in report.steps
+            ]
+            found = f"{len(seen)} step(s) answered as asserted ({'; '.join(seen)})"
+            out.append(CheckResult(cid, title, Status.PASS, t.redact(found)))
         out[-1].seconds = time.monotonic() - t0
     return out

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.httpcall import HttpResult, call
-from validate_all_flows.target import LoadPlan, Target
+from validate_all_flows.target import LoadPlan, Slo, Target
 
 if TYPE_CHECKING:
     from blocktrust_native.flows import FlowSpec, Report
@@ -39,7 +39,10 @@ __all__ = [
     "BUILTIN_LOAD_SPEC",
     "PROBE_VAR",
     "add_load_arguments",
+    "judge_load",
     "load_plan",
+    "parse_shard",
+    "shard_share",
     "slo_under_load",
     "spec_with_vars",
 ]
@@ -91,6 +94,19 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         "(latency counts from each scheduled start, so queueing shows)",
     )
     g.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run shard K of N (K from 0, e.g. $JOB_COMPLETION_INDEX/4): this process takes "
+        "its share of the VUs (and 1/N of --load-rate); merge the parts with "
+        "`python -m validate_all_flows merge part*.json`",
+    )
+    g.add_argument(
+        "--load-output",
+        metavar="FILE",
+        help="also write the load run's report (histograms included) to FILE as JSON, "
+        "for `validate_all_flows merge`",
+    )
+    g.add_argument(
         "--load-flows",
         metavar="FILE",
         help="a flow spec (YAML/JSON, docs/tour_flows.md) to run instead of the built-in one "
@@ -113,8 +129,8 @@ def load_plan(
     if args.load is None:
         extra = [
             option_prefix + n.replace("_", "-")
-            for n in ("load_duration", "load_rate", "load_flows")
-            if getattr(args, n) is not None
+            for n in ("load_duration", "load_rate", "load_flows", "shard", "load_output")
+            if getattr(args, n, None) is not None
         ]
         if extra:
             raise ValueError(f"{', '.join(extra)} given without {option_prefix}load VUS")
@@ -124,6 +140,23 @@ def load_plan(
     if args.load < 1:
         raise ValueError(f"{option_prefix}load: needs at least 1 virtual user")
     plan = LoadPlan(vus=args.load, rate=args.load_rate, progress=progress)
+    if getattr(args, "shard", None) is not None:
+        k, n = parse_shard(args.shard, option_prefix + "shard")
+        plan.shard = (k, n)
+        plan.vus = shard_share(args.load, k, n)
+        if plan.vus < 1:
+            raise ValueError(
+                f"{option_prefix}shard {args.shard}: {args.load} VU(s) cannot be shared by {n} "
+                "shards (give at least one VU per shard)"
+            )
+        if plan.rate is not None:
+            plan.rate = plan.rate / n
+    if getattr(args, "load_output", None):
+        plan.output = Path(args.load_output)
+        if not plan.output.parent.is_dir():
+            raise ValueError(
+                f"{option_prefix}load-output {args.load_output}: no directory {plan.output.parent}"
+            )
     if args.load_duration is not None:
         plan.duration_s = args.load_duration
     if args.load_flows:
@@ -133,6 +166,22 @@ def load_plan(
     except FlowSpecError as exc:
         raise ValueError(f"{option_prefix}load-flows: {exc}") from None
     return plan
+
+
+def parse_shard(text: str, option: str = "--shard") -> tuple[int, int]:
+    """(K, N) of "K/N" with 0 <= K < N; ValueError names the option and what is wrong."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if m is None:
+        raise ValueError(f"{option} {text!r}: expected K/N, e.g. 0/4 (K counts from 0)")
+    k, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or k >= n:
+        raise ValueError(f"{option} {text!r}: K must be in 0..N-1 and N at least 1")
+    return k, n
+
+
+def shard_share(total: int, k: int, n: int) -> int:
+    """Shard k's share of ``total`` VUs: as even as it gets, the first ones take the rest."""
+    return total // n + (1 if k < total % n else 0)
 
 
 def _uses(data: object, name: str) -> bool:
@@ -286,6 +335,14 @@ def _evidence(t: Target, report: Report, plan: LoadPlan) -> list[str]:
     return [t.redact(line) for line in lines]
 
 
+def _titles(slo: Slo) -> dict[str, str]:
+    return {
+        "load.p95": f"p95 request latency under load <= {slo.p95_ms:g} ms",
+        "load.error_rate": f"request error rate under load <= {slo.error_rate:.2%}",
+        "load.availability": f"availability under load >= {slo.availability:.2%}",
+    }
+
+
 @check("load", ids=_IDS)
 def slo_under_load(t: Target) -> list[CheckResult]:
     """Under --load, the flow meets the SLOs (p95 latency, error rate, availability)."""
@@ -293,11 +350,7 @@ def slo_under_load(t: Target) -> list[CheckResult]:
     from blocktrust_native.flows import Verdict, run_flow
 
     slo = t.slo
-    titles = {
-        "load.p95": f"p95 request latency under load <= {slo.p95_ms:g} ms",
-        "load.error_rate": f"request error rate under load <= {slo.error_rate:.2%}",
-        "load.availability": f"availability under load >= {slo.availability:.2%}",
-    }
+    titles = _titles(slo)
 
     def every(status: Status, found: str, evidence: list[str], fix: str = "") -> list[CheckResult]:
         return [CheckResult(i, titles[i], status, found, list(evidence), fix) for i in _IDS]
@@ -330,17 +383,37 @@ def slo_under_load(t: Target) -> list[CheckResult]:
         progress=_progress(plan),
         request_timeout=10.0,
     )
-    p95, requests, failed, unavailable = _measure(report)
     evidence = _evidence(t, report, plan)
+    if plan.output is not None:
+        part = report.to_dict()
+        part["shard"] = {"index": plan.shard[0], "count": plan.shard[1]} if plan.shard else None
+        part["base_url"] = t.base_url
+        try:
+            plan.output.write_text(t.redact(json.dumps(part, indent=1)) + "\n")
+        except OSError as exc:
+            evidence.append(f"could not write --load-output {plan.output}: {exc.strerror}")
+            return every(Status.ERROR, f"--load-output {plan.output}: {exc.strerror}", evidence)
     if report.interrupted:
         return every(Status.ERROR, "the load run was interrupted (Ctrl-C)", evidence)
+    return judge_load(report, slo, evidence)
+
+
+def judge_load(report: Report, slo: Slo, evidence: list[str]) -> list[CheckResult]:
+    """The three load checks for a finished (possibly merged) report against ``slo``."""
+    titles = _titles(slo)
+    p95, requests, failed, unavailable = _measure(report)
     if requests == 0:
-        return every(
-            Status.FAIL,
-            "no request completed during the load run",
-            evidence,
-            "make the service answer within 10 s, or lengthen --load-duration",
-        )
+        return [
+            CheckResult(
+                i,
+                titles[i],
+                Status.FAIL,
+                "no request completed during the load run",
+                list(evidence),
+                "make the service answer within 10 s, or lengthen --load-duration",
+            )
+            for i in _IDS
+        ]
     error_rate, availability = failed / requests, 1 - unavailable / requests
     # One judge for every SLO verdict: zero samples never pass (blocktrust_native.flows.Verdict).
     judged = {

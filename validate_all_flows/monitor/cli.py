@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     t = p.add_argument_group("target (as for the main command; at least one)")
     add_target_arguments(t, "its PostgreSQL URL; also the store unless given below")
+    t.add_argument(
+        "--profile",
+        default="reference",
+        help="what the deployment is: a profile file or a built-in name (as for the command)",
+    )
     s = p.add_argument_group("schedule and store")
     s.add_argument(
         "--interval", type=_duration, help="time between cycles (60 s; $MONITOR_CHECK_INTERVAL)"
@@ -209,13 +214,19 @@ def _run(args: argparse.Namespace) -> int:
         raise _CannotRun("objectives: --availability in (0, 1), --error-rate in [0, 1), "
                          "--p95-ms > 0")  # fmt: skip
 
+    from validate_all_flows.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        raise _CannotRun(f"--profile {exc}") from None
     target = Target(
         base_url=args.base_url,
         database_url=args.database_url,
         rpc_url=args.rpc_url,
         contracts=args.contracts,
         slo=slo,
-    )
+    ).use_profile(profile)
     if args.env_schema:
         target.env_schema = Path(args.env_schema)
     if args.env_file:
@@ -223,11 +234,12 @@ def _run(args: argparse.Namespace) -> int:
             target.env = parse_env_file(args.env_file)
         except EnvSchemaError as exc:
             raise _CannotRun(str(exc)) from None
-        target.webhook_secret = target.env.get("SUMSUB_SECRET_KEY")
+        target.webhook_secret = target.webhook_secret_value()
         try:
             from validate_all_flows.envcheck import EnvSchema
 
-            names = EnvSchema.load(target.env_schema).secret_names()
+            schema = target.env_schema
+            names = EnvSchema.load(schema).secret_names() if schema is not None else set()
             target.add_secrets({k: v for k, v in target.env.items() if k in names})
         except EnvSchemaError as exc:
             raise _CannotRun(str(exc)) from None

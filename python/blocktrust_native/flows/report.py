@@ -180,6 +180,7 @@ class Report:
         }
         d.update(json.loads(json.dumps(self._d)))
         d["flow_latency"] = d.pop("flow")
+        d["flow"] = self.flow_name  # the run's "flow" key held the latency, not the name
         d["requests_per_s"] = self.requests_per_s
         d["error_rate"] = self.error_rate
         d["availability"] = self.availability

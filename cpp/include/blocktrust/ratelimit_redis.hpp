@@ -1,0 +1,64 @@
+// The rate limiter shared through Redis / Valkey: one server-side Lua script holds the GCRA,
+// sliding-window and fixed-window arithmetic of ratelimit.hpp, in microseconds on the server's
+// clock; every decision, whatever the number of rules, is one EVALSHA on one key.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blocktrust/ratelimit.hpp"
+#include "blocktrust/redis.hpp"
+
+namespace blocktrust::ratelimit {
+
+/// A limiter whose state lives in Redis, shared by every process that uses the same key prefix,
+/// rules and algorithm. Methods throw redis::ConnectionError when the store is unreachable (the
+/// Python face turns that into the rules' failure policy).
+class RedisRateLimiter final {
+ public:
+  /// `prefix` starts every Redis key; ConfigError for no rules, more than 8, or a rule whose
+  /// arithmetic would not be exact in the script's doubles.
+  RedisRateLimiter(std::shared_ptr<redis::Client> client, std::vector<Rule> rules,
+                   Algorithm algorithm, std::string prefix);
+
+  /// Consumes `cost` units from every rule of `key` if all of them admit it (one round trip).
+  [[nodiscard]] Decision hit(std::string_view key, std::int64_t cost = 1);
+  /// What hit(key, cost) would decide now, without consuming.
+  [[nodiscard]] Decision test(std::string_view key, std::int64_t cost = 1);
+  /// Forgets `key`; returns whether it was held.
+  bool reset(std::string_view key);
+  /// Uses `now_us` instead of the server's TIME (deterministic tests); nullopt: the server's.
+  void set_fixed_time_us(std::optional<std::int64_t> now_us) noexcept { fixed_now_us_ = now_us; }
+  /// The Redis key holding `key`'s state: `<prefix>{<key>}` (a hash tag: one cluster slot).
+  [[nodiscard]] std::string redis_key(std::string_view key) const;
+  /// The rules, in order.
+  [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
+  /// The algorithm.
+  [[nodiscard]] Algorithm algorithm() const noexcept { return algorithm_; }
+  /// The key prefix.
+  [[nodiscard]] const std::string& prefix() const noexcept { return prefix_; }
+  /// The script's SHA-1 (what EVALSHA calls).
+  [[nodiscard]] const std::string& script_sha() const noexcept;
+  /// The client.
+  [[nodiscard]] const std::shared_ptr<redis::Client>& client() const noexcept { return client_; }
+
+ private:
+  Decision run(std::string_view key, std::int64_t cost, bool consume);
+
+  std::shared_ptr<redis::Client> client_;
+  std::vector<Rule> rules_;
+  Algorithm algorithm_;
+  std::string prefix_;
+  std::vector<std::string> rule_args_;  // limit, period, emission (us) per rule
+  std::int64_t min_limit_ = 0;
+  std::optional<std::int64_t> fixed_now_us_;
+};
+
+/// The Lua source of the decision script (for inspection and tests).
+[[nodiscard]] const std::string& redis_script();
+
+}  // namespace blocktrust::ratelimit

@@ -1,0 +1,125 @@
+// A small Redis / Valkey client for the shared stores: RESP encoding and parsing by hiredis, our
+// own transport (TCP or TLS through OpenSSL: Debian's hiredis 0.14 has no TLS), a bounded pool of
+// connections with reconnects, AUTH, SELECT, and MOVED/ASK redirects for Redis Cluster.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blocktrust/error.hpp"
+
+namespace blocktrust::redis {
+
+using Millis = std::chrono::milliseconds;
+
+/// The server could not be reached, or the connection broke or timed out (the store is down).
+class ConnectionError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Redis answered with an error reply where a result was needed (e.g. LOADING, READONLY, OOM).
+class ReplyError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Where a client connects: what `redis://`, `rediss://` and `redis+cluster://` URLs hold.
+struct Config {
+  /// Host name or address of the first node.
+  std::string host = "127.0.0.1";
+  /// TCP port.
+  int port = 6379;
+  /// ACL user name (empty: the default user).
+  std::string username;
+  /// Password for AUTH (empty: no AUTH). Never printed.
+  std::string password;
+  /// Database number for SELECT (must be 0 with cluster).
+  int db = 0;
+  /// TLS (rediss://).
+  bool tls = false;
+  /// Verify the server certificate and host name (ssl_cert_reqs=none turns it off).
+  bool tls_verify = true;
+  /// CA bundle file (ssl_ca_certs=...; empty: the system's default paths).
+  std::string tls_ca_file;
+  /// Follow MOVED / ASK redirects to other nodes (redis+cluster://).
+  bool cluster = false;
+  /// Timeout for connecting, and for each read or write.
+  Millis timeout{2'000};
+  /// Connections kept at most per node.
+  std::size_t pool_size = 16;
+};
+
+/// Parses `redis://[[user]:password@]host[:port][/db][?timeout=2&pool_size=16]`, `rediss://`
+/// (TLS; `ssl_cert_reqs=none`, `ssl_ca_certs=path`) and `redis+cluster://`; throws ConfigError
+/// naming the redacted URL.
+[[nodiscard]] Config parse_url(std::string_view url);
+
+/// The URL with its password replaced by `***`, for messages.
+[[nodiscard]] std::string redact_url(std::string_view url);
+
+/// One reply, as RESP2 gives it.
+struct Reply {
+  /// What kind of reply it is.
+  enum class Type { kNil, kInteger, kString, kStatus, kError, kArray };
+  /// The kind.
+  Type type = Type::kNil;
+  /// The value of an integer reply.
+  std::int64_t integer = 0;
+  /// The text of a string, status or error reply.
+  std::string str;
+  /// The elements of an array reply.
+  std::vector<Reply> elements;
+  /// Whether it is an error reply (e.g. NOSCRIPT, WRONGTYPE).
+  [[nodiscard]] bool is_error() const noexcept { return type == Type::kError; }
+};
+
+/// Counters of a Client.
+struct Stats {
+  /// Connections open now (idle or in use), over all nodes.
+  std::size_t open = 0;
+  /// Connections idle in the pools.
+  std::size_t idle = 0;
+  /// Connections opened since the start (reconnects included).
+  std::uint64_t connects = 0;
+  /// Commands that failed on a connection (each closes it).
+  std::uint64_t broken = 0;
+  /// MOVED / ASK redirects followed.
+  std::uint64_t redirects = 0;
+};
+
+/// A thread-safe Redis client with a bounded pool of connections per node. A command that fails
+/// on a connection reused from the pool is sent once more on a fresh one (the server may have
+/// restarted in between); other failures throw ConnectionError.
+class Client final {
+ public:
+  /// Opens no connection yet; throws ConfigError for a bad config.
+  explicit Client(Config config);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Sends one command and returns its reply (error replies are returned, not thrown). `key`
+  /// names the key the command touches, so a cluster client sends it to the node of its slot.
+  [[nodiscard]] Reply command(const std::vector<std::string>& args, std::string_view key = {});
+  /// Closes every idle connection (in-use ones close when returned).
+  void close_idle();
+  /// Pool counters.
+  [[nodiscard]] Stats stats() const;
+  /// The config (the password included: never print it).
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
+
+ private:
+  struct Impl;
+  Config config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The cluster hash slot of a key (CRC16 of its hash tag, or of the whole key, modulo 16384).
+[[nodiscard]] int key_slot(std::string_view key) noexcept;
+
+}  // namespace blocktrust::redis

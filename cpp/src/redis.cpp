@@ -1,0 +1,661 @@
+// The Redis client: hiredis formats commands and parses replies; sockets, TLS and the pool are
+// ours, so timeouts, reconnects and TLS work the same on Debian's hiredis 0.14 (which has no TLS).
+#include "blocktrust/redis.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
+
+namespace blocktrust::redis {
+
+namespace {
+
+// --- URLs
+
+std::string percent_decode(std::string_view s, std::string_view what) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    int value = 0;
+    if (i + 2 >= s.size() ||
+        std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16).ptr != s.data() + i + 3) {
+      throw ConfigError("Redis URL: bad percent escape in the " + std::string(what));
+    }
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+template <class T>
+T parse_number(std::string_view text, std::string_view what, const std::string& redacted) {
+  T value{};
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    throw ConfigError("Redis URL " + redacted + ": " + std::string(what) + " '" +
+                      std::string(text) + "' is not a number");
+  }
+  return value;
+}
+
+// Where the password sits in a URL: [begin, end) of the text after "user:" (or of a lone
+// userinfo, which Redis before ACLs meant as the password). Empty range: none.
+std::pair<std::size_t, std::size_t> password_span(std::string_view url) {
+  const std::size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {0, 0};
+  const std::size_t start = scheme + 3;
+  const std::size_t slash = url.find_first_of("/?", start);
+  const std::string_view authority =
+      url.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+  const std::size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) return {0, 0};
+  const std::size_t colon = authority.substr(0, at).find(':');
+  if (colon == std::string_view::npos) return {start, start + at};
+  return {start + colon + 1, start + at};
+}
+
+// --- CRC16 (XMODEM), the cluster's key hash
+
+std::uint16_t crc16(std::string_view s) noexcept {
+  std::uint16_t crc = 0;
+  for (const char ch : s) {
+    crc = static_cast<std::uint16_t>(crc ^ (static_cast<std::uint8_t>(ch) << 8));
+    for (int i = 0; i < 8; ++i) {
+      crc = (crc & 0x8000) != 0 ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021)
+                                : static_cast<std::uint16_t>(crc << 1);
+    }
+  }
+  return crc;
+}
+
+// --- one connection
+
+// A failure on a connection; `closed` means the peer closed or reset it before answering (safe
+// to resend on a fresh connection), as opposed to a timeout (the server may have run it).
+struct IoFailure {
+  std::string message;
+  bool closed = false;
+};
+
+Reply to_reply(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::kArray;
+      out.elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(to_reply(r->element[i]));
+      break;
+    default:
+      out.type = Reply::Type::kNil;
+  }
+  return out;
+}
+
+class Conn final {
+ public:
+  Conn(const Config& c, const std::string& host, int port, SSL_CTX* ctx) : where_(host) {
+    where_ += ":" + std::to_string(port);
+    reader_ = redisReaderCreate();
+    if (reader_ == nullptr) throw std::bad_alloc();
+    connect_tcp(host, port, c.timeout);
+    if (ctx != nullptr) start_tls(ctx, host, c.tls_verify);
+  }
+  ~Conn() {
+    if (ssl_ != nullptr) SSL_free(ssl_);  // no close_notify: the socket may be dead
+    if (fd_ >= 0) ::close(fd_);
+    redisReaderFree(reader_);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  /// Sends the RESP encoding of `args` and reads one reply.
+  Reply round_trip(const std::vector<std::string>& args) {
+    send(args);
+    return read_reply();
+  }
+
+  void send(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    argv.reserve(args.size());
+    lens.reserve(args.size());
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* cmd = nullptr;
+    const int len =
+        redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
+    if (len < 0) throw std::bad_alloc();
+    std::unique_ptr<char, void (*)(char*)> hold(cmd, redisFreeCommand);
+    write_all(cmd, static_cast<std::size_t>(len));
+  }
+
+  Reply read_reply() {
+    for (;;) {
+      void* raw = nullptr;
+      if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
+        throw IoFailure{where_ + ": protocol error in the reply", false};
+      }
+      if (raw != nullptr) {
+        std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
+                                                           freeReplyObject);
+        return to_reply(reply.get());
+      }
+      char buf[16384];
+      const std::size_t n = read_some(buf, sizeof buf);
+      if (redisReaderFeed(reader_, buf, n) != REDIS_OK) {
+        throw IoFailure{where_ + ": protocol error in the reply", false};
+      }
+    }
+  }
+
+  [[nodiscard]] const std::string& where() const noexcept { return where_; }
+
+ private:
+  void connect_tcp(const std::string& host, int port, Millis timeout) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const std::string service = std::to_string(port);
+    if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+      throw IoFailure{where_ + ": cannot resolve host: " + gai_strerror(rc), false};
+    }
+    std::unique_ptr<addrinfo, void (*)(addrinfo*)> list(found, freeaddrinfo);
+    std::string last = "no address";
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      const int fd =
+          ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+      if (fd < 0) {
+        last = std::strerror(errno);
+        continue;
+      }
+      if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+        last = std::strerror(errno);
+        ::close(fd);
+        continue;
+      }
+      pollfd p{fd, POLLOUT, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (ready <= 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        last = ready == 0 ? "connect timed out" : std::strerror(err != 0 ? err : errno);
+        ::close(fd);
+        continue;
+      }
+      // Blocking from here on, with the timeout on every read and write.
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      timeval tv{static_cast<time_t>(timeout.count() / 1000),
+                 static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      fd_ = fd;
+      return;
+    }
+    throw IoFailure{where_ + ": cannot connect: " + last, false};
+  }
+
+  void start_tls(SSL_CTX* ctx, const std::string& host, bool verify) {
+    ssl_ = SSL_new(ctx);
+    if (ssl_ == nullptr) throw IoFailure{where_ + ": TLS setup failed", false};
+    SSL_set_fd(ssl_, fd_);
+    in6_addr ip{};
+    const bool is_ip = ::inet_pton(AF_INET, host.c_str(), &ip) == 1 ||
+                       ::inet_pton(AF_INET6, host.c_str(), &ip) == 1;
+    if (!is_ip) SSL_set_tlsext_host_name(ssl_, host.c_str());
+    if (verify) {
+      SSL_set_verify(ssl_, SSL_VERIFY_PEER, nullptr);
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+      if (is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+      } else {
+        SSL_set1_host(ssl_, host.c_str());
+      }
+    }
+    if (SSL_connect(ssl_) != 1) {
+      const long result = SSL_get_verify_result(ssl_);
+      std::string why =
+          result != X509_V_OK ? X509_verify_cert_error_string(result) : "handshake failed";
+      ERR_clear_error();
+      throw IoFailure{where_ + ": TLS: " + why, false};
+    }
+  }
+
+  void write_all(const char* data, std::size_t len) {
+    while (len > 0) {
+      long n = 0;
+      if (ssl_ != nullptr) {
+        n = SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(len, 1 << 30)));
+        if (n <= 0) {
+          ERR_clear_error();
+          throw IoFailure{where_ + ": TLS write failed", true};
+        }
+      } else {
+        n = ::send(fd_, data, len, MSG_NOSIGNAL);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          const bool timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+          throw IoFailure{where_ + (timed_out ? ": write timed out" : ": write failed: ") +
+                              (timed_out ? "" : std::strerror(errno)),
+                          !timed_out};
+        }
+      }
+      data += n;
+      len -= static_cast<std::size_t>(n);
+    }
+  }
+
+  std::size_t read_some(char* buf, std::size_t cap) {
+    for (;;) {
+      long n = 0;
+      if (ssl_ != nullptr) {
+        n = SSL_read(ssl_, buf, static_cast<int>(cap));
+        if (n > 0) return static_cast<std::size_t>(n);
+        const int err = SSL_get_error(ssl_, static_cast<int>(n));
+        const bool timed_out = (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_WANT_READ) &&
+                               (errno == EAGAIN || errno == EWOULDBLOCK);
+        ERR_clear_error();
+        throw IoFailure{where_ + (timed_out ? ": read timed out" : ": connection closed"),
+                        !timed_out};
+      }
+      n = ::recv(fd_, buf, cap, 0);
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n == 0) throw IoFailure{where_ + ": connection closed by the server", true};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        throw IoFailure{where_ + ": read timed out", false};
+      }
+      throw IoFailure{where_ + ": read failed: " + std::strerror(errno), true};
+    }
+  }
+
+  std::string where_;
+  redisReader* reader_ = nullptr;
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+};
+
+}  // namespace
+
+// --- the pool
+
+struct Client::Impl {
+  struct Node {
+    std::vector<std::unique_ptr<Conn>> idle;
+    std::size_t open = 0;
+  };
+
+  explicit Impl(const Config& c) : config(c) {
+    if (c.tls) {
+      ctx = SSL_CTX_new(TLS_client_method());
+      if (ctx == nullptr) throw Error("Redis: cannot create a TLS context");
+      SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+      const int ok = c.tls_ca_file.empty()
+                         ? SSL_CTX_set_default_verify_paths(ctx)
+                         : SSL_CTX_load_verify_locations(ctx, c.tls_ca_file.c_str(), nullptr);
+      if (ok != 1) {
+        SSL_CTX_free(ctx);
+        ERR_clear_error();
+        throw ConfigError("Redis: cannot load the CA certificates '" + c.tls_ca_file + "'");
+      }
+    }
+  }
+  ~Impl() {
+    nodes.clear();
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // A connection to `addr` ("host:port"); `reused` says whether it came from the idle list.
+  std::unique_ptr<Conn> acquire(const std::string& addr, bool& reused) {
+    std::unique_lock lock(mu);
+    const auto deadline = std::chrono::steady_clock::now() + config.timeout;
+    for (;;) {
+      Node& n = nodes[addr];
+      if (!n.idle.empty()) {
+        std::unique_ptr<Conn> c = std::move(n.idle.back());
+        n.idle.pop_back();
+        reused = true;
+        return c;
+      }
+      if (n.open < config.pool_size) {
+        ++n.open;
+        ++connects;
+        lock.unlock();
+        try {
+          reused = false;
+          return open_conn(addr);
+        } catch (...) {
+          lock.lock();
+          --nodes[addr].open;
+          freed.notify_one();
+          throw;
+        }
+      }
+      if (freed.wait_until(lock, deadline) == std::cv_status::timeout) {
+        throw ConnectionError("Redis " + addr + ": no pooled connection came free in " +
+                              std::to_string(config.timeout.count()) + " ms");
+      }
+    }
+  }
+
+  std::unique_ptr<Conn> open_conn(const std::string& addr) {
+    const std::size_t colon = addr.rfind(':');
+    std::string host = addr.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    const int port = std::stoi(addr.substr(colon + 1));
+    auto c = std::make_unique<Conn>(config, host, port, ctx);
+    if (!config.password.empty()) {
+      std::vector<std::string> auth{"AUTH"};
+      if (!config.username.empty()) auth.push_back(config.username);
+      auth.push_back(config.password);
+      const Reply r = c->round_trip(auth);
+      if (r.is_error()) throw ConnectionError("Redis " + addr + ": AUTH refused: " + r.str);
+    }
+    if (config.db != 0) {
+      const Reply r = c->round_trip({"SELECT", std::to_string(config.db)});
+      if (r.is_error()) throw ConnectionError("Redis " + addr + ": SELECT refused: " + r.str);
+    }
+    return c;
+  }
+
+  void release(const std::string& addr, std::unique_ptr<Conn> c, bool healthy) {
+    std::lock_guard lock(mu);
+    Node& n = nodes[addr];
+    if (healthy) {
+      n.idle.push_back(std::move(c));
+    } else {
+      --n.open;
+      ++broken;
+    }
+    freed.notify_one();
+  }
+
+  // After a connection broke: its idle siblings are likely stale too (a restarted server).
+  void drop_idle(const std::string& addr) {
+    std::vector<std::unique_ptr<Conn>> stale;
+    {
+      std::lock_guard lock(mu);
+      Node& n = nodes[addr];
+      stale.swap(n.idle);
+      n.open -= stale.size();
+      freed.notify_all();
+    }
+  }
+
+  // One command on `addr`, resent once on a fresh connection if a reused one was found closed.
+  Reply run(const std::string& addr, const std::vector<std::string>& args, bool asking) {
+    for (int attempt = 0;; ++attempt) {
+      bool reused = false;
+      std::unique_ptr<Conn> c;
+      try {
+        c = acquire(addr, reused);
+      } catch (const IoFailure& f) {
+        throw ConnectionError("Redis " + f.message);
+      }
+      try {
+        if (asking) {
+          const Reply ok = c->round_trip({"ASKING"});
+          if (ok.is_error()) throw IoFailure{c->where() + ": ASKING refused: " + ok.str, false};
+        }
+        Reply r = c->round_trip(args);
+        release(addr, std::move(c), true);
+        return r;
+      } catch (const IoFailure& f) {
+        release(addr, std::move(c), false);
+        if (f.closed && reused && attempt == 0) {
+          drop_idle(addr);
+          continue;
+        }
+        throw ConnectionError("Redis " + f.message);
+      }
+    }
+  }
+
+  Config config;
+  SSL_CTX* ctx = nullptr;
+  mutable std::mutex mu;
+  std::condition_variable freed;
+  std::map<std::string, Node> nodes;
+  std::map<int, std::string> slots;  // cluster: slot -> "host:port", learnt from MOVED
+  std::uint64_t connects = 0;
+  std::uint64_t broken = 0;
+  std::uint64_t redirects = 0;
+};
+
+namespace {
+
+std::string node_addr(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+Client::Client(Config config) : config_(std::move(config)) {
+  if (config_.pool_size < 1) throw ConfigError("Redis: pool_size must be at least 1");
+  if (config_.timeout.count() < 1) throw ConfigError("Redis: timeout must be positive");
+  if (config_.port < 1 || config_.port > 65535) throw ConfigError("Redis: port out of range");
+  if (config_.cluster && config_.db != 0) {
+    throw ConfigError("Redis Cluster has only database 0");
+  }
+  impl_ = std::make_unique<Impl>(config_);
+}
+
+Client::~Client() = default;
+
+Reply Client::command(const std::vector<std::string>& args, std::string_view key) {
+  if (args.empty()) throw ConfigError("Redis: an empty command");
+  std::string addr = node_addr(config_.host, config_.port);
+  int slot = -1;
+  if (config_.cluster && !key.empty()) {
+    slot = key_slot(key);
+    std::lock_guard lock(impl_->mu);
+    if (auto it = impl_->slots.find(slot); it != impl_->slots.end()) addr = it->second;
+  }
+  bool asking = false;
+  for (int hop = 0;; ++hop) {
+    Reply r = impl_->run(addr, args, asking);
+    asking = false;
+    if (!config_.cluster || !r.is_error() || hop >= 5) return r;
+    // "MOVED <slot> <host>:<port>" (the slot lives there now) or "ASK ..." (this once).
+    const bool moved = r.str.rfind("MOVED ", 0) == 0;
+    if (!moved && r.str.rfind("ASK ", 0) != 0) return r;
+    const std::size_t space = r.str.rfind(' ');
+    addr = r.str.substr(space + 1);
+    {
+      std::lock_guard lock(impl_->mu);
+      ++impl_->redirects;
+      if (moved && slot >= 0) impl_->slots[slot] = addr;
+    }
+    asking = !moved;
+  }
+}
+
+void Client::close_idle() {
+  std::vector<std::string> addrs;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [addr, node] : impl_->nodes) addrs.push_back(addr);
+  }
+  for (const std::string& a : addrs) impl_->drop_idle(a);
+}
+
+Stats Client::stats() const {
+  std::lock_guard lock(impl_->mu);
+  Stats s;
+  for (const auto& [addr, node] : impl_->nodes) {
+    s.open += node.open;
+    s.idle += node.idle.size();
+  }
+  s.connects = impl_->connects;
+  s.broken = impl_->broken;
+  s.redirects = impl_->redirects;
+  return s;
+}
+
+int key_slot(std::string_view key) noexcept {
+  // Only the part between the first '{' and the next '}' counts, if that part is not empty.
+  if (const std::size_t open = key.find('{'); open != std::string_view::npos) {
+    const std::size_t close = key.find('}', open + 1);
+    if (close != std::string_view::npos && close > open + 1) {
+      key = key.substr(open + 1, close - open - 1);
+    }
+  }
+  return crc16(key) & 16383;
+}
+
+std::string redact_url(std::string_view url) {
+  const auto [begin, end] = password_span(url);
+  if (begin == end) return std::string(url);
+  return std::string(url.substr(0, begin)) + "***" + std::string(url.substr(end));
+}
+
+Config parse_url(std::string_view url) {
+  const std::string redacted = redact_url(url);
+  const std::size_t sep = url.find("://");
+  if (sep == std::string_view::npos) {
+    throw ConfigError("Redis URL " + redacted +
+                      ": expected redis://, rediss:// or redis+cluster://");
+  }
+  Config c;
+  const std::string_view scheme = url.substr(0, sep);
+  if (scheme == "redis" || scheme == "valkey") {
+  } else if (scheme == "rediss" || scheme == "valkeys") {
+    c.tls = true;
+  } else if (scheme == "redis+cluster") {
+    c.cluster = true;
+  } else if (scheme == "rediss+cluster") {
+    c.cluster = true;
+    c.tls = true;
+  } else if (scheme == "redis+sentinel" || scheme == "rediss+sentinel") {
+    throw ConfigError("Redis URL " + redacted +
+                      ": Sentinel discovery is not supported; name the current master "
+                      "(redis://) or use Redis Cluster (redis+cluster://)");
+  } else {
+    throw ConfigError("Redis URL " + redacted + ": unknown scheme '" + std::string(scheme) +
+                      "' (redis, rediss, redis+cluster, rediss+cluster)");
+  }
+  std::string_view rest = url.substr(sep + 3);
+  std::string_view query;
+  if (const std::size_t q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  std::string_view path;
+  if (const std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
+    path = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  if (const std::size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    if (const std::size_t colon = userinfo.find(':'); colon != std::string_view::npos) {
+      c.username = percent_decode(userinfo.substr(0, colon), "user name");
+      c.password = percent_decode(userinfo.substr(colon + 1), "password");
+    } else {
+      c.password = percent_decode(userinfo, "password");
+    }
+  }
+  std::string_view port_text;
+  if (!rest.empty() && rest.front() == '[') {
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos) {
+      throw ConfigError("Redis URL " + redacted + ": unclosed '[' in the host");
+    }
+    c.host = std::string(rest.substr(1, close - 1));
+    if (close + 1 < rest.size() && rest[close + 1] == ':') port_text = rest.substr(close + 2);
+  } else if (const std::size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+    c.host = std::string(rest.substr(0, colon));
+    port_text = rest.substr(colon + 1);
+  } else if (!rest.empty()) {
+    c.host = std::string(rest);
+  }
+  if (c.host.empty()) c.host = "127.0.0.1";
+  if (!port_text.empty()) c.port = parse_number<int>(port_text, "port", redacted);
+  if (c.port < 1 || c.port > 65535) {
+    throw ConfigError("Redis URL " + redacted + ": port out of range");
+  }
+  if (!path.empty()) c.db = parse_number<int>(path, "database", redacted);
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const std::size_t eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    const std::string value =
+        eq == std::string_view::npos ? "" : percent_decode(item.substr(eq + 1), name);
+    if (name == "timeout" || name == "socket_timeout") {
+      const double seconds = parse_number<double>(value, name, redacted);
+      if (!(seconds > 0 && seconds <= 3600)) {
+        throw ConfigError("Redis URL " + redacted + ": timeout must be in (0, 3600] seconds");
+      }
+      c.timeout = Millis(std::max<long>(1, static_cast<long>(seconds * 1000)));
+    } else if (name == "pool_size" || name == "max_connections") {
+      c.pool_size = parse_number<std::size_t>(value, name, redacted);
+    } else if (name == "ssl_cert_reqs") {
+      if (value != "none" && value != "required") {
+        throw ConfigError("Redis URL " + redacted + ": ssl_cert_reqs is 'required' or 'none'");
+      }
+      c.tls_verify = value == "required";
+    } else if (name == "ssl_ca_certs") {
+      c.tls_ca_file = value;
+    } else if (name == "db") {
+      c.db = parse_number<int>(value, name, redacted);
+    } else if (!name.empty()) {
+      throw ConfigError("Redis URL " + redacted + ": unknown option '" + std::string(name) +
+                        "' (timeout, pool_size, db, ssl_cert_reqs, ssl_ca_certs)");
+    }
+  }
+  if (c.db < 0) throw ConfigError("Redis URL " + redacted + ": database must be >= 0");
+  if (c.cluster && c.db != 0) {
+    throw ConfigError("Redis URL " + redacted + ": Redis Cluster has only database 0");
+  }
+  if (c.pool_size < 1) throw ConfigError("Redis URL " + redacted + ": pool_size must be >= 1");
+  return c;
+}
+
+}  // namespace blocktrust::redis
