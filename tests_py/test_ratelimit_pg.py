@@ -141,6 +141,17 @@ def test_the_failure_policy_has_no_default(pool: Pool) -> None:
         PgRateLimiter(pool, "1/minute", cleanup_interval=None)  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="fail_open"):
         PgRateLimiter(pool, "1/minute", cleanup_interval=None, fail_open=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="2 entries for 1 rules"):
+        PgRateLimiter(pool, "1/minute", cleanup_interval=None, fail_open=[True, False])
+
+
+def test_the_failure_policy_is_per_rule() -> None:
+    dead = f"postgresql://app@127.0.0.1:{free_port()}/app"
+    with Pool(dead, min_size=0, acquire_timeout=1.0, connect_timeout=2) as pool:
+        both = "5/minute;100/day"
+        d = PgRateLimiter(pool, both, cleanup_interval=None, fail_open=[True, False]).hit("k")
+        assert (d.allowed, d.degraded, d.rule_index, d.limit) == (False, True, 1, 100)
+        assert PgRateLimiter(pool, both, cleanup_interval=None, fail_open=[True, True]).hit("k")
 
 
 def test_unreachable_database_fails_open_or_closed_as_told(
