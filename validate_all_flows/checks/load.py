@@ -347,7 +347,7 @@ def _titles(slo: Slo) -> dict[str, str]:
 def slo_under_load(t: Target) -> list[CheckResult]:
     """Under --load, the flow meets the SLOs (p95 latency, error rate, availability)."""
     from blocktrust_native.errors import FlowSpecError
-    from blocktrust_native.flows import Verdict, run_flow
+    from blocktrust_native.flows import run_flow
 
     slo = t.slo
     titles = _titles(slo)
@@ -400,6 +400,8 @@ def slo_under_load(t: Target) -> list[CheckResult]:
 
 def judge_load(report: Report, slo: Slo, evidence: list[str]) -> list[CheckResult]:
     """The three load checks for a finished (possibly merged) report against ``slo``."""
+    from blocktrust_native.flows import Verdict
+
     titles = _titles(slo)
     p95, requests, failed, unavailable = _measure(report)
     if requests == 0:
