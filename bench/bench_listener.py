@@ -36,10 +36,11 @@ from blocktrust_native.listener import Listener
 from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractsConfig
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
-from validate_all_flows.embedded.chain import ChainClient, deploy_contracts
+from validate_all_flows.embedded.chain import deploy_contracts
 from validate_all_flows.embedded.migrate import apply_migrations
 from validate_all_flows.embedded.node_deps import ensure_node_tools
 from validate_all_flows.embedded.postgres import TempPostgres
+from validate_all_flows.embedded.web3_client import ChainClient
 
 MAX_RANGE = 2000
 CHUNK = 500  # transactions per JSON-RPC batch while seeding
@@ -297,7 +298,7 @@ def main() -> int:
             f"setup (not measured): {args.events} events on chain up to block {head} "
             f"in {time.perf_counter() - t0:.1f}s"
         )
-        with Pool(dsn, min_size=1, max_size=2) as pool:
+        with Pool(dsn, min_size=1, max_size=3) as pool:  # 3: the listener's leader lock
             apply_migrations(pool)
             anchor = Anchor(anvil.rpc_url, dsn, config)
             best = {"anchor": float("inf"), "ours": float("inf")}
@@ -319,6 +320,7 @@ def main() -> int:
                             pass
                         elapsed = time.perf_counter() - t
                         n = listener.inserted
+                        listener.stop()  # gives the leader lock up for the next round
                     else:
                         t = time.perf_counter()
                         n = anchor.ingest()

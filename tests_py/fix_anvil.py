@@ -7,13 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from validate_all_flows.embedded.anvil import Anvil
-from validate_all_flows.embedded.chain import (
-    BlocktrustContracts,
-    ChainClient,
-    ContractsConfig,
-    deploy_contracts,
-)
+from validate_all_flows.embedded.chain import BlocktrustContracts, ContractsConfig, deploy_contracts
 from validate_all_flows.embedded.node_deps import ensure_node_tools
+from validate_all_flows.embedded.web3_client import ChainClient
 
 
 @pytest.fixture(scope="module")

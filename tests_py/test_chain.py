@@ -21,25 +21,28 @@ from blocktrust_native.errors import (
     ChainConnectionError,
     ChainIdMismatch,
     ConfigError,
-    ContractReverted,
     ContractsConfigError,
     FileReadError,
-    TransactionFailed,
 )
 from validate_all_flows.embedded.anvil import Anvil, AnvilError
 from validate_all_flows.embedded.chain import (
-    AMOY_CHAIN_ID,
     CONTRACT_NAMES,
     BlocktrustContracts,
-    ChainClient,
-    ChainSettings,
     ContractsConfig,
     IdentityStatus,
+    deploy_artifact,
     deploy_contracts,
     load_contracts_config,
-    redact_url,
 )
 from validate_all_flows.embedded.postgres import free_port
+from validate_all_flows.embedded.web3_client import (
+    AMOY_CHAIN_ID,
+    ChainClient,
+    ChainSettings,
+    ContractReverted,
+    TransactionFailed,
+    redact_url,
+)
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -167,10 +170,12 @@ def test_bad_rpc_url_is_a_config_error(url: str) -> None:
 
 
 def test_redact_url_hides_provider_keys() -> None:
-    assert redact_url("https://polygon-amoy.g.alchemy.com/v2/KEY123") == (
-        "https://polygon-amoy.g.alchemy.com/…"
+    assert redact_url("https://polygon-amoy.g.alchemy.com/v2/KEY123abcdef") == (
+        "https://polygon-amoy.g.alchemy.com/v2/***"
     )
-    assert redact_url("https://user:pw@rpc.example:8443?apikey=x") == "https://rpc.example:8443/…"
+    assert redact_url("https://user:pw@rpc.example:8443?apikey=x") == (
+        "https://user:***@rpc.example:8443?apikey=***"
+    )
     assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
 
 
@@ -334,7 +339,7 @@ def test_a_transaction_not_mined_in_time_is_reported() -> None:
             match=r"deploy IdentityNFT: transaction 0x[0-9a-f]{64} "
             r"not mined within 1",
         ):
-            client.deploy("IdentityNFT", client.address)
+            deploy_artifact(client, "IdentityNFT", client.address)
         node.mine(1)
         assert client.w3.eth.get_transaction_count(client.address) == 1  # it was sent, just late
 
@@ -347,7 +352,7 @@ def test_node_refusal_is_a_typed_error_without_the_key(anvil: Anvil) -> None:
     key = "0x" + bytes(poor.key).hex()
     client = ChainClient(anvil.rpc_url, key)
     with pytest.raises(TransactionFailed, match="refused") as e:
-        client.deploy("IdentityNFT", client.address)  # no funds for gas
+        deploy_artifact(client, "IdentityNFT", client.address)  # no funds for gas
     assert key[2:] not in str(e.value)
 
 

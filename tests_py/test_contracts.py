@@ -17,10 +17,11 @@ import pytest
 from eth_account import Account
 from fix_anvil import anvil, as_account, bt, deployed, deployer  # noqa: F401
 
-from blocktrust_native.errors import ConfigError, ContractReverted
+from blocktrust_native.errors import ConfigError
 from validate_all_flows.embedded.anvil import Anvil
-from validate_all_flows.embedded.chain import BlocktrustContracts, ChainClient, IdentityStatus
+from validate_all_flows.embedded.chain import BlocktrustContracts, IdentityStatus
 from validate_all_flows.embedded.node_deps import PACKAGE_DIR, anvil_path, ensure_node_tools
+from validate_all_flows.embedded.web3_client import ChainClient, ContractReverted
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -28,6 +28,7 @@ EXPECTED = [
     "008_monitor.sql",
     "009_monitor_heartbeats.sql",
     "010_listener_indexes.sql",
+    "011_chain_jobs.sql",
 ]
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 H64 = "0x" + "ab" * 32
@@ -79,6 +80,9 @@ def test_all_apply_in_order_and_create_the_tables(db: psycopg.Connection) -> Non
         "monitor_metrics",
         "monitor_alerts",
         "monitor_heartbeats",
+        "chain_nonces",
+        "chain_txs",
+        "chain_workers",
     }
     # Applying a file twice is an error (the runner records what it applied and skips it).
     with pytest.raises(psycopg.errors.DuplicateTable):

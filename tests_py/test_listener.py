@@ -170,6 +170,7 @@ def test_follows_decodes_applies_and_replays_nothing(
         "UPDATE listener_checkpoints SET next_block = $1, last_block_hash = NULL",
         (deployed.identity_nft.deploy_block,),
     )
+    listener.stop()  # gives the leader lock up, as a stopped process does
     again = Listener(pool, anvil.rpc_url, deployed, finality="confirmations")
     _drain(again)
     assert again.inserted == 0
@@ -187,6 +188,7 @@ def test_a_restarted_listener_resumes_exactly_at_its_checkpoint(
     next_block = _checkpoint(pool)[0]
     assert next_block > first.start_block
     stored = pool.execute("SELECT count(*) FROM chain_events")[0][0]
+    first.stop()  # gives the leader lock up, as a stopped process does
     with RpcProxy(anvil.rpc_url) as proxy:
         second = Listener(pool, proxy.url, deployed, max_range=2, finality="confirmations")
         _drain(second)

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from fix_http_server import MisbehavingServer
 from blocktrust_native.errors import ConfigError
 from blocktrust_native.flows import REPORT_SCHEMA_VERSION, Histogram
 from blocktrust_native.flows.merge import merge_reports, summary
-from validate_all_flows.checks.load import parse_shard, shard_share
+from validate_all_flows.checks.load import HISTOGRAM_BINS, parse_shard, shard_share
 from validate_all_flows.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,6 +161,14 @@ def test_merge_cli_judges_the_whole_run_in_every_format(
     assert "GO" in capsys.readouterr().out
     assert main(["merge", *paths, "--p95-ms", "5", "--format", "junit"]) == 1
     assert "<failure" in capsys.readouterr().out
+    # The HTML report draws the merged histogram: every request in its bin, 186 fast, 10 slow.
+    assert main(["merge", *paths, "--p95-ms", "5", "--format", "html"]) == 1
+    page = capsys.readouterr().out
+    assert '<h1 id="verdict">NO-GO</h1>' in page
+    bars = [int(n) for n in re.findall(r'<rect class="bar"[^>]*><title>[^<]*: (\d+)</title>', page)]
+    assert len(bars) == HISTOGRAM_BINS
+    assert (bars[0], bars[-1], sum(bars)) == (186, 10, 196)
+    assert "p95 objective 5 ms" in page
     merged_file = tmp_path / "merged.json"
     assert main(["merge", *paths, "--merged-output", str(merged_file), "--p95-ms", "60"]) == 0
     merged = json.loads(merged_file.read_text())

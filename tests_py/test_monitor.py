@@ -30,6 +30,7 @@ from validate_all_flows.embedded.migrate import apply_migrations
 from validate_all_flows.monitor import Monitor, MonitorConfig, MonitorStore
 from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
 from validate_all_flows.monitor.cli import parse_duration
+from validate_all_flows.monitor.runner import DEFAULT_GROUPS
 from validate_all_flows.target import Slo, Target
 
 pytestmark = pytest.mark.pg
@@ -389,8 +390,8 @@ def test_a_store_down_at_start_still_ends_with_one_alert_row(
 def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(
     dsn: str, pg_cluster: Any, slack: Receiver
 ) -> None:
-    # The monitored database lacks the listener's table: the check raises (ERROR under its
-    # function's name); once migrated, the check completes and reports under its own id.
+    # The monitored database lacks the listener's table: the check raises (an ERROR under its
+    # own declared id); once migrated, it completes and fails (no checkpoint): the same alert.
     watched = pg_cluster.create_database("monitor_watched_bare")
     target = Target(database_url=watched, slo=Slo())
     m = Monitor(
@@ -401,18 +402,18 @@ def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(
     )
     m.start()
     try:
-        assert m.run_cycle().failing == ["workers.listener_lag"]
+        first = m.run_cycle()
+        assert first.failing == ["workers.listener"]
+        assert {r.id: r.status for r in first.results}["workers.listener"] is Status.ERROR
         with Pool(watched, min_size=0, max_size=1) as pool:
             apply_migrations(pool)
-        assert m.run_cycle().failing == ["workers.listener"]  # no checkpoint written yet
+        second = m.run_cycle()
+        assert second.failing == ["workers.listener"]  # no checkpoint written yet
+        assert {r.id: r.status for r in second.results}["workers.listener"] is Status.FAIL
     finally:
         _close(m)
     heads = [t.split("\n")[0].split("] ", 1)[1].split(" (")[0] for t in slack.texts]
-    assert heads == [
-        "FAILING workers.listener_lag",
-        "RECOVERED workers.listener_lag after 0 s",
-        "FAILING workers.listener",
-    ]
+    assert heads == ["FAILING workers.listener"]
 
 
 # --- SLO figures
@@ -474,6 +475,11 @@ def test_slo_report_on_a_known_sequence_of_up_and_down_cycles(
     assert "error rate:   10.000 % (2/20 probes), objective 20 %" in text
     history = (tmp_path / "slo-history.jsonl").read_text().splitlines()
     assert [json.loads(h)["uptime"]["cycles"] for h in history] == [1, 10]
+    # The page beside them: the verdict, and one point per history entry on each budget line
+    # (tests_py/test_report_html.py opens such a page in a browser).
+    page = (tmp_path / "slo-report.html").read_text()
+    assert '<h1 id="verdict">SLO MET</h1>' in page
+    assert page.count('<circle class="pt s1"') == 2 + 2  # budget and burn-rate charts
 
     # The 1-hour burn rate 0.4 is over the 0.3 alert threshold once the hour holds 10 cycles.
     assert db.execute(
@@ -806,3 +812,29 @@ def test_cli_once_against_the_embedded_stack(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "slo-report.json").read_text())
     assert doc["uptime"]["ratio"] == 1.0
     assert doc["listener_lag"]["max_s"] is not None
+
+
+def test_an_overdue_failsafe_alerts_on_the_first_cycle_of_the_default_groups(
+    dsn: str, db: Pool, deployment: Deployment, slack: Receiver
+) -> None:
+    uid = db.execute(
+        "INSERT INTO users (email, password_hash, duress_password_hash) "
+        "VALUES ('late@example.org', $1, $1) RETURNING id",
+        ("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA",),
+    )[0][0]
+    # Due ten minutes ago and still queued: the worker is down or the chain refuses it.
+    fid = db.execute(
+        "INSERT INTO failsafe_events (user_id, source, reason_hash, execute_after) "
+        "VALUES ($1, 'login', $2, now() - interval '10 minutes') RETURNING id",
+        (uid, "0x" + "cd" * 32),
+    )[0][0]
+    m = _monitor(dsn, deployment, [SlackWebhook(slack.url + "/hook")], groups=DEFAULT_GROUPS)
+    m.start()
+    try:
+        c1 = m.run_cycle()
+    finally:
+        _close(m)
+    assert "workers.chain" in c1.failing
+    text = next(t for t in slack.texts if "workers.chain" in t)
+    assert "FAILING workers.chain (critical)" in text
+    assert f"failsafe_events {fid}" in text

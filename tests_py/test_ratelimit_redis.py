@@ -91,7 +91,7 @@ def test_one_evalsha_per_decision_whatever_the_rules_and_the_script_is_sent_once
 
 
 @pytest.mark.parametrize("algorithm", ["gcra", "sliding_window", "fixed_window"])
-def test_state_is_one_hash_under_a_hash_tag_that_expires(
+def test_state_is_one_string_under_a_hash_tag_that_expires(
     client: RedisClient, algorithm: str
 ) -> None:
     limiter = RedisRateLimiter(client, "3/minute;10/hour", algorithm, namespace=ns())
@@ -99,10 +99,29 @@ def test_state_is_one_hash_under_a_hash_tag_that_expires(
     key = limiter.redis_key("user:{odd}key")
     assert key.endswith("|{user:{odd}key}")
     assert key_slot(key) == key_slot("{user:{odd}key}")
-    assert client.execute("TYPE", key) == "hash"
-    assert sorted(client.execute("HKEYS", key)) == [b"1", b"2"]
+    assert client.execute("TYPE", key) == "string"
+    assert len(client.execute("GET", key).split(b"|")) == 2  # one state per rule
     ttl_ms = client.execute("PTTL", key)
     assert 0 < ttl_ms <= 2 * 3600 * 1000
+
+
+def test_threads_sharing_one_connection_each_get_their_own_replies(
+    redis_server: TempRedis,
+) -> None:
+    client = RedisClient(redis_server.url, pool_size=1)  # every command through one connection
+    prefix = ns()
+    got: dict[int, list[int]] = {}
+
+    def count(t: int) -> None:
+        got[t] = [client.execute("INCR", f"{prefix}:{t}") for _ in range(200)]
+
+    threads = [threading.Thread(target=count, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {t: list(range(1, 201)) for t in range(16)}
+    assert client.stats()["connects"] == 1
 
 
 # --- against the reference model, beside the in-process store (both in their own unit)
@@ -435,8 +454,8 @@ def test_cluster_follows_moved_redirects_and_remembers_slots() -> None:
              "--cluster-replicas", "0", "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        first = RedisClient(f"redis://127.0.0.1:{nodes[0].port}/0")
-        _wait(lambda: b"cluster_state:ok" in first.execute("CLUSTER", "INFO"))
+        each = [RedisClient(f"redis://127.0.0.1:{n.port}/0") for n in nodes]
+        _wait(lambda: all(b"cluster_state:ok" in c.execute("CLUSTER", "INFO") for c in each))
         client = RedisClient(f"redis+cluster://127.0.0.1:{nodes[0].port}")
         assert client.cluster
         limiter = RedisRateLimiter(client, "2/minute;5/hour", "fixed_window", namespace=ns())

@@ -266,12 +266,22 @@ def test_duress_signature_looks_normal_and_cancels_the_nft(stack: Stack, api: ht
 def test_duress_login_answers_like_a_normal_one_and_queues_the_failsafe(
     stack: Stack, api: httpx.Client
 ) -> None:
-    email, _, user = _kyc_approved_user(stack, api)
+    email, token, user = _kyc_approved_user(stack, api)
+    auth = {"Authorization": f"Bearer {token}"}
+    admin = {"X-API-Key": stack.admin_key}
+    before = sum(api.get("/api/admin/failsafe", headers=admin).json()["events"].values())
+    seen = api.get("/api/failsafe/status", headers=auth).json()
     a = api.post("/api/auth/login", json={"email": email, "password": "normal-pass-1"})
     b = api.post("/api/auth/login", json={"email": email, "password": "duress-pass-1"})
     assert a.status_code == b.status_code == 200
     assert a.json().keys() == b.json().keys()
     assert a.json()["expires_in"] == b.json()["expires_in"]
+    # The coercer holding a token sees nothing move; the admin's figures do.
+    assert api.get("/api/failsafe/status", headers=auth).json() == seen
+    assert seen == {"contract": stack.contracts.config.entry("FailSafe").address}  # type: ignore[union-attr]
+    assert (
+        sum(api.get("/api/admin/failsafe", headers=admin).json()["events"].values()) == before + 1
+    )
     _wait(
         "the login fail-safe",
         lambda: (

@@ -15,7 +15,7 @@ BASE = {
     "API_KEY_SALT": SECRET[::-1],
     "ENVIRONMENT": "development",
 }
-KEY = "0x" + "5a" * 32
+KEY = "0x5a0c3e19d7b2f4a68e1c9053b7d2a4f6c8e0b1d3f5a7c9e2b4d6f8a0c1e3b5d7"
 
 
 def test_a_good_environment_gives_settings_whose_repr_hides_the_secrets() -> None:

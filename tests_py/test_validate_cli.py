@@ -144,6 +144,29 @@ def test_the_verdict_rules() -> None:
     assert not decide([r(Status.PASS), r(Status.ERROR)]).go
     assert not decide([r(Status.SKIP)]).go  # nothing checked is not GO
     assert not decide([]).go
+    # Errors are counted as errors, not as failures.
+    e = CheckResult("a.b", "t", Status.ERROR, "f")
+    assert decide([r(Status.FAIL), e]).reason == (
+        "1 check(s) failed, 1 could not be judged (error): x.y, a.b"
+    )
+    assert decide([e]).reason == "1 could not be judged (error): a.b"
+
+
+def test_a_check_that_raises_keeps_its_declared_ids(tmp_path: Path, capsys) -> None:
+    # Before: one ERR named after the function (workers.listener_lag); the documented id
+    # workers.listener disappeared from JSON and JUnit. Here the database has no listener table.
+    from validate_all_flows.checks import declared_ids, run_check
+    from validate_all_flows.checks.workers import listener_lag
+    from validate_all_flows.target import Target
+
+    class Broken(Target):
+        def pool(self):  # a deployment part that fails mid-check
+            raise ConnectionResetError("connection reset by peer")
+
+    got = run_check(Broken(database_url="postgresql://u@127.0.0.1:1/d"), "workers", listener_lag)
+    assert [r.id for r in got] == list(declared_ids(listener_lag)) == ["workers.listener"]
+    assert got[0].status is Status.ERROR
+    assert got[0].evidence == ["listener_lag raised ConnectionResetError: connection reset by peer"]
 
 
 @pytest.mark.parametrize(
@@ -228,3 +251,44 @@ def test_load_against_a_dead_service_is_no_go(tmp_path: Path, capsys) -> None:
     assert by_id["load.availability"]["status"] == "fail"
     assert by_id["load.availability"]["found"].startswith("availability 0.00%")
     assert any("step health:" in e for e in by_id["load.p95"]["evidence"])
+
+
+def test_the_seconds_of_a_checks_results_add_up_to_its_time() -> None:
+    # A flows-like check: the first part times itself, three skipped parts do not. Before, each
+    # skipped one got a quarter of the whole call on top: the group summed to ~1.75x its time.
+    import time
+
+    from validate_all_flows.checks import run_check
+
+    def parts(_t: object) -> list[CheckResult]:
+        t0 = time.monotonic()
+        time.sleep(0.05)  # the first part's work
+        first = CheckResult("x.a", "t", Status.FAIL, "f", seconds=time.monotonic() - t0)
+        return [first, *(CheckResult(f"x.{n}", "t", Status.SKIP, "needs x.a") for n in "bcd")]
+
+    t0 = time.monotonic()
+    got = run_check(object(), "x", parts)
+    total = time.monotonic() - t0
+    assert sum(r.seconds for r in got) <= total
+    assert got[0].seconds >= 0.05
+
+
+def test_per_group_timings_on_stderr_add_up_to_the_total(tmp_path: Path, capsys) -> None:
+    import re
+
+    from fix_wsgi import serve_wsgi
+
+    def refuse(environ: dict, start_response) -> list[bytes]:
+        start_response("401 Unauthorized", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    with serve_wsgi(refuse) as url:
+        env = _env_file(tmp_path)
+        assert main(["--base-url", url, "--env-file", str(env), "--only", "env,http,flows"]) == 1
+    err = capsys.readouterr().err
+    m = re.search(r"checks done in ([0-9.]+)s \((.*)\)", err)
+    assert m, err
+    groups = dict(re.findall(r"(\w+) ([0-9.]+)s", m.group(2)))
+    assert set(groups) == {"env", "http", "flows"}
+    # Each figure is rounded to 0.1 s: allow that much per group.
+    assert sum(map(float, groups.values())) <= float(m.group(1)) + 0.05 * len(groups)

@@ -39,6 +39,7 @@ def _failed(t: Target, groups: set[str]) -> set[str]:
     ("fault", "groups", "expected"),
     [
         ("duress_noop", {"flows"}, {"flows.sign_duress"}),
+        ("duress_visible", {"flows"}, {"flows.sign_duress"}),
         ("unsigned_webhooks", {"security"}, {"security.webhook_signature"}),
         ("no_rate_limits", {"security"}, {"security.login_rate_limit"}),
         ("no_listener", {"workers"}, {"workers.listener"}),
@@ -65,6 +66,47 @@ def test_the_healthy_stack_is_go(healthy: Stack) -> None:
     finally:
         t.close()
     assert decide(results).go, [(r.id, r.found) for r in results if r.status is not Status.PASS]
+
+
+#: Today's report on the embedded stack, before profiles existed (numbers as \d+): the reference
+#: profile must give the same checks, statuses and findings. (The flows' PASS lines, once "ok",
+#: now say what they observed: test_the_flows_pass_and_an_override_spec_is_used.)
+TODAYS_REPORT = [
+    ("env.schema", "PASS", r"\d+ variables checked, no problem"),
+    ("database.reachable", "PASS", r"PostgreSQL .* at postgresql://postgres@127\.0\.0\.1:\d+/\w+"),
+    ("database.migrations", "PASS", r"10 applied"),
+    ("database.schema", "PASS", r"27 columns and 3 lookup indexes present"),
+    ("http.health", "PASS", r"status 200 in \d+ ms"),
+    ("http.ready", "PASS", r"status 200 in \d+ ms"),
+    ("http.debug_off", "PASS", r"no debug flag, error answers are plain"),
+    ("chain.contracts", "PASS", r"chain 31337"),
+    ("security.login_rate_limit", "PASS", r"429 after \d+ attempts, Retry-After \d+ s"),
+    ("security.auth_required", "PASS", r"3 endpoints refuse missing and forged tokens, "
+     r"/api/admin/overview missing and forged API keys"),
+    ("security.webhook_signature", "PASS", r"unsigned and forged webhooks refused"),
+    ("security.cors", "PASS", r"1 origin\(s\) allowed"),
+    ("workers.listener", "PASS", r"1 listener\(s\) current"),
+    ("workers.monitor", "SKIP", r"no monitor runs"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("profile", [None, "reference"])
+def test_the_reference_profile_reproduces_todays_report(
+    healthy: Stack, profile: str | None
+) -> None:
+    from validate_all_flows.profile import load_profile
+
+    t = _target(healthy)
+    if profile is not None:
+        t.use_profile(load_profile(profile)).use_stack(healthy)
+    try:
+        results = run_checks(t, {"env", "database", "http", "chain", "security", "workers"})
+    finally:
+        t.close()
+    got = [(r.id, r.status.name, r.found) for r in results]
+    assert [g[:2] for g in got] == [e[:2] for e in TODAYS_REPORT], got
+    for (cid, _, found), (_, _, pattern) in zip(got, TODAYS_REPORT, strict=True):
+        assert re.fullmatch(pattern, found), (cid, found)
 
 
 def test_the_flows_pass_and_an_override_spec_is_used(

@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["load_profile_arg", "main"]
 
-from validate_all_flows.checks import GROUPS
+from validate_all_flows.checks import GROUPS, Status
 from validate_all_flows.checks.load import add_load_arguments, load_plan
 from validate_all_flows.profile import BUILTIN_PROFILES
+from validate_all_flows.report import FORMATS
+from validate_all_flows.rollout import add_rollout_arguments, rollout_plan
 from validate_all_flows.target import add_target_arguments
 
 
@@ -69,10 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--error-rate", type=float, default=0.01, help="error-rate objective (0.01)")
     o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="listener lag, s (180)")
+    o.add_argument(
+        "--min-gas-balance",
+        type=float,
+        help="least balance of the chain worker's signer, in the chain's coin "
+        "(default: enough for 20 fail-safes at the current gas price)",
+    )
     add_load_arguments(p)
+    add_rollout_arguments(p)
     r = p.add_argument_group("output")
     r.add_argument("--only", help=f"comma-separated check groups: {','.join(GROUPS)}")
-    r.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    r.add_argument("--format", choices=list(FORMATS), default="text")
     r.add_argument("--output", help="write the report here instead of stdout")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--self-check", action="store_true", help="only the native self-check")
@@ -184,22 +193,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _validate(args: argparse.Namespace, version: str) -> int:
-    from validate_all_flows.checks import run_checks
-    from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
-    from validate_all_flows.report import decide, to_json, to_junit, to_text
-    from validate_all_flows.target import Slo, Target
-
-    def say(msg: str) -> None:
-        if not args.quiet:
-            print(f"· {msg}", file=sys.stderr, flush=True)
+def _check_arguments(args: argparse.Namespace) -> set[str] | None:
+    """Every argument checked before anything runs (exit 2 naming it); returns the groups."""
+    from validate_all_flows.target import InputError, Slo, check_inputs, check_output_path
 
     groups = None
-    if args.only:
+    if args.only is not None:
         groups = {g.strip() for g in args.only.split(",") if g.strip()}
+        if not groups:
+            raise _CannotRun(f"--only {args.only!r}: no group named; known: {GROUPS}")
         unknown = groups - set(GROUPS)
         if unknown:
             raise _CannotRun(f"--only: unknown group(s) {sorted(unknown)}; known: {GROUPS}")
+    for arg in args.require:
+        if not [c for c in arg.split(",") if c.strip()]:
+            raise _CannotRun(f"--require {arg!r}: no check or group named")
+    if args.min_gas_balance is not None and not args.min_gas_balance >= 0:
+        raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
+    try:
+        check_inputs(
+            base_url=args.base_url,
+            database_url=args.database_url,
+            rpc_url=args.rpc_url,
+            contracts=args.contracts,
+            env_schema=args.env_schema,
+        )
+        Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag).check()
+        if args.output:
+            check_output_path("--output", args.output)
+    except InputError as exc:
+        raise _CannotRun(str(exc)) from None
+    return groups
+
+
+def _validate(args: argparse.Namespace, version: str) -> int:
+    from validate_all_flows.checks import run_checks
+    from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
+    from validate_all_flows.progress import Progress
+    from validate_all_flows.report import decide, render
+    from validate_all_flows.rollout import wait_for_version
+    from validate_all_flows.target import Slo, Target
+
+    groups = _check_arguments(args)
     target = Target(
         base_url=args.base_url,
         database_url=args.database_url,
@@ -207,31 +242,42 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         contracts=args.contracts,
         slo=Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
     )
+    if args.min_gas_balance is not None:
+        target.min_gas_balance_wei = int(args.min_gas_balance * 10**18)
+
+    say = Progress(quiet=args.quiet, redact=target.redact)
+
+    profile = load_profile_arg(args.profile, args.require)
     try:
-        target.load = load_plan(args, None if args.quiet else say)
+        health = profile.health[0].path if profile.health else "/api/health"
+        wait = rollout_plan(args, args.base_url, health)
     except ValueError as exc:
         raise _CannotRun(str(exc)) from None
-    if args.flows:
-        _check_flows(Path(args.flows))
-    profile = load_profile_arg(args.profile, args.require)
     if args.env_file:
         try:
             target.env = parse_env_file(args.env_file)
         except EnvSchemaError as exc:
             raise _CannotRun(str(exc)) from None
-    target.log_texts = _read_logs(args)
     target.use_profile(profile)
     if args.env_schema:
         target.env_schema = Path(args.env_schema)
     if args.flows:
         target.flows_spec = Path(args.flows)
-    target.add_secrets([u for u in (args.database_url, args.rpc_url) if u and "@" in u])
+        _check_flows(target.flows_spec)
+    # Every secret of every input is known before any check runs, whichever groups run.
+    target.register_inputs()
+    try:
+        target.load = load_plan(args, None if args.quiet else say)
+    except ValueError as exc:
+        raise _CannotRun(target.redact(str(exc))) from None
+    target.log_texts = _read_logs(args)
     given = any(
         [args.base_url, args.database_url, args.rpc_url, args.contracts, args.env_file,
          args.logs, args.logs_cmd]
     )  # fmt: skip
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
+    phases: list[tuple[str, float]] = []  # (phase, seconds) for the HTML report
     stack = None
     capture = io.StringIO()
     handler = logging.StreamHandler(capture)
@@ -245,28 +291,49 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             logging.getLogger().addHandler(handler)
             logging.getLogger().setLevel(logging.INFO)
             say("no target given: bringing up the embedded stack")
+            t_up = time.monotonic()
+            steps = [0]
+
+            def stack_say(msg: str) -> None:
+                steps[0] += ": done in " in msg
+                say.meter("stack up", steps[0], len(Stack.PHASES), msg)
+
             try:
-                stack = Stack(progress=say).start()
+                stack = Stack(progress=stack_say).start()
             except StackError as exc:
-                raise _CannotRun(f"the embedded stack did not come up: {exc}") from None
+                raise _CannotRun(
+                    target.redact(f"the embedded stack did not come up: {exc}")
+                ) from None
+            phases.append(("stack up", time.monotonic() - t_up))
             target.use_stack(stack)
         target.webhook_secret = target.webhook_secret_value()
         t_checks = time.monotonic()
-        results = run_checks(target, groups, progress=say)
         per_group: dict[str, float] = {}
-        for r in results:
-            per_group[r.id.split(".")[0]] = per_group.get(r.id.split(".")[0], 0.0) + r.seconds
+        waited = None
+        if wait is not None and target.base_url:
+            waited = wait_for_version(target.base_url, wait, progress=say, redact=target.redact)
+            phases.append(("waiting for the version", time.monotonic() - t_checks))
+            t_checks = time.monotonic()
+        if waited is not None and waited.status is not Status.PASS:
+            results = [waited]  # the checks would judge the old deployment: none runs
+        else:
+            results = ([waited] if waited else []) + run_checks(
+                target, groups, progress=say, timings=per_group
+            )
+        if stack is not None and (groups is None or "logs" in groups):
+            from validate_all_flows.checks import logs as log_checks
+
+            t_logs = time.monotonic()
+            target.log_texts = [("embedded service", capture.getvalue())]
+            results = [r for r in results if not r.id.startswith("logs.")]
+            results += log_checks.log_hygiene(target)
+            per_group["logs"] = time.monotonic() - t_logs
+        phases += [(f"checks: {g}", s) for g, s in per_group.items()]
         say(
             f"checks done in {time.monotonic() - t_checks:.1f}s ("
             + ", ".join(f"{g} {s:.1f}s" for g, s in per_group.items())
             + ")"
         )
-        if stack is not None and (groups is None or "logs" in groups):
-            from validate_all_flows.checks import logs as log_checks
-
-            target.log_texts = [("embedded service", capture.getvalue())]
-            results = [r for r in results if not r.id.startswith("logs.")]
-            results += log_checks.log_hygiene(target)
     finally:
         logging.getLogger().removeHandler(handler)
         target.close()
@@ -274,21 +341,19 @@ def _validate(args: argparse.Namespace, version: str) -> int:
             say("tearing the embedded stack down")
             t_down = time.monotonic()
             stack.stop()
+            phases.append(("teardown", time.monotonic() - t_down))
             say(f"torn down in {time.monotonic() - t_down:.1f}s")
     seconds = time.monotonic() - t0
-    verdict = decide(results, profile.require)
-    if args.format == "json":
-        text = to_json(results, verdict, target, started, seconds, version)
-    elif args.format == "junit":
-        text = target.redact(to_junit(results, verdict, seconds))
-    else:
-        text = target.redact(to_text(results, verdict, seconds))
+    # --only leaves other groups out on purpose: their required checks are not judged.
+    required = [r for r in profile.require if groups is None or r.split(".")[0] in groups]
+    verdict = decide(results, required)
+    text = render(args.format, results, verdict, target, started, seconds, version, phases=phases)
     if args.output:
         try:
             Path(args.output).write_text(text)
         except OSError as exc:
             raise _CannotRun(f"--output {args.output}: {exc.strerror}") from None
-        print(f"{verdict.label}: {verdict.reason} (report in {args.output})")
+        print(f"{verdict.label}: {target.redact(verdict.reason)} (report in {args.output})")
     else:
         sys.stdout.write(text)
     return 0 if verdict.go else 1

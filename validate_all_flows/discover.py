@@ -303,7 +303,7 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--output", help="write the profile here (default: stdout)")
     p.add_argument("--name", default="my-deployment", help="the profile's name")
     args = p.parse_args(list(argv))
-    from validate_all_flows.target import redact_url
+    from validate_all_flows.redact import redact_url
 
     try:
         d = discover(args.base_url, args.database_url)

@@ -32,8 +32,10 @@ to different values is a finding). Any other key is a schema error.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -51,6 +53,8 @@ __all__ = [
     "EnvSchemaError",
     "check_env",
     "parse_env_file",
+    "unknown_variables",
+    "weak_secret",
 ]
 
 BUILTIN_SCHEMA = Path(__file__).resolve().parent / "schemas" / "blocktrust_env.yaml"
@@ -92,6 +96,53 @@ _WEAK = {
     "12345678",
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Words of placeholder secrets (compared without case and separators): changeme-changeme-...,
+# your-secret-key-here, replace_me, insecure-dev-key ...
+_PLACEHOLDER_WORDS = (
+    "changeme",
+    "changethis",
+    "replaceme",
+    "yoursecret",
+    "yourkey",
+    "placeholder",
+    "example",
+    "insecure",
+    "dummy",
+    "donotuse",
+    "notasecret",
+    "supersecret",
+    "mysecret",
+    "secretkey",
+    "password",
+    "letmein",
+    "qwerty",
+    "123456",
+    "todo",
+    "fixme",
+)
+_MIN_ENTROPY_BITS_PER_CHAR = 3.0  # random hex has ~4, base64 ~6; "aaaabbbb..." 2
+
+
+def weak_secret(value: str) -> str | None:
+    """Why ``value`` is not a usable secret (well-known, a placeholder, repeated, low entropy),
+    or None. Never quotes the value."""
+    low = value.lower()
+    if low in _WEAK:
+        return "a well-known value"
+    flat = re.sub(r"[^a-z0-9]", "", low)
+    word = next((w for w in _PLACEHOLDER_WORDS if w in flat), None)
+    if word:
+        return f"a placeholder (contains {word!r})"
+    if len(set(value)) < 4:
+        return "a trivial value (fewer than 4 distinct characters)"
+    n = len(flat)
+    if n >= 8 and any(flat == (flat[:p] * (n // p + 1))[:n] for p in range(1, n // 2 + 1)):
+        return "a repeated pattern"
+    counts = [value.count(c) for c in set(value)]
+    bits = -sum(c / len(value) * math.log2(c / len(value)) for c in counts)
+    if bits < _MIN_ENTROPY_BITS_PER_CHAR:
+        return f"low entropy ({bits:.1f} bits per character)"
+    return None
 
 
 class EnvSchemaError(ValueError):
@@ -275,8 +326,8 @@ def _check_var(var: _Var, value: str, production: bool) -> list[EnvFinding]:
         if len(value.encode()) < n:
             fix = f"use at least {n} random bytes, e.g. `openssl rand -hex {max(n, 32)}`"
             bad(f"too short ({len(value.encode())} bytes, need {n})", fix)
-        elif value.lower() in _WEAK or len(set(value)) < 4:
-            bad("a well-known or trivial value", "generate a random secret")
+        elif why := weak_secret(value):
+            bad(why, f"generate a random secret, e.g. `openssl rand -hex {max(n, 32)}`")
     elif "min_length" in s and len(value.encode()) < s["min_length"]:
         bad(f"shorter than {s['min_length']} bytes", f"set at least {s['min_length']} bytes")
     if "one_of" in s and value.lower() not in {str(v).lower() for v in s["one_of"]}:
@@ -353,3 +404,34 @@ def check_env(schema: EnvSchema, env: Mapping[str, str]) -> list[EnvFinding]:
                 if not env.get(need):
                     findings.append(EnvFinding(need, f"required when {cond}", f"set {need}"))
     return findings
+
+
+def unknown_variables(schema: EnvSchema, env: Mapping[str, str]) -> list[EnvFinding]:
+    """A finding for each variable of ``env`` the schema does not know, naming the nearest known
+    one (``JWT_SECRTE`` -> ``JWT_SECRET``, ``DEBUG`` -> ``DEBUG_MODE``): a misspelt name leaves
+    the real one unset or at its default. Warnings: other software may read such variables."""
+    known = {v.name for v in schema.variables}
+    known |= {str(a) for v in schema.variables for a in v.spec.get("aliases", [])}
+    known |= {n for r in schema.rules for n in (*r.when, *r.require)}
+    if schema.prod_var:
+        known.add(schema.prod_var)
+    out, plain = [], []
+    for name in sorted(set(env) - known):
+        near = [k for k in sorted(known) if k.startswith(name + "_") or name.startswith(k + "_")]
+        near = near or difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        if not near:
+            plain.append(name)
+            continue
+        what = "not read by the service"
+        if not env.get(near[0]):
+            what += f"; {near[0]} is unset"
+        out.append(EnvFinding(name, what, f"did you mean {near[0]}?"))
+    if plain:
+        out.append(
+            EnvFinding(
+                ", ".join(plain),
+                "not in the schema",
+                "remove them, or add them to the schema (--env-schema) if the service reads them",
+            )
+        )
+    return out

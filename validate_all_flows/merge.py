@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--error-rate", type=float, default=0.01, help="error-rate objective (0.01)")
     o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
     r = p.add_argument_group("output")
-    r.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    r.add_argument("--format", choices=["text", "json", "junit", "html"], default="text")
     r.add_argument("--output", help="write the report here instead of stdout")
     r.add_argument("--merged-output", metavar="FILE", help="also write the merged flow report")
     return p
@@ -153,6 +153,19 @@ def main(argv: Sequence[str]) -> int:
         text = to_json(results, verdict, target, started, seconds, __version__)
     elif args.format == "junit":
         text = to_junit(results, verdict, seconds)
+    elif args.format == "html":
+        from blocktrust_native import __version__
+        from validate_all_flows.report_html import to_html
+
+        text = to_html(
+            results,
+            verdict,
+            redact=target.redact,
+            started_at=started,
+            seconds=seconds,
+            version=__version__,
+            target_line=f"{len(args.parts)} load part(s) merged",
+        )
     else:
         text = to_text(results, verdict, seconds)
     if args.output:

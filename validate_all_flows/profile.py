@@ -321,11 +321,15 @@ def _read(path: Path, source: str) -> Any:
 
 
 def _merge(base: Any, over: Any) -> Any:
-    """``over`` merged onto ``base`` mapping by mapping; lists and scalars replace."""
+    """``over`` merged onto ``base`` mapping by mapping (JSON merge patch, RFC 7386): lists and
+    scalars replace, ``null`` removes the key."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():
-            out[k] = _merge(base[k], v) if k in base else v
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = _merge(base[k], v) if k in base else v
         return out
     return over
 
@@ -350,9 +354,9 @@ def _read_with_extends(
         base_doc, _, base_dir = _read_with_extends(parent, (*seen, str(path)), path.parent)
     except ProfileError as exc:
         raise ProfileError(f"{source}: extends: {exc}") from None
+    del base_dir  # relative paths resolve against the file given (built-ins name none)
     merged = _merge(base_doc, {k: v for k, v in doc.items() if k != "extends"})
-    # Paths of the extending file resolve against it; a built-in's own paths stay its own.
-    return merged, source, path.parent if parent not in BUILTIN_PROFILES else base_dir
+    return merged, source, path.parent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,6 +636,16 @@ def _env(v: Any, where: str, base: Path) -> dict[str, Any]:
         from validate_all_flows.envcheck import BUILTIN_SCHEMA
 
         return {"env_schema": BUILTIN_SCHEMA}
+    if isinstance(d["schema"], str) and d["schema"].startswith("builtin:"):
+        # One of the schemas shipped beside the built-in profiles (schemas/NAME.yaml).
+        from validate_all_flows.envcheck import BUILTIN_SCHEMA
+
+        name = d["schema"].split(":", 1)[1]
+        path = BUILTIN_SCHEMA.parent / f"{name}.yaml"
+        if not re.fullmatch(r"[a-z0-9_]+", name) or not path.is_file():
+            known = sorted(p.stem for p in BUILTIN_SCHEMA.parent.glob("*.yaml"))
+            raise _fail(f"{where}.schema", f"no built-in schema {name!r} ({', '.join(known)})")
+        return {"env_schema": path}
     if _none(d["schema"]):
         return {}
     path = _file(d["schema"], f"{where}.schema", base)

@@ -81,10 +81,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Checks the --blocktrust-flows and --blocktrust-load* options up front (a usage error
-    stops the session)."""
+    """Checks the --blocktrust-* options up front (a usage error stops the session, naming the
+    option)."""
     from validate_all_flows.profile import ProfileError, load_profile
+    from validate_all_flows.target import InputError, check_inputs
 
+    opt = config.getoption
+    try:
+        check_inputs(
+            base_url=opt("--blocktrust-url", None),
+            database_url=opt("--blocktrust-database-url", None),
+            rpc_url=opt("--blocktrust-rpc-url", None),
+            contracts=opt("--blocktrust-contracts", None),
+            prefix="--blocktrust-",
+        )
+        Slo(
+            opt("--blocktrust-p95-ms", 800.0),
+            opt("--blocktrust-error-rate", 0.01),
+            opt("--blocktrust-availability", 0.995),
+        ).check("--blocktrust-")
+    except InputError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         config.stash[_PROFILE] = load_profile(config.getoption("--blocktrust-profile", "reference"))
     except ProfileError as exc:
@@ -167,8 +184,8 @@ def blocktrust_target(
     stack = blocktrust_stack
     if stack is not None:
         target.use_stack(stack)
-    target.add_secrets([u for u in (target.database_url, target.rpc_url) if u and "@" in u])
     target.webhook_secret = target.webhook_secret_value()
+    target.register_inputs()  # every input's secrets, whichever checks the session runs
     yield target
     target.close()
 

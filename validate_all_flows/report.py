@@ -12,7 +12,8 @@ JSON schema (``"schema": "blocktrust.validate/1"``)::
                  "profile": str},           # the deployment profile's name
       "summary": {"pass": int, "fail": int, "skip": int, "error": int},
       "checks": [{"id": str, "title": str, "status": "pass"|"fail"|"skip"|"error",
-                  "found": str, "evidence": [str], "fix": str, "seconds": float}]
+                  "found": str, "evidence": [str], "fix": str, "seconds": float,
+                  "warnings": [str]}]
     }
 
 Skipped checks never count as passed; the verdict is GO only when nothing failed or errored, no
@@ -25,14 +26,25 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from validate_all_flows.checks import CheckResult, Status
-from validate_all_flows.target import Target, redact_url
+from validate_all_flows.redact import redact_data, redact_url
+from validate_all_flows.target import Target
 
-__all__ = ["Verdict", "decide", "not_run", "to_json", "to_junit", "to_text"]
+__all__ = [
+    "FORMATS",
+    "Verdict",
+    "decide",
+    "not_run",
+    "redact_results",
+    "render",
+    "to_json",
+    "to_junit",
+    "to_text",
+]
 
 SCHEMA = "blocktrust.validate/1"
 
@@ -68,9 +80,19 @@ def decide(results: list[CheckResult], required: Sequence[str] = ()) -> Verdict:
     bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
     missing = not_run(results, required)
     if bad:
+        failed = sum(r.status is Status.FAIL for r in bad)
+        errors = len(bad) - failed
+        counts = ", ".join(
+            x
+            for x in (
+                f"{failed} check(s) failed" if failed else "",
+                f"{errors} could not be judged (error)" if errors else "",
+            )
+            if x
+        )
         names = ", ".join(r.id for r in bad[:5]) + (" ..." if len(bad) > 5 else "")
         extra = f"; required but not run: {'; '.join(missing)}" if missing else ""
-        return Verdict(False, f"{len(bad)} check(s) failed: {names}{extra}")
+        return Verdict(False, f"{counts}: {names}{extra}")
     if missing:
         return Verdict(False, f"required but not run: {'; '.join(missing)}")
     passed = sum(r.status is Status.PASS for r in results)
@@ -97,6 +119,10 @@ def to_text(results: list[CheckResult], verdict: Verdict, seconds: float) -> str
     ]
     for r in results:
         lines.append(f"  {mark[r.status]}  {r.id:<{width}}  {r.found}")
+    warned = [r for r in results if r.warnings]
+    if warned:
+        lines.append("")
+        lines += [f"  warn  {r.id}: {w}" for r in warned for w in r.warnings]
     bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
     for r in bad:
         lines += ["", f"{r.id}: {r.title}", f"  found: {r.found}"]
@@ -129,9 +155,9 @@ def to_json(
         "seconds": round(seconds, 3),
         "version": version,
         "target": {
-            "base_url": target.base_url,
-            "database_url": redact_url(target.database_url) if target.database_url else None,
-            "rpc_url": target.rpc_url and target.redact(target.rpc_url),
+            "base_url": target.base_url and redact_url(target.base_url),
+            "database_url": target.database_url and redact_url(target.database_url),
+            "rpc_url": target.rpc_url and redact_url(target.rpc_url),
             "contracts": target.contracts,
             "embedded": target.embedded is not None,
             "profile": target.profile.name,
@@ -146,11 +172,12 @@ def to_json(
                 "evidence": r.evidence,
                 "fix": r.fix,
                 "seconds": round(r.seconds, 3),
+                "warnings": r.warnings,
             }
             for r in results
         ],
     }
-    return target.redact(json.dumps(doc, indent=2)) + "\n"
+    return json.dumps(redact_data(doc, target.redact), indent=2) + "\n"
 
 
 def to_junit(results: list[CheckResult], verdict: Verdict, seconds: float) -> str:
@@ -178,4 +205,67 @@ def to_junit(results: list[CheckResult], verdict: Verdict, seconds: float) -> st
             ET.SubElement(case, "error", message=r.found).text = detail
         elif r.status is Status.SKIP:
             ET.SubElement(case, "skipped", message=r.found)
+        if r.warnings:
+            ET.SubElement(case, "system-out").text = "\n".join(f"warning: {w}" for w in r.warnings)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+#: The report formats ``render`` writes.
+FORMATS = ("text", "json", "junit", "html")
+
+
+def redact_results(results: list[CheckResult], redact: Callable[[str], str]) -> list[CheckResult]:
+    """Copies of ``results`` with every text field passed through ``redact``."""
+    return [
+        replace(
+            r,
+            title=redact(r.title),
+            found=redact(r.found),
+            evidence=[redact(e) for e in r.evidence],
+            fix=redact(r.fix),
+            warnings=[redact(w) for w in r.warnings],
+        )
+        for r in results
+    ]
+
+
+def render(
+    fmt: str,
+    results: list[CheckResult],
+    verdict: Verdict,
+    target: Target,
+    started_at: str,
+    seconds: float,
+    version: str,
+    *,
+    phases: Sequence[tuple[str, float]] = (),
+) -> str:
+    """The report in ``fmt`` (one of FORMATS); ``phases`` (name, seconds) are drawn in the HTML
+    report. Every format goes through here, and so through the
+    target's redaction twice: on each result's fields before they are written (so no encoding of
+    a format hides a secret from it), and for the registered values once more on the finished
+    document."""
+    results = redact_results(results, target.redact)
+    verdict = Verdict(verdict.go, target.redact(verdict.reason))
+    if fmt == "json":
+        text = to_json(results, verdict, target, started_at, seconds, version)
+    elif fmt == "junit":
+        text = to_junit(results, verdict, seconds)
+    elif fmt == "text":
+        text = to_text(results, verdict, seconds)
+    elif fmt == "html":
+        from validate_all_flows.report_html import to_html
+
+        text = to_html(
+            results,
+            verdict,
+            redact=target.redact,
+            started_at=started_at,
+            seconds=seconds,
+            version=version,
+            target_line=redact_url(target.base_url) if target.base_url else "",
+            phases=phases,
+        )
+    else:
+        raise ValueError(f"unknown report format {fmt!r}; known: {', '.join(FORMATS)}")
+    return target.redactor.hide_registered(text)

@@ -8,32 +8,129 @@ piece of output passes through :meth:`Target.redact` first.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from validate_all_flows.envcheck import BUILTIN_SCHEMA
 from validate_all_flows.flow_contract import BUILTIN_FLOWS
 from validate_all_flows.profile import Profile, builtin_profile
+from validate_all_flows.redact import Redactor
 
-__all__ = ["LoadPlan", "Slo", "Target", "add_target_arguments", "redact_url"]
+__all__ = [
+    "InputError",
+    "LoadPlan",
+    "Slo",
+    "Target",
+    "add_target_arguments",
+    "check_inputs",
+    "check_output_path",
+    "check_url",
+]
 
-_MIN_SECRET = 6  # shorter values would redact ordinary words
+
+class InputError(ValueError):
+    """Raised for an argument that cannot be used; the message names the argument and why
+    (never a secret: URLs are shown redacted)."""
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (DSNs and RPC URLs carry credentials)."""
+_URL_SCHEMES = {
+    "service": ("http", "https"),
+    "rpc": ("http", "https"),
+    "database": ("postgresql", "postgres"),
+}
+_KEYWORD_DSN = re.compile(r"^\s*[A-Za-z_]+\s*=")
+
+
+def check_url(option: str, value: str, kind: str) -> None:
+    """Raises InputError naming ``option`` unless ``value`` is a usable URL of ``kind``
+    (service, rpc: http(s) with a host and a valid port; database: a PostgreSQL URL, any
+    ``+driver``, or a libpq ``key=value`` string)."""
+    from validate_all_flows.redact import redact_url
+
+    shown = redact_url(value)
+    if kind == "database" and _KEYWORD_DSN.match(value):
+        return
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    schemes = _URL_SCHEMES[kind]
+    if not m:
+        raise InputError(f"{option} {shown!r}: not a URL (expected {schemes[0]}://...)")
+    scheme = m.group(1).lower().split("+", 1)[0]
+    if scheme not in schemes:
+        raise InputError(
+            f"{option} {shown!r}: scheme {m.group(1)!r} is not one of {', '.join(schemes)}"
+        )
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"{option} {shown!r}: {exc}") from None
+    if port == 0:
+        raise InputError(f"{option} {shown!r}: port 0 is not a port")
+    if kind != "database" and not parts.hostname:
+        raise InputError(f"{option} {shown!r}: no host in the URL")
+
+
+def check_output_path(option: str, path: str) -> None:
+    """Raises InputError unless a report can be written to ``path`` (found before any check
+    runs, not after all of them)."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{option} {path}: is a directory")
+    existed = p.exists()
+    try:
+        with p.open("a"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write it: {exc.strerror}") from None
+    if not existed:
+        p.unlink()  # written for real once the checks are done
+
+
+def _check_contracts(option: str, path: str) -> None:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot read it: {exc.strerror}") from None
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{option} {path}: not valid JSON: {exc}") from None
+
+
+def check_inputs(
+    *,
+    base_url: str | None = None,
+    database_url: str | None = None,
+    rpc_url: str | None = None,
+    contracts: str | None = None,
+    env_schema: str | None = None,
+    prefix: str = "--",
+) -> None:
+    """Checks the options that name a deployment before anything runs; raises InputError naming
+    the first unusable one (``prefix``: "--" for the commands, "--blocktrust-" for the plugin;
+    the service URL option is ``--base-url`` / ``--blocktrust-url``)."""
+    from validate_all_flows.envcheck import EnvSchema, EnvSchemaError
+
+    base_opt = "--base-url" if prefix == "--" else f"{prefix}url"
+    if base_url is not None:
+        check_url(base_opt, base_url, "service")
+    if database_url is not None:
+        check_url(f"{prefix}database-url", database_url, "database")
+    if rpc_url is not None:
+        check_url(f"{prefix}rpc-url", rpc_url, "rpc")
+    if contracts is not None:
+        _check_contracts(f"{prefix}contracts", contracts)
+    if env_schema is not None:
+        try:
+            EnvSchema.load(env_schema)
+        except EnvSchemaError as exc:
+            raise InputError(f"{prefix}env-schema {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -44,6 +141,20 @@ class Slo:
     error_rate: float = 0.01
     availability: float = 0.995
     listener_lag_s: float = 180.0
+
+    def check(self, prefix: str = "--") -> None:
+        """Raises InputError naming the option (``{prefix}p95-ms`` ...) of an objective that is
+        not a finite number in its range: a negative or NaN objective would judge a healthy
+        service (or any service) wrongly."""
+        rules = (
+            ("p95-ms", self.p95_ms, "a number of milliseconds > 0", lambda v: v > 0),
+            ("error-rate", self.error_rate, "a ratio in [0, 1]", lambda v: 0 <= v <= 1),
+            ("availability", self.availability, "a ratio in (0, 1]", lambda v: 0 < v <= 1),
+            ("listener-lag", self.listener_lag_s, "a number of seconds > 0", lambda v: v > 0),
+        )
+        for name, value, want, ok in rules:
+            if isinstance(value, bool) or not math.isfinite(value) or not ok(value):
+                raise InputError(f"{prefix}{name} {value!r}: must be {want}")
 
 
 @dataclass
@@ -84,7 +195,10 @@ class Target:
     load: LoadPlan | None = None  # None: no --load, the load checks are skipped
     embedded: Any = None  # the embedded Stack when we brought one up
     chain_margin_s: float = 60.0  # how long chain work may take beyond its configured delay
-    secrets: set[str] = field(default_factory=set)
+    worker_stale_s: float = 120.0  # a chain worker silent this long (beyond 3 polls) is dead
+    job_objective_s: float = 600.0  # a mint or proof pending longer misses its objective
+    min_gas_balance_wei: int | None = None  # None: enough for workers.FAILSAFES_FUNDED fail-safes
+    redactor: Redactor = field(default_factory=Redactor)  # every output goes through it
     profile: Profile = field(default_factory=builtin_profile)  # what the deployment is
     _pool: Any = None
 
@@ -118,19 +232,35 @@ class Target:
         self.rpc_url, self.contracts = stack.rpc_url, stack.contracts_config
         self.env = dict(stack.service_env)
         self.webhook_secret = self.webhook_secret_value()
+        self.register_inputs()
         return self
 
     def add_secrets(self, values: Mapping[str, str] | list[str]) -> None:
         """Registers secret values that must never appear in output."""
-        items = values.values() if isinstance(values, Mapping) else values
-        self.secrets.update(v for v in items if v and len(v) >= _MIN_SECRET)
+        self.redactor.add(values.values() if isinstance(values, Mapping) else values)
+
+    def register_inputs(self) -> None:
+        """Registers the secrets of every input given so far, whatever checks run: the env
+        file's (the schema's secret variables, secret-named ones, URL passwords and keys), the
+        passwords and keys in the database and RPC URLs, the webhook secret."""
+        if self.env:
+            from validate_all_flows.envcheck import EnvSchema, EnvSchemaError
+
+            names: set[str] = set()  # without a schema, the names say what is secret
+            try:
+                if self.env_schema is not None:
+                    names = EnvSchema.load(self.env_schema).secret_names()
+            except EnvSchemaError:  # reported by env.schema; the built-in names still apply
+                names = EnvSchema.builtin().secret_names()
+            self.redactor.add_env(self.env, names)
+        for url in (self.database_url, self.rpc_url, self.base_url):
+            self.redactor.add_url(url)
+        self.add_secrets([self.webhook_secret or ""])
 
     def redact(self, text: str) -> str:
-        """``text`` with every known secret and URL password replaced by ``***``."""
-        for s in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(s, "***")
-        text = re.sub(r"(://[^:/@\s]*:)[^@\s/]+@", r"\1***@", text)
-        return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}", r"\1***", text)
+        """``text`` with every registered secret and everything credential-like hidden (see
+        validate_all_flows.redact)."""
+        return self.redactor(text)
 
     def pool(self) -> Any:
         """A small native pool on ``database_url`` (opened once, closed by ``close``)."""

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 namespace blocktrust::redis {
@@ -153,6 +154,13 @@ class Conn final {
   }
 
   void send(const std::vector<std::string>& args) {
+    std::string buf;
+    encode(buf, args);
+    write_all(buf.data(), buf.size());
+  }
+
+  /// Appends the RESP encoding of `args` to `buf` (pipelined commands go out in one write).
+  static void encode(std::string& buf, const std::vector<std::string>& args) {
     std::vector<const char*> argv;
     std::vector<std::size_t> lens;
     argv.reserve(args.size());
@@ -166,8 +174,11 @@ class Conn final {
         redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
     if (len < 0) throw std::bad_alloc();
     std::unique_ptr<char, void (*)(char*)> hold(cmd, redisFreeCommand);
-    write_all(cmd, static_cast<std::size_t>(len));
+    buf.append(cmd, static_cast<std::size_t>(len));
   }
+
+  /// Writes `buf` whole.
+  void send_raw(const std::string& buf) { write_all(buf.data(), buf.size()); }
 
   Reply read_reply() {
     for (;;) {
@@ -319,12 +330,32 @@ class Conn final {
 
 }  // namespace
 
-// --- the pool
+// --- the pool: a few connections ("lanes") per node, pipelined
+
+// One caller's request: its commands go out back to back (ASKING + command stay together) and the
+// reply of the last one is the caller's.
+struct Pending {
+  const std::vector<std::vector<std::string>>* commands = nullptr;
+  Reply reply;
+  std::string error;  // set when the request failed (the reply is then meaningless)
+  bool done = false;
+};
+
+// A connection shared by concurrent callers: whoever finds it free becomes the leader, takes
+// every request queued so far, writes them in one go and reads their replies in order (Redis
+// answers a connection's commands in order); the others wait for their reply. Concurrency turns
+// into pipelining, so the server and the client make one read and one write per batch.
+struct Lane {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Pending*> queue;
+  bool busy = false;
+  std::unique_ptr<Conn> conn;  // touched by the leader only
+};
 
 struct Client::Impl {
   struct Node {
-    std::vector<std::unique_ptr<Conn>> idle;
-    std::size_t open = 0;
+    std::vector<std::unique_ptr<Lane>> lanes;
   };
 
   explicit Impl(const Config& c) : config(c) {
@@ -349,40 +380,41 @@ struct Client::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
-  // A connection to `addr` ("host:port"); `reused` says whether it came from the idle list.
-  std::unique_ptr<Conn> acquire(const std::string& addr, bool& reused) {
-    std::unique_lock lock(mu);
-    const auto deadline = std::chrono::steady_clock::now() + config.timeout;
-    for (;;) {
-      Node& n = nodes[addr];
-      if (!n.idle.empty()) {
-        std::unique_ptr<Conn> c = std::move(n.idle.back());
-        n.idle.pop_back();
-        reused = true;
-        return c;
-      }
-      if (n.open < config.pool_size) {
-        ++n.open;
-        ++connects;
-        lock.unlock();
-        try {
-          reused = false;
-          return open_conn(addr);
-        } catch (...) {
-          lock.lock();
-          --nodes[addr].open;
-          freed.notify_one();
-          throw;
-        }
-      }
-      if (freed.wait_until(lock, deadline) == std::cv_status::timeout) {
-        throw ConnectionError("Redis " + addr + ": no pooled connection came free in " +
-                              std::to_string(config.timeout.count()) + " ms");
+  Node& node(const std::string& addr) {
+    std::lock_guard lock(mu);
+    Node& n = nodes[addr];
+    if (n.lanes.empty()) {
+      for (std::size_t i = 0; i < config.pool_size; ++i) {
+        n.lanes.push_back(std::make_unique<Lane>());
       }
     }
+    return n;
+  }
+
+  // An idle lane if there is one (starting at a per-thread offset), else the shortest queue.
+  static Lane& pick(Node& n) {
+    static thread_local const std::size_t offset =
+        std::hash<std::thread::id>{}(std::this_thread::get_id());
+    const std::size_t count = n.lanes.size();
+    Lane* best = nullptr;
+    std::size_t best_queue = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      Lane& lane = *n.lanes[(offset + i) % count];
+      std::lock_guard lock(lane.mu);
+      if (!lane.busy && lane.queue.empty()) return lane;
+      if (best == nullptr || lane.queue.size() < best_queue) {
+        best = &lane;
+        best_queue = lane.queue.size();
+      }
+    }
+    return *best;
   }
 
   std::unique_ptr<Conn> open_conn(const std::string& addr) {
+    {
+      std::lock_guard lock(mu);
+      ++connects;
+    }
     const std::size_t colon = addr.rfind(':');
     std::string host = addr.substr(0, colon);
     if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
@@ -402,65 +434,84 @@ struct Client::Impl {
     return c;
   }
 
-  void release(const std::string& addr, std::unique_ptr<Conn> c, bool healthy) {
-    std::lock_guard lock(mu);
-    Node& n = nodes[addr];
-    if (healthy) {
-      n.idle.push_back(std::move(c));
-    } else {
-      --n.open;
-      ++broken;
+  // The leader's work: one write for the batch, then its replies in order. A connection from
+  // before that is found closed before any reply came (a restarted server) is replaced and the
+  // batch sent once more; other failures fail the requests not answered yet.
+  void run_batch(const std::string& addr, Lane& lane, const std::vector<Pending*>& batch) {
+    std::size_t answered = 0;
+    for (int attempt = 0;; ++attempt) {
+      const bool reused = lane.conn != nullptr;
+      try {
+        if (!lane.conn) lane.conn = open_conn(addr);
+        std::string buf;
+        for (std::size_t i = answered; i < batch.size(); ++i) {
+          for (const auto& cmd : *batch[i]->commands) Conn::encode(buf, cmd);
+        }
+        lane.conn->send_raw(buf);
+        for (; answered < batch.size(); ++answered) {
+          Pending& p = *batch[answered];
+          for (std::size_t c = 0; c < p.commands->size(); ++c) p.reply = lane.conn->read_reply();
+        }
+        return;
+      } catch (const IoFailure& f) {
+        lane.conn.reset();
+        {
+          std::lock_guard lock(mu);
+          ++broken;
+        }
+        if (f.closed && reused && attempt == 0 && answered == 0) continue;
+        for (std::size_t i = answered; i < batch.size(); ++i)
+          batch[i]->error = "Redis " + f.message;
+        return;
+      } catch (const std::exception& e) {  // AUTH / SELECT refused, or out of memory
+        lane.conn.reset();
+        for (std::size_t i = answered; i < batch.size(); ++i) batch[i]->error = e.what();
+        return;
+      }
     }
-    freed.notify_one();
   }
 
-  // After a connection broke: its idle siblings are likely stale too (a restarted server).
-  void drop_idle(const std::string& addr) {
-    std::vector<std::unique_ptr<Conn>> stale;
+  Reply run(const std::string& addr, const std::vector<std::vector<std::string>>& commands) {
+    Lane& lane = pick(node(addr));
+    Pending mine;
+    mine.commands = &commands;
+    std::unique_lock lock(lane.mu);
+    lane.queue.push_back(&mine);
+    lane.cv.wait(lock, [&] { return mine.done || !lane.busy; });
+    if (!mine.done) {  // the lane is free: lead a batch of everything queued (mine included)
+      std::vector<Pending*> batch;
+      batch.swap(lane.queue);
+      lane.busy = true;
+      lock.unlock();
+      run_batch(addr, lane, batch);
+      lock.lock();
+      lane.busy = false;
+      for (Pending* p : batch) p->done = true;
+      lane.cv.notify_all();
+    }
+    if (!mine.error.empty()) throw ConnectionError(mine.error);
+    return std::move(mine.reply);
+  }
+
+  void close_idle() {
+    std::vector<Lane*> lanes;
     {
       std::lock_guard lock(mu);
-      Node& n = nodes[addr];
-      stale.swap(n.idle);
-      n.open -= stale.size();
-      freed.notify_all();
+      for (auto& [addr, n] : nodes) {
+        for (auto& l : n.lanes) lanes.push_back(l.get());
+      }
     }
-  }
-
-  // One command on `addr`, resent once on a fresh connection if a reused one was found closed.
-  Reply run(const std::string& addr, const std::vector<std::string>& args, bool asking) {
-    for (int attempt = 0;; ++attempt) {
-      bool reused = false;
-      std::unique_ptr<Conn> c;
-      try {
-        c = acquire(addr, reused);
-      } catch (const IoFailure& f) {
-        throw ConnectionError("Redis " + f.message);
-      }
-      try {
-        if (asking) {
-          const Reply ok = c->round_trip({"ASKING"});
-          if (ok.is_error()) throw IoFailure{c->where() + ": ASKING refused: " + ok.str, false};
-        }
-        Reply r = c->round_trip(args);
-        release(addr, std::move(c), true);
-        return r;
-      } catch (const IoFailure& f) {
-        release(addr, std::move(c), false);
-        if (f.closed && reused && attempt == 0) {
-          drop_idle(addr);
-          continue;
-        }
-        throw ConnectionError("Redis " + f.message);
-      }
+    for (Lane* l : lanes) {
+      std::lock_guard lock(l->mu);
+      if (!l->busy) l->conn.reset();
     }
   }
 
   Config config;
   SSL_CTX* ctx = nullptr;
-  mutable std::mutex mu;
-  std::condition_variable freed;
-  std::map<std::string, Node> nodes;
-  std::map<int, std::string> slots;  // cluster: slot -> "host:port", learnt from MOVED
+  mutable std::mutex mu;              // guards nodes, slots and the counters
+  std::map<std::string, Node> nodes;  // lanes are created once per node and never removed
+  std::map<int, std::string> slots;   // cluster: slot -> "host:port", learnt from MOVED
   std::uint64_t connects = 0;
   std::uint64_t broken = 0;
   std::uint64_t redirects = 0;
@@ -498,7 +549,10 @@ Reply Client::command(const std::vector<std::string>& args, std::string_view key
   }
   bool asking = false;
   for (int hop = 0;; ++hop) {
-    Reply r = impl_->run(addr, args, asking);
+    std::vector<std::vector<std::string>> commands;
+    if (asking) commands.push_back({"ASKING"});
+    commands.push_back(args);
+    Reply r = impl_->run(addr, commands);
     asking = false;
     if (!config_.cluster || !r.is_error() || hop >= 5) return r;
     // "MOVED <slot> <host>:<port>" (the slot lives there now) or "ASK ..." (this once).
@@ -516,24 +570,26 @@ Reply Client::command(const std::vector<std::string>& args, std::string_view key
 }
 
 void Client::close_idle() {
-  std::vector<std::string> addrs;
-  {
-    std::lock_guard lock(impl_->mu);
-    for (const auto& [addr, node] : impl_->nodes) addrs.push_back(addr);
-  }
-  for (const std::string& a : addrs) impl_->drop_idle(a);
+  impl_->close_idle();
 }
 
 Stats Client::stats() const {
-  std::lock_guard lock(impl_->mu);
+  std::vector<Lane*> lanes;
   Stats s;
-  for (const auto& [addr, node] : impl_->nodes) {
-    s.open += node.open;
-    s.idle += node.idle.size();
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [addr, n] : impl_->nodes) {
+      for (const auto& l : n.lanes) lanes.push_back(l.get());
+    }
+    s.connects = impl_->connects;
+    s.broken = impl_->broken;
+    s.redirects = impl_->redirects;
   }
-  s.connects = impl_->connects;
-  s.broken = impl_->broken;
-  s.redirects = impl_->redirects;
+  for (Lane* l : lanes) {
+    std::lock_guard lock(l->mu);
+    if (l->conn) ++s.open;
+    if (l->conn && !l->busy) ++s.idle;
+  }
   return s;
 }
 

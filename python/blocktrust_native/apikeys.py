@@ -205,3 +205,9 @@ class KeyRing:
     def verify_many(self, tokens: Sequence[str], digests: Sequence[bytes]) -> list[bool]:
         """Batch verify under the current secret only (rotate stored digests first)."""
         return self.codec.verify_many(tokens, digests)
+
+
+if __name__ == "__main__":  # python -m blocktrust_native.apikeys: the key admin command
+    from blocktrust_native.apikeys_cli import main
+
+    raise SystemExit(main())

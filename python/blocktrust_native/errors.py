@@ -13,7 +13,6 @@ __all__ = [
     "ChainError",
     "ChainIdMismatch",
     "ConfigError",
-    "ContractReverted",
     "ContractsConfigError",
     "DatabaseError",
     "Error",
@@ -26,6 +25,7 @@ __all__ = [
     "InvalidPasswordHash",
     "InvalidProof",
     "JsonRpcError",
+    "LeadershipLost",
     "LeafIndexError",
     "MissingFileError",
     "NotBytesLike",
@@ -36,7 +36,6 @@ __all__ = [
     "RateLimitExceeded",
     "RedisConnectionError",
     "RedisError",
-    "TransactionFailed",
 ]
 
 
@@ -135,18 +134,6 @@ class ChainIdMismatch(ChainError):
     """Raised when the node's chain id differs from the configured one (wrong network)."""
 
 
-class ContractReverted(ChainError):
-    """Raised when a contract call or transaction reverts; ``reason`` holds the revert reason."""
-
-    def __init__(self, what: str, reason: str) -> None:
-        super().__init__(f"{what} reverted: {reason}")
-        self.reason = reason
-
-
-class TransactionFailed(ChainError):
-    """Raised when a sent transaction is not mined in time or is mined with status 0."""
-
-
 class JsonRpcError(ChainError):
     """Raised when a JSON-RPC node answers an error object: ``code`` and ``message`` are the
     node's, ``data`` its extra detail as JSON text (or None); URL secrets are scrubbed out."""
@@ -162,6 +149,14 @@ class JsonRpcError(ChainError):
 
 class ContractsConfigError(ConfigError):
     """Raised when contracts_config.json is unreadable, malformed or lacks a contract or field."""
+
+
+# --- leader (listener, monitor)
+
+
+class LeadershipLost(Error):
+    """Raised inside a worker's write when its process no longer holds the leader lock (the
+    transaction is rolled back: a paused ex-leader never writes after a standby took over)."""
 
 
 # --- ratelimit

@@ -34,7 +34,13 @@ from typing import Any
 
 from blocktrust_native import errors as _errors
 from blocktrust_native.errors import ConfigError, RateLimitExceeded
-from blocktrust_native.ratelimit import Decision, Rule, as_rules, rate_limit_headers
+from blocktrust_native.ratelimit import (
+    Decision,
+    ManualClock,
+    Rule,
+    as_rules,
+    rate_limit_headers,
+)
 
 __all__ = ["PgRateLimiter"]
 
@@ -50,13 +56,19 @@ _STORE_ERRORS: tuple[type[BaseException], ...] = tuple(
 _US = 1_000_000
 
 
+# The database's clock in microseconds, unless $n gives the time (a ManualClock, for tests).
+def _now(n: int) -> str:
+    return f"coalesce(${n}::bigint, (extract(epoch FROM statement_timestamp()) * 1000000)::bigint)"
+
+
 def _hit_sql(table: str) -> str:
-    # $1 key, $2 emission intervals (us, one per rule), $3 capacities (us), $4 cost.
+    # $1 key, $2 emission intervals (us, one per rule), $3 capacities (us), $4 cost, $5 the time
+    # in us or NULL for the database's.
     # A fresh key always passes (cost <= every limit). An existing one passes only if every rule
     # admits it; a refused hit leaves the TATs as they were. RETURNING gives the caller what it
     # needs to compute remaining / reset / retry exactly, on the database's clock.
     return f"""
-WITH c AS (SELECT (extract(epoch FROM statement_timestamp()) * 1000000)::bigint AS now_us)
+WITH c AS (SELECT {_now(5)} AS now_us)
 INSERT INTO {table} AS r (key, tat, at_us, allowed, expires_at)
 SELECT $1::text,
        (SELECT array_agg(c.now_us + $4::bigint * e ORDER BY i)
@@ -88,6 +100,7 @@ class PgRateLimiter:
     ``retry_after_on_error``:
     the Retry-After of such a denial (default 1s). ``cleanup_interval``: seconds between
     background cleanup passes (None: no background thread; call :meth:`cleanup` yourself).
+    ``clock``: a :class:`ManualClock` to decide at its time instead of the database's (tests).
     """
 
     def __init__(
@@ -102,6 +115,7 @@ class PgRateLimiter:
         retry_after_on_error: float = 1.0,
         cleanup_interval: float | None = 60.0,
         cleanup_batch: int = 500,
+        clock: ManualClock | None = None,
     ) -> None:
         if not _IDENT.match(table):
             raise ConfigError(f"table {table!r}: use lowercase letters, digits and _ (schema.name)")
@@ -120,6 +134,9 @@ class PgRateLimiter:
                 raise ConfigError(f"rule {r.text!r}: more than one unit per microsecond")
         if cleanup_batch < 1:
             raise ConfigError("cleanup_batch must be at least 1")
+        if clock is not None and not isinstance(clock, ManualClock):
+            raise ConfigError("clock must be a ManualClock (the default is the database's)")
+        self._clock = clock
         self.pool = pool
         self.table = table
         self.namespace = (
@@ -136,9 +153,8 @@ class PgRateLimiter:
         self._min_limit = min(r.limit for r in self.rules)
         self._sql_hit = _hit_sql(table)
         self._sql_peek = (
-            "SELECT array_to_string(r.tat, ','), c.now_us FROM (SELECT "
-            "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint AS now_us) AS c "
-            f"LEFT JOIN {table} AS r ON r.key = $1"
+            f"SELECT array_to_string(r.tat, ','), c.now_us FROM (SELECT {_now(2)} AS now_us) "
+            f"AS c LEFT JOIN {table} AS r ON r.key = $1"
         )
         self._ready = False
         self._ready_lock = threading.Lock()
@@ -195,7 +211,16 @@ class PgRateLimiter:
 
     def _params(self, key: str, cost: int) -> list[Any]:
         # Arrays travel as text literals: plain parameters, no driver-specific array types.
-        return [f"{self.namespace}|{key}", self._emission_text, self._capacity_text, cost]
+        return [
+            f"{self.namespace}|{key}",
+            self._emission_text,
+            self._capacity_text,
+            cost,
+            self._now_us(),
+        ]
+
+    def _now_us(self) -> int | None:
+        return None if self._clock is None else self._clock.now_ns() // 1000
 
     def _decide(self, tats: Sequence[int | None], now: int, cost: int, consume: bool) -> Decision:
         """The decision for stored TATs (us) at ``now``: same rules as the in-process GCRA."""
@@ -296,7 +321,9 @@ class PgRateLimiter:
         self._check_cost(cost)
         try:
             self._ensure()
-            ((text, now),) = self.pool.execute(self._sql_peek, [f"{self.namespace}|{key}"])
+            ((text, now),) = self.pool.execute(
+                self._sql_peek, [f"{self.namespace}|{key}", self._now_us()]
+            )
         except _STORE_ERRORS as exc:
             return self._degraded(exc)
         tats = [int(t) for t in text.split(",")] if text else []

@@ -8,9 +8,9 @@ and middleware as :class:`~blocktrust_native.ratelimit.RateLimiter`. Each decisi
 number of rules, is one ``EVALSHA`` of a Lua script that holds the arithmetic; the script is sent
 once (``EVAL`` on ``NOSCRIPT``, e.g. after a restart) and runs atomically on the server's clock
 (``TIME``), so replicas with skewed clocks agree and concurrent callers in any number of processes
-never exceed a limit. A key's state is one hash, ``<prefix><namespace>|{<key>}``: the braces are a
-Redis Cluster hash tag, so whatever a decision touches lives in one slot. The hash expires once
-its quota is fully back.
+never exceed a limit. A key's state is one string, ``<prefix><namespace>|{<key>}``, holding every
+rule's state: the braces are a Redis Cluster hash tag, so whatever a decision touches lives in one
+slot. It expires once its quota is fully back.
 
 Failure policy, per rule (``fail_open=True``, or one bool per rule): when Redis cannot be reached
 or answers with an error, a decision is admitted only if every rule fails open; otherwise it is

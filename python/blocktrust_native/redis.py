@@ -9,13 +9,15 @@ certificate and host name are verified against the system's CAs, or ``ssl_ca_cer
 ``ssl_cert_reqs=none`` turns verification off), ``redis+cluster://`` (or ``rediss+cluster://``)
 for Redis Cluster: commands go to the first node and follow its MOVED / ASK redirects, and the slot
 of each key is remembered. Options: ``timeout`` (seconds, for connecting and for each read or
-write; default 2), ``pool_size`` (connections per node; default 16). Sentinel URLs are refused with
+write; default 2), ``pool_size`` (connections per node; default 4). Sentinel URLs are refused with
 a clear error: name the current master, or use Cluster. A userinfo without ``:`` is taken as the
 password (Redis before ACLs had only passwords).
 
-Every call releases the GIL. A command that fails on a connection taken from the pool is sent once
-more on a fresh one (a restarted server closes every old connection); any other failure raises
-:class:`RedisConnectionError`. Passwords never appear in reprs or messages.
+Every call releases the GIL. Threads share the connections: commands that arrive while every
+connection is busy go out together in one write (pipelining), so do not send blocking commands
+(BLPOP, SUBSCRIBE) through it. A batch that finds its connection closed before any reply (a
+restarted server closes every old connection) is sent once more on a fresh one; any other failure
+raises :class:`RedisConnectionError`. Passwords never appear in reprs or messages.
 """
 
 from __future__ import annotations

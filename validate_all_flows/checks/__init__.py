@@ -20,6 +20,7 @@ import fnmatch
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "CHECKS",
@@ -30,6 +31,8 @@ __all__ = [
     "check",
     "declared_ids",
     "id_matches",
+    "no_answer",
+    "not_an_answer",
     "run_check",
     "run_checks",
 ]
@@ -49,7 +52,10 @@ class CheckResult:
     """One check's outcome: ``found`` says what it saw, ``evidence`` backs it, ``fix`` says what
     to do. Secrets are redacted before a result is built (see Target.redact). ``measures`` holds
     the numbers behind the outcome for machines (``status``, ``latency_ms`` of a probe, a
-    listener's ``lag_s``): the monitor records them without parsing ``found``."""
+    listener's ``lag_s``): the monitor records them without parsing ``found``. ``warnings`` are
+    findings that do not change the status (a misspelt variable name beside a passing
+    environment); every report shows them. ``data`` holds structure a report draws (the load
+    checks' per-step latency, see checks.load); text and JSON reports leave it out."""
 
     id: str
     title: str
@@ -59,11 +65,21 @@ class CheckResult:
     fix: str = ""
     seconds: float = 0.0
     measures: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def not_an_answer(status: int) -> bool:
+    """True for an HTTP outcome that says nothing about the service's own behaviour: no answer
+    (0: reset, timeout, refused), a 5xx (the service or a proxy in front failing), 408 or 429
+    (turned away before being judged). Security checks judge only the other answers."""
+    return status == 0 or status >= 500 or status in (408, 429)
 
 
 def no_answer(cid: str, title: str, probes: list[str]) -> CheckResult:
-    """The result of a check whose probes got no HTTP answer (``probes`` say which and why): an
-    ERROR, since nothing about the service can be concluded, least of all a missing defence."""
+    """The result of a check whose probes got no HTTP answer, or none that can carry the property
+    (see :func:`not_an_answer`; ``probes`` say which and what came back): an ERROR, since nothing
+    about the service can be concluded, least of all a missing defence."""
     return CheckResult(
         cid,
         title,
@@ -137,27 +153,49 @@ def all_checks() -> list[tuple[str, Callable[..., list[CheckResult]]]]:
     return sorted(CHECKS, key=lambda c: GROUPS.index(c[0]))
 
 
+def _error_ids(group: str, fn: Callable[..., list[CheckResult]]) -> list[str]:
+    """The ids a crashed check reports under: its declared ones (a glob pattern as the pattern
+    with ``*`` read as ``error``, which it matches)."""
+    out = []
+    for d in declared_ids(fn):
+        if any(c in d for c in "*?["):
+            stand_in = d.replace("*", "error")
+            d = stand_in if id_matches(stand_in, d) else f"{group}.{fn.__name__}"
+        out.append(d)
+    return list(dict.fromkeys(out))
+
+
 def run_check(
     target: object, group: str, fn: Callable[..., list[CheckResult]]
 ) -> list[CheckResult]:
-    """Runs one check function; an exception becomes one ERROR result ``<group>.<name>``."""
+    """Runs one check function; an exception becomes an ERROR result for each id the function
+    declared (so JSON, JUnit and pytest keep the documented ids), quoting the exception."""
     t0 = time.monotonic()
     try:
         got = fn(target)
     except Exception as exc:
         redact = getattr(target, "redact", lambda s: s)
+        title = fn.__doc__.splitlines()[0] if fn.__doc__ else fn.__name__
+        why = redact(f"{type(exc).__name__}: {exc}".strip())
         got = [
             CheckResult(
-                f"{group}.{fn.__name__}",
-                fn.__doc__.splitlines()[0] if fn.__doc__ else fn.__name__,
+                cid,
+                title,
                 Status.ERROR,
-                redact(f"the check could not complete: {type(exc).__name__}: {exc}"),
+                "the check could not complete, so this cannot be judged",
+                [f"{fn.__name__} raised {why}"],
                 fix="see the evidence; rerun with the failing part reachable",
             )
+            for cid in _error_ids(group, fn)
         ]
     elapsed = time.monotonic() - t0
-    for r in got:
-        r.seconds = r.seconds or elapsed / max(1, len(got))
+    # Results that did not time themselves share what the timed ones leave of the call, so the
+    # seconds of a function's results add up to its wall-clock time (a failed first flow and
+    # three skipped ones were counted about twice).
+    untimed = [r for r in got if not r.seconds]
+    left = max(0.0, elapsed - sum(r.seconds for r in got))
+    for r in untimed:
+        r.seconds = left / len(untimed)
     return got
 
 
@@ -165,13 +203,19 @@ def run_checks(
     target: object,
     groups: set[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[CheckResult]:
-    """Runs every registered check (or those in ``groups``) in order and returns all results."""
+    """Runs every registered check (or those in ``groups``) in order and returns all results.
+    ``timings`` (when given) gets each group's wall-clock seconds, which add up to no more than
+    the whole run (a result's own ``seconds`` may overlap others')."""
     results: list[CheckResult] = []
     for group, fn in all_checks():
         if groups is not None and group not in groups:
             continue
         if progress:
             progress(f"checking {group}: {fn.__name__.replace('_', ' ')}")
+        t0 = time.monotonic()
         results.extend(run_check(target, group, fn))
+        if timings is not None:
+            timings[group] = timings.get(group, 0.0) + time.monotonic() - t0
     return results

@@ -6,7 +6,8 @@ from validate_all_flows.checks import CheckResult, Status, check
 from validate_all_flows.embedded.migrate import MIGRATIONS_DIR, MigrationState, migration_status
 from validate_all_flows.migration_sources import alembic_heads, sql_dir_objects
 from validate_all_flows.profile import Migrations
-from validate_all_flows.target import Target, redact_url
+from validate_all_flows.redact import redact_url
+from validate_all_flows.target import Target
 
 
 @check("database", ids=("database.reachable", "database.migrations", "database.schema"))
@@ -221,20 +222,41 @@ def schema(t: Target) -> CheckResult:
         for col in cols
         if col not in have[table]
     ]
-    indexed = {
-        (table, column)
-        for table, column in t.pool().execute(
-            "SELECT c.relname::text, a.attname::text FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indrelid "
-            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
-            "WHERE c.relnamespace = current_schema()::regnamespace"
+    # Only an index PostgreSQL can use for the lookup counts: a failed CREATE INDEX CONCURRENTLY
+    # leaves one INVALID (never used by the planner), and a partial one serves the lookup only
+    # when its predicate is implied by it (``col IS NOT NULL``, as migration 010 writes them).
+    usable: set[tuple[str, str]] = set()
+    unusable: dict[tuple[str, str], list[str]] = {}
+    for table, column, name, valid, ready, predicate in t.pool().execute(
+        "SELECT c.relname::text, a.attname::text, ic.relname::text, i.indisvalid, "
+        "i.indisready AND i.indislive, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_class ic ON ic.oid = i.indexrelid "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+        "WHERE c.relnamespace = current_schema()::regnamespace"
+    ):
+        partial = predicate is not None and predicate.strip("() ") != f"{column} IS NOT NULL"
+        why = [
+            w
+            for w, bad in (
+                ("INVALID", not valid),
+                ("not ready", not ready),
+                (f"partial (WHERE {predicate})", partial),
+            )
+            if bad
+        ]
+        if why:
+            unusable.setdefault((table, column), []).append(f"{name} is {' and '.join(why)}")
+        else:
+            usable.add((table, column))
+    for table, col in expected_indexes:
+        if table not in have or (table, col) in usable:
+            continue
+        found = unusable.get((table, col))
+        missing.append(
+            f"index on {table} ({col})"
+            + (f": {'; '.join(found)} (drop it and CREATE INDEX it again)" if found else "")
         )
-    }
-    missing += [
-        f"index on {table} ({col})"
-        for table, col in expected_indexes
-        if table in have and (table, col) not in indexed
-    ]
     if missing:
         return CheckResult(
             cid,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from validate_all_flows.checks import CheckResult, Status, check
-from validate_all_flows.envcheck import EnvSchema, EnvSchemaError, check_env
+from validate_all_flows.envcheck import EnvSchema, EnvSchemaError, check_env, unknown_variables
 from validate_all_flows.target import Target
 
 
@@ -20,11 +20,15 @@ def environment(t: Target) -> list[CheckResult]:
         schema = EnvSchema.load(t.env_schema)
     except EnvSchemaError as exc:
         return [CheckResult("env.schema", title, Status.ERROR, str(exc), fix="fix the schema file")]
-    t.add_secrets({k: v for k, v in t.env.items() if k in schema.secret_names()})
+    t.redactor.add_env(t.env, schema.secret_names())
     findings = check_env(schema, t.env)
+    warnings = [f"{w.variable}: {w.problem} ({w.fix})" for w in unknown_variables(schema, t.env)]
     if not findings:
         n = len(schema.variables)
-        return [CheckResult("env.schema", title, Status.PASS, f"{n} variables checked, no problem")]
+        found = f"{n} variables checked, no problem"
+        if warnings:
+            found += f"; {len(warnings)} warning(s) about unknown names"
+        return [CheckResult("env.schema", title, Status.PASS, found, warnings=warnings)]
     return [
         CheckResult(
             "env.schema",
@@ -33,5 +37,6 @@ def environment(t: Target) -> list[CheckResult]:
             f"{len(findings)} problem(s) in the environment",
             evidence=[t.redact(f"{f.variable}: {f.problem}") for f in findings],
             fix="; ".join(dict.fromkeys(t.redact(f.fix) for f in findings)),
+            warnings=warnings,
         )
     ]

@@ -21,9 +21,10 @@ from typing import Any
 
 from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import FlowSpecError
-from blocktrust_native.flows import FlowSpec, Report, run_flow
+from blocktrust_native.flows import FlowSpec, Report, run_flow, start_flow
 from blocktrust_native.jsonrpc import JsonRpcClient
 from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.duress_surfaces import SURFACES, captured_surfaces, surface_differences
 from validate_all_flows.flow_contract import PARTS, load_flows
 from validate_all_flows.profile import ContractCall
 from validate_all_flows.target import Target
@@ -34,6 +35,8 @@ NORMAL, DURESS = "Normal-pass-" + uuid.uuid4().hex[:8], "Duress-pass-" + uuid.uu
 _VOLATILE_HEADERS = {"date", "content-length", "x-request-id"}
 
 #: For the built-in step names: what a failure means and how to fix it ({s}: seconds waited).
+#: A hint applies only to an HTTP answer that can mean it (see _hint): a reset or a 5xx says
+#: nothing about the webhook secret or the chain worker.
 _HINTS = {
     "kyc_mint/webhook": (
         "",
@@ -58,6 +61,26 @@ class _FlowFailed(Exception):
     ) -> None:
         super().__init__(found)
         self.found, self.evidence, self.fix, self.status = found, evidence or [], fix, status
+
+
+#: The statuses of the rows a step waits on after which nothing more will happen.
+_TERMINAL = ("failed",)
+
+#: The proof row the reference schema keeps for a signature (status, last_error): the
+#: sign_normal wait watches it when the profile's tables have ``proofs``.
+_PROOF_SQL = (
+    "SELECT p.status, p.last_error FROM proofs p JOIN signatures s ON s.id = p.signature_id "
+    "JOIN users u ON u.id = s.user_id WHERE lower(u.email) = lower($1) ORDER BY p.id DESC LIMIT 1"
+)
+
+
+def _hint(step: str, status: int) -> tuple[str, str]:
+    """The (found, fix) hint for a failing built-in step, when the answer can mean it."""
+    if step == "kyc_mint/webhook" and status not in (400, 401, 403):
+        return "", ""
+    if step in ("kyc_mint/minted", "sign_normal/confirmed") and (status == 0 or status >= 500):
+        return "", ""
+    return _HINTS.get(step, ("", ""))
 
 
 def _wait(timeout: float, fn: Callable[[], Any]) -> Any:
@@ -135,14 +158,77 @@ class _Session:
         self.failsafe_wait = float(values["failsafe_wait_s"])
 
     def run(self, part: str) -> tuple[Report, FlowSpec]:
-        """Runs sub-flow `part` once; its captures join ``values`` even when it fails."""
+        """Runs sub-flow `part` once; its captures join ``values`` even when it fails. While it
+        polls, the state it waits on is watched (see _watch): a terminal one (``failed``) stops
+        the run at once and raises _FlowFailed quoting the reason read."""
         spec = self.spec.subflow(part, vars=self.values)
         assert self.t.base_url
-        report = run_flow(
-            spec, self.t.base_url, iterations=1, connect_timeout=5, request_timeout=10
-        )
+        run = start_flow(spec, self.t.base_url, iterations=1, connect_timeout=5, request_timeout=10)
+        ended: list[tuple[str, str | None]] = []
+        watch = self._watch(part)
+
+        def terminal(_progress: dict[str, Any]) -> bool:
+            nonlocal watch
+            if watch is None:
+                return True
+            try:
+                state = watch[1]()
+            except Exception:  # a source this deployment cannot answer: stop watching
+                watch = None
+                return True
+            if state is not None and state[0] in _TERMINAL:
+                ended.append(state)
+                return False  # cancels the run
+            return True
+
+        report = run.wait(terminal, 0.5)
         self.values.update(report.captures)
+        if ended and watch is not None:
+            state, reason = ended[0]
+            raise _FlowFailed(
+                f"the {watch[0]} is {state}"
+                + (f": {reason}" if reason else " (no reason recorded)"),
+                [f"{watch[0]} read {state} after {report.elapsed_s:.1f} s; stopped waiting"],
+                "see the chain worker's log for the failing call; fix its cause (funds, "
+                "contract address, RPC endpoint) and retry the job",
+            )
         return report, spec
+
+    def _watch(self, part: str) -> tuple[str, Callable[[], tuple[str, str | None] | None]] | None:
+        """(what, read) for the state sub-flow ``part`` waits on, read while it polls: the
+        profile's identity_sql (or, without a database, its API path) for the mint, the
+        reference schema's proof row for a signature. ``read`` gives (state, reason) or None."""
+        ev, db = self.evidence, bool(self.t.database_url)
+
+        def by_sql(sql: str) -> Callable[[], tuple[str, str | None] | None]:
+            def read() -> tuple[str, str | None] | None:
+                rows = self.t.read_only(sql, (self.email,))
+                row = rows[0] if rows and rows[0] else None
+                if row is None:
+                    return None
+                return str(row[0]), (str(row[1]) if len(row) > 1 and row[1] else None)
+
+            return read
+
+        if part == "kyc_mint" and db and ev.identity_sql:
+            return "identity NFT mint", by_sql(ev.identity_sql)
+        if part == "kyc_mint" and ev.api_path and ev.api_pointer and self.values.get("token"):
+            from validate_all_flows.checks.http import json_at
+            from validate_all_flows.httpcall import call
+
+            url = str(self.t.base_url).rstrip("/") + ev.api_path
+            auth = {"Authorization": f"Bearer {self.values['token']}"}
+            pointer = ev.api_pointer
+
+            def by_api() -> tuple[str, str | None] | None:
+                r = call("GET", url, headers=auth, timeout=5)
+                state = json_at(r.json(), pointer) if r.status == 200 else None
+                return (str(state), None) if state is not None else None
+
+            return "identity NFT mint", by_api
+        if part == "sign_normal" and db and "proofs" in self.t.profile.tables.columns:
+            return "proof", by_sql(_PROOF_SQL)
+        return None
 
     def expect(self, report: Report, spec: FlowSpec) -> None:
         """Raises _FlowFailed naming the failing step, its request and what came back."""
@@ -156,11 +242,17 @@ class _Session:
         request = f"{step.get('method', '?')} {step.get('url', '?')}"
         reason = f.reason.replace(f"assert {f.step}: ", "assert ", 1)
         detail = f"step {f.step} ({request}): {reason}"
-        hint, hint_fix = _HINTS.get(f.step, ("", ""))
+        hint, hint_fix = _hint(f.step, f.status)
         waited = re.search(r"after \d+ attempts in ([0-9.]+) s\)$", f.reason)
         found = hint.format(s=f"{float(waited.group(1)):.0f}") if hint and waited else detail
         evidence = [detail] if found != detail else []
         fix = hint_fix or f"see the service log for {request}"
+        if f.status == 0:
+            # No answer at all (reset, timeout, refused): nothing about the step itself is known.
+            fix = (
+                f"the service did not answer {request}: check that it is up and what is in "
+                "front of it (proxy, load balancer), then its log"
+            )
         head, _, body = f.excerpt.partition("\n\n")
         status_line = head.splitlines()[0] if head else ""
         excerpt = " ".join(x for x in (status_line, body[:200]) if x)
@@ -268,21 +360,73 @@ class _Session:
                     [f"normal: {a[0]} {a[1]} {a[2]}", f"duress: {b[0]} {b[1]} {b[2]}"],
                     "answer both paths with the same status, fields and headers",
                 )
+        leaks = surface_differences(v)
+        if leaks:
+            raise _FlowFailed(
+                "the duress signature changed what its caller can see",
+                leaks,
+                "answer every surface the same after a duress signature: global figures that "
+                "move with one fail-safe belong behind the admin key",
+            )
         if flow_failed is not None:
             raise flow_failed
         n_ms = self._latency_of(report, spec, "normal_status")
         d_ms = self._latency_of(report, spec, "duress_status")
         evidence = [f"duress answer has the normal shape ({n_ms:.0f} vs {d_ms:.0f} ms)"]
+        seen = captured_surfaces(v)
+        evidence.append(
+            f"same after normal and duress signatures: {', '.join(SURFACES[n] for n in seen)}"
+            if seen
+            else "the spec captures no surfaces to compare after the two signatures"
+        )
         token_id = int(str(v.get("token_id")))
         ev = self.evidence
         wait = self.failsafe_wait
         seen_cancelled = False
+        event_sql = ev.event_sql if self.t.database_url else None
+
+        def event() -> tuple[str, str | None] | None:
+            """The duress signature's fail-safe event row: (state, reason when the profile's
+            event_sql selects one as its second column), the newest first."""
+            if event_sql is None:
+                return None
+            rows = self.t.read_only(event_sql, (self.email,))
+            if not rows or not rows[0]:
+                return None
+            row = rows[0]
+            return str(row[0]), (str(row[1]) if len(row) > 1 and row[1] else None)
+
+        def failed_event() -> None:
+            """Raises _FlowFailed quoting the recorded reason once the event row is terminal."""
+            row = event()
+            if row and row[0] in (*_TERMINAL, "skipped"):
+                raise _FlowFailed(
+                    f"the fail-safe is {row[0]}"
+                    + (f": {row[1]}" if row[1] else " (the database records no reason)"),
+                    [
+                        f"database: fail-safe event row {row[0]}"
+                        + (f", last_error: {row[1]}" if row[1] else "")
+                    ],
+                    "see the chain worker's log; fix the cause (funds, the FailSafe address, "
+                    "the RPC endpoint) and make sure the fail-safe is retried, never dropped",
+                )
+
         if self.chain and self.chain.identity:
             chain = self.chain
-            if not _wait(wait, lambda: chain.identity_is(token_id, "cancelled")):
+
+            def cancelled() -> bool:
+                failed_event()  # a failed fail-safe ends the wait with its reason
+                return chain.identity_is(token_id, "cancelled")
+
+            if not _wait(wait, cancelled):
+                row = event()
+                seen = f"database: fail-safe event row {row[0]}" if row else ""
+                if row and row[1]:
+                    seen += f", last_error: {row[1]}"
                 raise _FlowFailed(
                     f"the NFT was not cancelled on chain within "
                     f"{wait:.0f} s of the duress signature",
+                    [seen] if seen else [],
                     fix="check that the duress path queues the fail-safe "
                     "and that the worker runs it",
                 )
@@ -291,25 +435,23 @@ class _Session:
         else:
             # No chain to ask: the cancellation must show through the API or the database
             # before the fail-safe deadline; a queued request alone proves nothing.
-            seen_cancelled = self._cancelled_off_chain(wait, evidence)
+            seen_cancelled = self._cancelled_off_chain(wait, evidence, failed_event)
             wait = 10.0
-        if self.t.database_url and ev.event_sql:
-            pool_sql = ev.event_sql
+        if event_sql is not None:
 
             def recorded() -> Any:
-                rows = self.t.read_only(pool_sql, (self.email,))
-                if ev.event_done:
-                    return [r for r in rows if r and r[0] in ev.event_done]
-                return rows
+                failed_event()
+                row = event()
+                return row if row and (not ev.event_done or row[0] in ev.event_done) else None
 
-            rows = _wait(wait, recorded)
-            if not rows:
+            row = _wait(wait, recorded)
+            if not row:
                 done = f" in a final state ({', '.join(ev.event_done)})" if ev.event_done else ""
                 raise _FlowFailed(
                     f"no fail-safe event row{done} for the duress signature",
                     fix="the duress path must record a fail-safe event",
                 )
-            evidence.append(f"database: fail-safe event row ({rows[0][0]})")
+            evidence.append(f"database: fail-safe event row ({row[0]})")
         if not seen_cancelled:
             raise _FlowFailed(
                 "the fail-safe could not be observed: no chain, no API path and no database "
@@ -320,7 +462,9 @@ class _Session:
             )
         return evidence
 
-    def _cancelled_off_chain(self, wait: float, evidence: list[str]) -> bool:
+    def _cancelled_off_chain(
+        self, wait: float, evidence: list[str], failed: Callable[[], None] = lambda: None
+    ) -> bool:
         """Polls the identity's state through the API and/or the database until it reads
         cancelled or the fail-safe deadline passes (FAIL); False when neither can be read."""
         ev = self.evidence
@@ -351,6 +495,7 @@ class _Session:
         last: dict[str, Any] = {}
 
         def cancelled() -> bool:
+            failed()  # a failed fail-safe ends the wait with its reason
             for label, read in readers:
                 last[label] = read()
             return all(value == ev.cancelled for value in last.values())

@@ -113,6 +113,9 @@ def health_and_ready(t: Target) -> list[CheckResult]:
     return out
 
 
+#: Answers from in front of the service (or of a service not serving): they show no error path.
+_GATEWAY = (502, 503, 504)
+
 # What debug pages of common Python stacks put in an error response.
 DEBUG_MARKERS = (
     "Traceback (most recent call last)",
@@ -162,6 +165,9 @@ def debug_off(t: Target) -> list[CheckResult]:
             return [no_answer(cid, title, [f"{method} {path}: {r.error}"])]
         text = r.body[:20000].decode(errors="replace")
         hit = next((m for m in DEBUG_MARKERS if m in text), None)
+        if not hit and r.status in _GATEWAY:
+            # A proxy's (or an overloaded server's) answer: the error path was not reached.
+            return [no_answer(cid, title, [f"{method} {path}: answered {r.status} {text[:120]}"])]
         if hit:
             return [
                 CheckResult(

@@ -18,6 +18,7 @@ gets the access token of one probe user that this module registers and logs in b
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import re
 import secrets
@@ -37,9 +38,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_LOAD_SPEC",
+    "CURVE_PERCENTILES",
+    "HISTOGRAM_BINS",
     "PROBE_VAR",
     "add_load_arguments",
     "judge_load",
+    "latency_data",
     "load_plan",
     "parse_shard",
     "shard_share",
@@ -275,13 +279,20 @@ def _progress(plan: LoadPlan) -> Callable[[dict[str, Any]], object] | None:
     if say is None:
         return None
 
+    meter = getattr(say, "meter", None)  # a validate_all_flows.progress.Progress draws a bar
+
     def tick(p: dict[str, Any]) -> None:
         failed = int(p.get("failures", 0))
-        say(
-            f"load: {float(p.get('elapsed_s', 0)):.0f}/{plan.duration_s:.0f} s, "
+        elapsed = float(p.get("elapsed_s", 0))
+        note = (
+            f"{elapsed:.0f}/{plan.duration_s:.0f} s, "
             f"{int(p.get('requests', 0))} requests, {failed} failed, "
             f"{int(p.get('active', 0))} in flight"
         )
+        if meter is not None:
+            meter("load", elapsed, plan.duration_s, note)
+        else:
+            say(f"load: {note}")
 
     return tick
 
@@ -301,6 +312,44 @@ def _measure(report: Report) -> tuple[float, int, int, int]:
         )
     p95 = merged.percentile_us(95) / 1000.0 if merged.count else 0.0
     return p95, report.requests, report.failed_requests, unavailable
+
+
+#: The percentiles of each step's latency curve in ``CheckResult.data`` (what reports draw).
+CURVE_PERCENTILES = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9)
+#: How many logarithmic bins each step's latency histogram has in ``CheckResult.data``.
+HISTOGRAM_BINS = 20
+_MAX_SAMPLES = 20000  # quantiles read back per step; every request while a step has fewer
+
+
+def latency_data(report: Report, p95_objective_ms: float) -> dict[str, Any]:
+    """Per step: requests, the latency curve at CURVE_PERCENTILES and a histogram of
+    HISTOGRAM_BINS log-spaced bins from the fastest to the slowest request (ms)."""
+    steps = []
+    for st in report.steps:
+        h = st.histogram()
+        n = h.count
+        curve = [[p, h.percentile_us(p) / 1000.0] for p in CURVE_PERCENTILES] if n else []
+        lo, hi = max(h.min_us, 1) / 1000.0, max(h.max_us, 1) / 1000.0
+        hi = max(hi, lo * 1.01)
+        edges = [lo * (hi / lo) ** (i / HISTOGRAM_BINS) for i in range(HISTOGRAM_BINS + 1)]
+        counts = [0] * HISTOGRAM_BINS
+        # The histogram keeps 3 significant digits per request; reading back the value at each
+        # request's rank (at most _MAX_SAMPLES ranks, each then weighing n / samples) bins them.
+        samples = min(n, _MAX_SAMPLES)
+        for k in range(samples):
+            v = h.percentile_us(100.0 * (k + 0.5) / samples) / 1000.0
+            counts[min(max(bisect.bisect_right(edges, v) - 1, 0), HISTOGRAM_BINS - 1)] += 1
+        if samples and samples < n:
+            counts = [round(c * n / samples) for c in counts]
+        steps.append(
+            {
+                "name": st.name,
+                "requests": n,
+                "percentiles": curve,
+                "histogram": {"edges_ms": edges, "counts": counts},
+            }
+        )
+    return {"p95_objective_ms": p95_objective_ms, "steps": steps}
 
 
 def _evidence(t: Target, report: Report, plan: LoadPlan) -> list[str]:
@@ -428,6 +477,7 @@ def judge_load(report: Report, slo: Slo, evidence: list[str]) -> list[CheckResul
         ),
     }
     out = []
+    curves = latency_data(report, slo.p95_ms)
     for cid, found, fix in (
         (
             "load.p95",
@@ -450,5 +500,8 @@ def judge_load(report: Report, slo: Slo, evidence: list[str]) -> list[CheckResul
     ):
         passed = judged[cid].passed
         status = Status.PASS if passed else Status.FAIL
-        out.append(CheckResult(cid, titles[cid], status, found, evidence, "" if passed else fix))
+        res = CheckResult(cid, titles[cid], status, found, evidence, "" if passed else fix)
+        if cid == "load.p95":
+            res.data = {"latency": curves}
+        out.append(res)
     return out

@@ -18,7 +18,17 @@ _CREDENTIALS = [
     ("a bearer token", re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}")),
     ("a JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("an API key", re.compile(r"\b[a-z][a-z0-9]*_(live|test)_[A-Za-z0-9]{30,}\b")),
-    ("a password in a URL", re.compile(r"://[^/\s:@]+:[^/\s@]+@")),
+    ("a password in a URL", re.compile(r"://[^/\s:@]*:[^/\s@]+@")),
+    # password=..., sslpassword=..., db_password: ... outside a URL (libpq DSNs, config dumps);
+    # not a placeholder such as ${DB_PASSWORD}, ***, <redacted> or an empty value.
+    (
+        "a password",
+        re.compile(
+            r"(?i)(?:(?<![A-Za-z0-9])[A-Za-z0-9_.-]*(?:pass(?:word|wd|phrase)|pwd)\s*=\s*"
+            r"|\"[A-Za-z0-9_.-]*(?:pass(?:word|wd|phrase)|pwd)\"\s*:\s*)"
+            r"[\"']?(?![\s\"',;&}]|\$\{|\*{3}|<|\[redacted)\S"
+        ),
+    ),
 ]
 
 
@@ -46,7 +56,8 @@ def log_hygiene(t: Target) -> list[CheckResult]:
             if _ERROR_LINE.search(line):
                 errors.append(f"{_where(source, n)}: {t.redact(line.strip())[:200]}")
             hits = [name for name, rx in _CREDENTIALS if rx.search(line)]
-            hits += ["a secret from the environment" for s in t.secrets if s in line]
+            if t.redactor.found_in(line):
+                hits.append("a secret from the environment")
             if hits:
                 # Never quote the line: it holds the credential.
                 leaks.append(f"{_where(source, n)}: {', '.join(dict.fromkeys(hits))}")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from urllib.parse import urlencode
 
-from validate_all_flows.checks import CheckResult, Status, check, no_answer
+from validate_all_flows.checks import CheckResult, Status, check, no_answer, not_an_answer
 from validate_all_flows.checks.http import not_in_service
 from validate_all_flows.httpcall import HttpResult, call
 from validate_all_flows.target import Target
@@ -62,8 +62,9 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
     codes = []
     for attempt in range(1, probe.attempts + 1):
         r = send()
-        if not r.status:
-            return [no_answer(cid, title, [f"{what} attempt {attempt}: {r.error}"])]
+        if not r.status or (not_an_answer(r.status) and r.status != 429):
+            got = r.error if not r.status else f"answered {r.status} {_excerpt(r)}".rstrip()
+            return [no_answer(cid, title, [f"{what} attempt {attempt}: {got}"])]
         if r.status in (404, 405):
             return [not_in_service(cid, title, [f"{what}: {r.status}"])]
         codes.append(r.status)
@@ -100,6 +101,10 @@ def login_rate_limit(t: Target) -> list[CheckResult]:
     ]
 
 
+def _excerpt(r: HttpResult) -> str:
+    return (r.body or b"")[:120].decode(errors="replace").replace("\n", " ").strip()
+
+
 def _must_refuse(
     cid: str,
     title: str,
@@ -108,13 +113,16 @@ def _must_refuse(
     fix: str,
 ) -> CheckResult | None:
     """Sends each probe (what it is, the request); every one must be refused with 401 or 403.
-    None when all were; an ERROR when one got no answer or named a path the service does not
-    have (404, 405); else a FAIL (``fail``) naming the rest."""
+    None when all were; an ERROR when one got no answer that can carry the property (a reset, a
+    timeout, a 5xx, 408 or 429: not "accepted") or named a path the service does not have (404,
+    405); else a FAIL (``fail``) naming the rest."""
     bad, silent, absent = [], [], []
     for what, send in probes:
         r = send()
         if not r.status:
             silent.append(f"{what}: {r.error}")
+        elif not_an_answer(r.status):
+            silent.append(f"{what}: answered {r.status} {_excerpt(r)}".rstrip())
         elif r.status in (404, 405):
             absent.append(f"{what}: {r.status}")
         elif r.status not in (401, 403):
@@ -256,8 +264,9 @@ def cors(t: Target) -> list[CheckResult]:
         r = call(
             "OPTIONS", url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
         )
-        if not r.status:
-            return [no_answer(cid, title, [f"OPTIONS preflight from {origin}: {r.error}"])]
+        if not_an_answer(r.status):
+            got = r.error if not r.status else f"answered {r.status} {_excerpt(r)}".rstrip()
+            return [no_answer(cid, title, [f"OPTIONS preflight from {origin}: {got}", *ok, *bad])]
         allowed = r.headers.get("access-control-allow-origin") in (origin, "*")
         want = origin != FOREIGN_ORIGIN
         (ok if allowed == want else bad).append(

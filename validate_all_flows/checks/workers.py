@@ -1,8 +1,10 @@
 """Worker checks: the chain listener's checkpoint moves and its lag is under the objective; the
-monitor's heartbeat is fresh when one runs."""
+monitor's heartbeat is fresh when one runs; the chain worker beats, keeps fail-safes on time,
+has no failed or stuck job and gas for fail-safes."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from validate_all_flows.checks import CheckResult, Status, check
@@ -91,10 +93,11 @@ def progress(t: Target, w: WorkerSource, with_block: bool) -> list[tuple[str, An
                 raise ValueError(
                     "the worker SQL must return (name, [block,] seconds since progress)"
                 )
-            age = r[-1]
-            out.append((str(r[0]), r[1] if with_block and len(r) > 2 else None, float(age)))
+            if r[-1] is None:
+                continue  # an aggregate over no rows: nothing recorded yet
+            out.append((str(r[0]), r[1] if with_block and len(r) > 2 else None, float(r[-1])))
         if not out:
-            raise _Unobservable("the worker SQL returned no row")
+            raise _Unobservable("the worker SQL found no recorded progress")
         return out
     assert w.table
     if w.table == "auto":
@@ -139,9 +142,37 @@ def _judge_progress(
     return CheckResult(cid, title, Status.PASS, found, evidence, measures=measures)
 
 
+class _Head:
+    """The chain as the RPC URL sees it now: head block and block timestamps."""
+
+    def __init__(self, rpc_url: str) -> None:
+        from blocktrust_native.jsonrpc import JsonRpcClient
+
+        self.rpc = JsonRpcClient(rpc_url, request_timeout=10.0)
+        self.chain_id = int(str(self.rpc.call("eth_chainId")), 16)
+        self.head = int(str(self.rpc.call("eth_blockNumber")), 16)
+
+    def timestamp(self, number: int) -> float:
+        block = self.rpc.call("eth_getBlockByNumber", [hex(number), False])
+        return float(int(str(block["timestamp"]), 16)) if isinstance(block, dict) else time.time()
+
+
+def _env_number(t: Target, name: str, default: float) -> float:
+    try:
+        return float((t.env or {}).get(name, "") or default)
+    except ValueError:
+        return default
+
+
 @check("workers", ids=("workers.listener",))
 def listener_lag(t: Target) -> list[CheckResult]:
-    """The listener's checkpoint is fresh and its lag under the objective."""
+    """The listener's checkpoint is fresh and its lag under the objective.
+
+    The lag is the worst of what the listener reports, the checkpoint's age and, when an RPC URL
+    is given, the chain head: blocks past the listener's confirmations that it has not processed
+    are lag (the oldest one's age), and a listener with such blocks that does not move within a
+    few poll intervals (LISTENER_POLL_INTERVAL) is stuck, whatever its last checkpoint says.
+    """
     cid = "workers.listener"
     w = t.profile.listener
     limit = w.max_age_s if w and w.max_age_s else t.slo.listener_lag_s
@@ -154,7 +185,7 @@ def listener_lag(t: Target) -> list[CheckResult]:
         fix = "check that the listener runs and reaches its RPC endpoint"
         return [_judge_progress(t, cid, title, w, limit, "listener", fix)]
     rows = t.pool().execute(
-        "SELECT listener, chain_id, next_block, lag_seconds, "
+        "SELECT listener, chain_id, next_block, lag_seconds, head_block, "
         f'extract(epoch FROM now() - updated_at) FROM "{w.table}" ORDER BY listener'
     )
     if not rows:
@@ -167,15 +198,49 @@ def listener_lag(t: Target) -> list[CheckResult]:
                 fix="start the listener worker (python -m blocktrust_native.listener)",
             )
         ]
+    chain, head_note = None, ""
+    if t.rpc_url:
+        from blocktrust_native.errors import Error as NativeError
+
+        try:
+            chain = _Head(t.rpc_url)
+        except (NativeError, ValueError) as exc:  # judged by age alone; chain.* names the cause
+            head_note = t.redact(f"chain head unknown ({type(exc).__name__}: {exc})")
+    confirmations = (t.env or {}).get("LISTENER_CONFIRMATIONS")
+    poll = _env_number(t, "LISTENER_POLL_INTERVAL", 15.0)
+    stall_s = min(limit, 2 * poll + 10)
     bad, evidence, worst = [], [], 0.0
-    for name, chain_id, block, lag, age in rows:
-        lag = float(lag or 0)
-        worst = max(worst, lag, float(age))
+    for name, chain_id, block, lag, seen_head, age in rows:
+        lag, age, block = float(lag or 0), float(age), int(block)
         line = (
             f"{name} on chain {chain_id}: block {block}, lag {lag:.0f} s, updated {age:.0f} s ago"
         )
+        stuck = False
+        if chain is not None and int(chain_id) != chain.chain_id:
+            line += f"; not the RPC URL's chain ({chain.chain_id}): judged by its age only"
+        elif chain is not None:
+            # Its safe distance: as configured, else what it kept at its last save.
+            c = int(confirmations) if confirmations and confirmations.isdigit() else None
+            if c is None:
+                c = max(0, int(seen_head or 0) - block + 1)
+            pending = chain.head - c - block + 1
+            if pending > 0:
+                waited = time.time() - chain.timestamp(block)
+                lag = max(lag, waited)
+                moved = _wait_for_move(t, str(w.table), name, chain_id, block, stall_s)
+                stuck = not moved
+                line += (
+                    f"; chain head {chain.head}: {pending} block(s) past {c} confirmation(s) "
+                    f"not processed, the oldest {waited:.0f} s old"
+                    + ("" if moved else f", and no progress in {stall_s:.0f} s")
+                )
+            else:
+                line += f"; chain head {chain.head}: caught up"
+        elif head_note:
+            line += f"; {head_note}"
+        worst = max(worst, lag, age)
         evidence.append(line)
-        if lag > t.slo.listener_lag_s or age > t.slo.listener_lag_s:
+        if stuck or lag > limit or age > limit:
             bad.append(line)
     if bad:
         return [
@@ -185,12 +250,30 @@ def listener_lag(t: Target) -> list[CheckResult]:
                 Status.FAIL,
                 f"{len(bad)} listener(s) behind",
                 evidence,
-                "check that the listener runs and reaches its RPC endpoint",
+                "check that the listener runs and reaches its RPC endpoint (its log names the "
+                "failing call)",
                 measures={"lag_s": worst},
             )
         ]
     found = f"{len(rows)} listener(s) current"
     return [CheckResult(cid, title, Status.PASS, found, evidence, measures={"lag_s": worst})]
+
+
+def _wait_for_move(
+    t: Target, table: str, name: str, chain_id: int, block: int, within: float
+) -> bool:
+    """True once the listener's checkpoint passes ``block`` (within ``within`` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        rows = t.pool().execute(
+            f'SELECT next_block FROM "{table}" WHERE listener = $1 AND chain_id = $2',
+            (name, chain_id),
+        )
+        if rows and int(rows[0][0]) > block:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
 
 
 #: A running monitor whose heartbeat is older than this many intervals (plus the margin) is dead.
@@ -254,3 +337,145 @@ def monitor(t: Target) -> list[CheckResult]:
         ]
     found = f"{len(running)} monitor(s) beating"
     return [CheckResult(cid, title, Status.PASS, found, evidence, measures=measures)]
+
+
+#: Gas a FailSafe.trigger costs (measured 109,349 on anvil), rounded up for head-room.
+FAILSAFE_GAS = 120_000
+#: How many fail-safes the signer's balance must cover when --min-gas-balance is not given.
+FAILSAFES_FUNDED = 20
+
+
+@check("workers", ids=("workers.chain",))
+def chain_worker(t: Target) -> list[CheckResult]:
+    """The chain worker runs and keeps up: a fresh heartbeat, no fail-safe past its time plus the
+    margin, no mint or proof pending longer than the objective, no failed job, and a signer with
+    gas for ``FAILSAFES_FUNDED`` fail-safes at the current fee (or ``--min-gas-balance``).
+
+    Read-only. Every problem names the job (table and id) or the worker; NO-GO on any.
+    """
+    cid = "workers.chain"
+    title = "chain worker alive, fail-safes on time, no failed or stuck job, gas for fail-safes"
+    if not t.database_url:
+        return [CheckResult(cid, title, Status.SKIP, "no database given (--database-url)")]
+    pool = t.pool()
+    if not pool.execute("SELECT to_regclass('chain_workers') IS NOT NULL")[0][0]:
+        why = "no chain_workers table (migration 011 not applied): the worker has no heartbeat"
+        return [CheckResult(cid, title, Status.SKIP, why)]
+    problems: list[str] = []
+    evidence: list[str] = []
+    measures: dict[str, float] = {}
+    # -- heartbeat
+    workers = pool.execute(
+        "SELECT worker, sender, interval_seconds, extract(epoch FROM now() - beat_at), jobs_done "
+        "FROM chain_workers WHERE stopped_at IS NULL ORDER BY worker"
+    )
+    open_jobs = int(
+        pool.execute(
+            "SELECT (SELECT count(*) FROM identity_nfts WHERE status IN ('pending', 'submitted'))"
+            " + (SELECT count(*) FROM proofs WHERE status IN ('pending', 'submitted'))"
+            " + (SELECT count(*) FROM failsafe_events WHERE status IN ('queued', 'submitted'))"
+        )[0][0]
+    )
+    alive = []
+    for name, sender, interval, age, done in workers:
+        limit = HEARTBEAT_INTERVALS * float(interval) + t.worker_stale_s
+        line = f"worker {name} ({sender}): last beat {float(age):.0f} s ago, {done} job(s) done"
+        evidence.append(line)
+        if float(age) > limit:
+            problems.append(f"worker {name} is dead: no heartbeat for {float(age):.0f} s")
+        else:
+            alive.append(sender)
+    if not workers and open_jobs:
+        problems.append(f"no chain worker runs and {open_jobs} job(s) wait")
+    elif not workers:
+        evidence.append("no chain worker runs (and no job waits)")
+    # -- the queue
+    late = pool.execute(
+        "SELECT id, status, attempts, extract(epoch FROM now() - execute_after), last_error "
+        "FROM failsafe_events WHERE status IN ('queued', 'submitted') "
+        "AND execute_after < now() - make_interval(secs => $1) ORDER BY execute_after",
+        (t.chain_margin_s,),
+    )
+    for fid, status, attempts, late_s, err in reversed(late):  # listed first, most overdue first
+        problems.insert(
+            0,
+            f"failsafe_events {fid} is {float(late_s):.0f} s past its time ({status}, "
+            f"{attempts} attempt(s)" + (f", last error: {err}" if err else "") + ")",
+        )
+    slow = pool.execute(
+        "SELECT 'identity_nfts', id, status, attempts, extract(epoch FROM now() - created_at), "
+        "last_error FROM identity_nfts WHERE status IN ('pending', 'submitted') "
+        "AND created_at < now() - make_interval(secs => $1) "
+        "UNION ALL SELECT 'proofs', id, status, attempts, extract(epoch FROM now() - created_at), "
+        "last_error FROM proofs WHERE status IN ('pending', 'submitted') "
+        "AND created_at < now() - make_interval(secs => $1) ORDER BY 5 DESC LIMIT 20",
+        (t.job_objective_s,),
+    )
+    for table, jid, status, attempts, age, err in slow:
+        problems.append(
+            f"{table} {jid} {status} for {float(age):.0f} s (objective {t.job_objective_s:.0f} s, "
+            f"{attempts} attempt(s)" + (f", last error: {err}" if err else "") + ")"
+        )
+    failed = pool.execute(
+        "SELECT 'identity_nfts', id, last_error FROM identity_nfts WHERE status = 'failed' "
+        "UNION ALL SELECT 'proofs', id, last_error FROM proofs WHERE status = 'failed' "
+        "UNION ALL SELECT 'proof_batches', id, last_error FROM proof_batches "
+        "WHERE status = 'failed' "
+        "UNION ALL SELECT 'failsafe_events', id, last_error FROM failsafe_events "
+        "WHERE status = 'failed' ORDER BY 1, 2 LIMIT 50"
+    )
+    for table, jid, err in failed:
+        problems.append(f"{table} {jid} failed: {err or 'no reason recorded'}")
+    conflicts = pool.execute(
+        "SELECT id, last_error FROM proofs WHERE status = 'conflict' ORDER BY id LIMIT 20"
+    )
+    for pid, err in conflicts:
+        evidence.append(f"proofs {pid}: the document is registered by someone else ({err})")
+    measures["overdue_failsafes"] = float(len(late))
+    measures["failed_jobs"] = float(len(failed))
+    # -- gas
+    if alive and t.rpc_url:
+        problems += _gas(t, sorted(set(alive)), evidence, measures)
+    elif alive:
+        evidence.append("signer balance not checked: no --rpc-url")
+    if problems:
+        return [
+            CheckResult(
+                cid,
+                title,
+                Status.FAIL,
+                f"{len(problems)} problem(s): " + problems[0],
+                problems + evidence,
+                "start or restart the chain worker (python -m "
+                "validate_all_flows.embedded.service.worker), read its log for the jobs named, "
+                "and fund its signing key",
+                measures=measures,
+            )
+        ]
+    found = f"{len(alive)} chain worker(s) beating, {open_jobs} job(s) in progress, none late"
+    return [CheckResult(cid, title, Status.PASS, found, evidence, measures=measures)]
+
+
+def _gas(
+    t: Target, senders: list[str], evidence: list[str], measures: dict[str, float]
+) -> list[str]:
+    from blocktrust_native.jsonrpc import JsonRpcClient
+
+    assert t.rpc_url
+    rpc = JsonRpcClient(t.rpc_url, request_timeout=10.0)
+    need = t.min_gas_balance_wei
+    if need is None:
+        price = int(str(rpc.call("eth_gasPrice")), 16)
+        need = FAILSAFES_FUNDED * FAILSAFE_GAS * price
+        basis = f"{FAILSAFES_FUNDED} fail-safes at {price / 1e9:.3g} gwei"
+    else:
+        basis = "--min-gas-balance"
+    problems = []
+    for sender in senders:
+        balance = int(str(rpc.call("eth_getBalance", [sender, "latest"])), 16)
+        measures["signer_balance"] = balance / 1e18
+        line = f"signer {sender}: balance {balance / 1e18:.6g}, needs {need / 1e18:.6g} ({basis})"
+        evidence.append(line)
+        if balance < need:
+            problems.append(f"signer {sender} is short of gas: {line}")
+    return problems

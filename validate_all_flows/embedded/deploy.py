@@ -7,6 +7,11 @@ contracts_config.json (the operators' format).
 The private key is read from ``CHAIN_PRIVATE_KEY`` only (never from the command line, where other
 users of the machine could read it). Exit status: 0 deployed, 1 the chain refused or failed,
 2 bad settings or arguments.
+
+Keys and roles: ``--admin`` (a multisig or a cold key; default the deploying key) holds ADMIN_ROLE;
+``--operator`` (the service's hot key) gets only mint, register-proof and trigger roles. When the
+deploying key is the admin it sends the grants itself; otherwise it prints each grant (contract,
+role, account, calldata) for the admin to sign, e.g. as multisig transactions.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import argparse
 import sys
 
 from blocktrust_native.errors import ChainError, ConfigError
-from validate_all_flows.embedded.chain import ChainClient, ChainSettings, deploy_contracts
+from validate_all_flows.embedded.chain import deploy_contracts, role_grants
+from validate_all_flows.embedded.web3_client import ChainClient, ChainSettings
 
 __all__ = ["main"]
 
@@ -48,6 +54,16 @@ def main(argv: list[str] | None = None) -> int:
         entry = config.entry(name)
         print(f"{name:<14} {entry.address} (block {entry.deploy_block})")
     print(f"wrote {path}")
+    admin = (args.admin or client.address).lower()
+    operator = args.operator or client.address
+    if operator.lower() == admin:
+        print("deploy: warning: the operator (hot key) is also the admin", file=sys.stderr)
+    if admin != client.address.lower():
+        print(f"grants for the admin {args.admin} to send (to, data):")
+        for g in role_grants(client, config, operator):
+            print(
+                f"  {g.contract}.grantRole({g.role}, {g.account}): to {g.address} data {g.calldata}"
+            )
     return 0
 
 

@@ -28,13 +28,10 @@ from blocktrust_native.apikeys_store import PgKeyStore
 from blocktrust_native.listener import Listener
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
-from validate_all_flows.embedded.chain import (
-    BlocktrustContracts,
-    ChainClient,
-    deploy_contracts,
-)
+from validate_all_flows.embedded.chain import BlocktrustContracts, deploy_contracts
 from validate_all_flows.embedded.migrate import apply_migrations, load_migrations
 from validate_all_flows.embedded.postgres import TempPostgres, free_port
+from validate_all_flows.embedded.web3_client import ChainClient
 
 __all__ = ["Stack", "StackError"]
 
@@ -77,6 +74,9 @@ class Stack:
         self.env_file = ""
         self.service_env: dict[str, str] = {}
         self.timings: dict[str, float] = {}
+
+    #: The phases start() reports through ``progress`` ("<name> ..." then "<name>: done in").
+    PHASES = ("postgresql", "migrations", "anvil", "contracts", "service")
 
     def _phase(self, name: str, fn: Callable[[], Any]) -> Any:
         self._say(f"{name} ...")

@@ -14,6 +14,7 @@ Prometheus on ``--metrics-port``.
     monitor.store     the tables (metrics buffered while the store is down)
     monitor.alerts    alert state, deduplication, Slack and Telegram channels
     monitor.sloreport the SLO report (text and JSON)
+    monitor.slo_html  the SLO report as a self-contained HTML page
     monitor.prometheus text exposition and its HTTP server
 """
 

@@ -40,6 +40,8 @@ log = logging.getLogger("validate_all_flows.monitor")
 
 #: Checks whose failure means the deployment is down for its users: their alerts are critical.
 AVAILABILITY_CHECKS = frozenset({"http.health", "http.ready", "database.reachable"})
+#: Checks whose failure breaks the duress promise (a fail-safe late or at risk): critical too.
+SAFETY_CHECKS = frozenset({"workers.chain"})
 
 #: Recovery notices still undelivered after this many attempts (one per cycle) are given up.
 MAX_RECOVERY_ATTEMPTS = 30
@@ -294,7 +296,8 @@ class AlertManager:
                 }
                 a = self.alerts.get(fp)
                 if a is None:
-                    severity = "critical" if r.id in AVAILABILITY_CHECKS else "warning"
+                    critical = r.id in AVAILABILITY_CHECKS or r.id in SAFETY_CHECKS
+                    severity = "critical" if critical else "warning"
                     self.alerts[fp] = Alert(fp, r.id, severity, message, details, now, now)
                     log.warning("alert opened for %s: %s", r.id, self.redact(r.found))
                 else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import signal
@@ -178,8 +179,13 @@ def _run(args: argparse.Namespace) -> int:
     from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
     from validate_all_flows.monitor.runner import DEFAULT_GROUPS, MonitorConfig
     from validate_all_flows.monitor.store import MonitorStore
-    from validate_all_flows.target import Slo, Target
+    from validate_all_flows.profile import ProfileError, load_profile
+    from validate_all_flows.target import InputError, Slo, Target, check_inputs, check_url
 
+    try:  # the profile first: a mistake in it stops everything before anything starts
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        raise _CannotRun(f"--profile {exc}") from None
     if not any([args.base_url, args.database_url, args.rpc_url, args.contracts]):
         raise _CannotRun(
             "the monitor needs a deployment to watch: give --base-url, --database-url and/or "
@@ -203,23 +209,38 @@ def _run(args: argparse.Namespace) -> int:
         raise _CannotRun("--cycles must be at least 1")
     if args.interval <= 0 or args.report_every <= 0 or args.window <= 0:
         raise _CannotRun("--interval, --report-every and --window must be positive")
+    if not math.isfinite(args.burn_alert) or args.burn_alert < 0:
+        raise _CannotRun(f"--burn-alert {args.burn_alert!r}: must be a burn rate >= 0 (0: off)")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise _CannotRun(f"--metrics-port {args.metrics_port}: not a port (0-65535; 0: any free)")
+    if args.name is not None and not args.name.strip():
+        raise _CannotRun("--name '': give this monitor a name, or leave the option out")
     groups = tuple(DEFAULT_GROUPS)
-    if args.groups:
+    if args.groups is not None:
         groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+        if not groups:
+            raise _CannotRun(f"--groups {args.groups!r}: no group named; known: {GROUPS}")
         unknown = sorted(set(groups) - set(GROUPS))
         if unknown:
             raise _CannotRun(f"--groups: unknown group(s) {unknown}; known: {GROUPS}")
     slo = Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag)
+    try:
+        slo.check()
+        check_inputs(
+            base_url=args.base_url,
+            database_url=args.database_url,
+            rpc_url=args.rpc_url,
+            contracts=args.contracts,
+            env_schema=args.env_schema,
+        )
+        if args.monitor_database_url:
+            check_url("--monitor-database-url", args.monitor_database_url, "database")
+    except InputError as exc:
+        raise _CannotRun(str(exc)) from None
     if not 0 < slo.availability < 1 or not 0 <= slo.error_rate < 1 or slo.p95_ms <= 0:
         raise _CannotRun("objectives: --availability in (0, 1), --error-rate in [0, 1), "
                          "--p95-ms > 0")  # fmt: skip
 
-    from validate_all_flows.profile import ProfileError, load_profile
-
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as exc:
-        raise _CannotRun(f"--profile {exc}") from None
     target = Target(
         base_url=args.base_url,
         database_url=args.database_url,
@@ -235,20 +256,13 @@ def _run(args: argparse.Namespace) -> int:
         except EnvSchemaError as exc:
             raise _CannotRun(str(exc)) from None
         target.webhook_secret = target.webhook_secret_value()
-        try:
-            from validate_all_flows.envcheck import EnvSchema
-
-            schema = target.env_schema
-            names = EnvSchema.load(schema).secret_names() if schema is not None else set()
-            target.add_secrets({k: v for k, v in target.env.items() if k in names})
-        except EnvSchemaError as exc:
-            raise _CannotRun(str(exc)) from None
+    target.register_inputs()
     hooks = list(args.slack_webhook) or [
         os.environ[k] for k in ("SLACK_WEBHOOK_URL", "ALERT_WEBHOOK_URL") if os.environ.get(k)
     ]
     hooks = list(dict.fromkeys(hooks))  # the same URL under both names posts once
-    target.add_secrets([u for u in (args.database_url, args.monitor_database_url,
-                                    args.rpc_url, args.telegram_token, *hooks) if u])  # fmt: skip
+    target.redactor.add_url(args.monitor_database_url)
+    target.add_secrets([args.telegram_token or "", *hooks])  # a webhook URL is its credential
 
     logger = logging.getLogger("validate_all_flows.monitor")
     handler = logging.StreamHandler(sys.stderr)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blocktrust_native.errors import Error as NativeError
+from blocktrust_native.leader import Leader
 from validate_all_flows.checks import CheckResult, Status, run_checks
 from validate_all_flows.monitor.alerts import AVAILABILITY_CHECKS, AlertManager, Channel
 from validate_all_flows.monitor.prometheus import Gauge, MetricsServer, render
@@ -89,6 +90,12 @@ class Monitor:
     """Runs ``target``'s checks on a schedule and records them in ``store``.
 
     ``channels`` receive the alert notices; ``clock`` (tests) replaces the wall clock.
+
+    Monitors of the same ``instance`` on one store elect a leader (``leader=True``, a PostgreSQL
+    advisory lock, :mod:`blocktrust_native.leader`): only the leader runs the cycle, so each alert
+    is sent once; a standby's cycle does nothing until the leader goes away, and then takes over
+    the open alerts the leader saved (an alert announced by it is not announced again). When the
+    store does not answer, every monitor runs its cycles: a duplicate beats a silence.
     """
 
     def __init__(
@@ -99,6 +106,7 @@ class Monitor:
         channels: Iterable[Channel] = (),
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
+        leader: bool = True,
     ) -> None:
         self.target = target
         self.store = store
@@ -116,6 +124,9 @@ class Monitor:
         self._restored = False  # the store's open alerts taken over (see AlertManager.restore)
         self._lock = threading.Lock()  # the metrics server reads last/report from its thread
         self.metrics_server: MetricsServer | None = None
+        #: The leader election among monitors of this instance (None with leader=False).
+        self.leader = Leader(store.pool, f"monitor:{config.instance}") if leader else None
+        self.standby = False  # another monitor of this instance leads
 
     # --- life cycle
 
@@ -140,7 +151,12 @@ class Monitor:
 
     def close(self) -> None:
         """Writes the last SLO report if not yet written, marks the heartbeat stopped, writes
-        what is buffered and stops the metrics server."""
+        what is buffered and stops the metrics server (a standby only stops)."""
+        if self.standby:
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+                self.metrics_server = None
+            return
         if self.report is not None and self.report is not self._written:
             self._write_report(self.report, self.clock())
         if self.metrics_server is not None:
@@ -152,6 +168,8 @@ class Monitor:
             self.store.mark_stopped()
         except NativeError as exc:
             self._store_failed("shutdown", exc)
+        if self.leader is not None:
+            self.leader.release()
 
     def run(self, stop: threading.Event, cycles: int | None = None) -> int:
         """Runs cycles until ``stop`` is set or ``cycles`` ran; returns the exit code: 0, or
@@ -173,10 +191,28 @@ class Monitor:
 
     # --- one cycle
 
+    def _lead(self) -> bool:
+        """Whether this monitor runs the cycle (see the class doc)."""
+        if self.leader is None:
+            return True
+        if self.leader.ensure() or self.leader.last_error is not None:
+            if self.standby:  # taking over: the alerts as the old leader left them
+                log.info("monitor %s: taking over from the previous leader", self.config.instance)
+                self.alerts.alerts.clear()
+                self.alerts.closing.clear()
+                self._restored = False
+                self.standby = False
+            return True
+        self.standby = True
+        return False
+
     def run_cycle(self) -> Cycle:
-        """Runs the checks once and does everything that follows from them."""
+        """Runs the checks once and does everything that follows from them (a standby: nothing;
+        its cycle has no results)."""
         t0 = time.monotonic()
         at = self.clock()
+        if not self._lead():
+            return Cycle(self.cycles, at, [], None)
         groups = set(self.config.groups)
         results = run_checks(self.target, groups)
         now = self.clock()
@@ -274,7 +310,12 @@ class Monitor:
         paths: list[Path] = []
         if self.config.report_dir is not None:
             try:
-                paths = write_report(report, self.config.report_dir)
+                paths = write_report(
+                    report,
+                    self.config.report_dir,
+                    self.target.redact,
+                    list(self.alerts.alerts.values()),
+                )
             except OSError as exc:
                 log.error("cannot write the SLO report to %s: %s", self.config.report_dir, exc)
         verdict = (
@@ -494,4 +535,4 @@ class Monitor:
                     [({}, 1.0 if rep.passed else 0.0)],
                 ),
             ]
-        return render(fam)
+        return self.target.redact(render(fam))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 from blocktrust_native.flows import ErrorBudget, Verdict
 from blocktrust_native.flows import Slo as FlowSlo
 from validate_all_flows.monitor.store import SloInputs
+from validate_all_flows.redact import redact_data
 from validate_all_flows.target import Slo
 
 __all__ = ["REPORT_SCHEMA", "SloReport", "budget", "build_report", "write_report"]
@@ -196,18 +198,29 @@ def _replace(path: Path, text: str) -> None:
     os.replace(tmp, path)  # readers never see half a report
 
 
-def write_report(report: SloReport, directory: Path) -> list[Path]:
-    """Writes ``slo-report.txt`` and ``slo-report.json`` (replaced atomically) and appends the
-    JSON to ``slo-history.jsonl``; returns the paths."""
+def write_report(
+    report: SloReport,
+    directory: Path,
+    redact: Callable[[str], str] = lambda s: s,
+    alerts: Sequence[Any] = (),
+) -> list[Path]:
+    """Writes ``slo-report.txt``, ``slo-report.json`` and ``slo-report.html`` (replaced
+    atomically) and appends the JSON to ``slo-history.jsonl``; returns the paths. Every text
+    passes through ``redact`` (the monitor's Target.redact) on its way out. The HTML page draws
+    the history over the window and lists the open ``alerts``."""
+    from validate_all_flows.monitor.slo_html import read_history, to_html
+
     directory.mkdir(parents=True, exist_ok=True)
-    doc = report.to_dict()
-    txt, js, hist = (
+    doc = redact_data(report.to_dict(), redact)
+    txt, js, page, hist = (
         directory / "slo-report.txt",
         directory / "slo-report.json",
+        directory / "slo-report.html",
         directory / "slo-history.jsonl",
     )
-    _replace(txt, report.to_text())
+    _replace(txt, redact(report.to_text()))
     _replace(js, json.dumps(doc, indent=2) + "\n")
     with hist.open("a") as f:
         f.write(json.dumps(doc) + "\n")
-    return [txt, js, hist]
+    _replace(page, to_html(report, read_history(hist, report.since), alerts, redact))
+    return [txt, js, page, hist]

@@ -62,7 +62,8 @@ class MonitorStore:
 
     def __init__(self, dsn: str, instance: str) -> None:
         self.instance = instance
-        self.pool = Pool(dsn, min_size=0, max_size=2, acquire_timeout=10, connect_timeout=5)
+        # 3: one session holds the monitors' leader lock (validate_all_flows.monitor.runner).
+        self.pool = Pool(dsn, min_size=0, max_size=3, acquire_timeout=10, connect_timeout=5)
         self._buffer: list[MetricRow] = []
         self.dropped = 0  # rows lost because the buffer was full
 

@@ -1,6 +1,7 @@
 // A small Redis / Valkey client for the shared stores: RESP encoding and parsing by hiredis, our
-// own transport (TCP or TLS through OpenSSL: Debian's hiredis 0.14 has no TLS), a bounded pool of
-// connections with reconnects, AUTH, SELECT, and MOVED/ASK redirects for Redis Cluster.
+// own transport (TCP or TLS through OpenSSL: Debian's hiredis 0.14 has no TLS), a few connections
+// per node that concurrent callers share (their commands pipelined), reconnects, AUTH, SELECT,
+// and MOVED/ASK redirects for Redis Cluster.
 #pragma once
 
 #include <chrono>
@@ -50,8 +51,8 @@ struct Config {
   bool cluster = false;
   /// Timeout for connecting, and for each read or write.
   Millis timeout{2'000};
-  /// Connections kept at most per node.
-  std::size_t pool_size = 16;
+  /// Connections per node; concurrent callers share them, their commands pipelined.
+  std::size_t pool_size = 4;
 };
 
 /// Parses `redis://[[user]:password@]host[:port][/db][?timeout=2&pool_size=16]`, `rediss://`
@@ -82,7 +83,7 @@ struct Reply {
 struct Stats {
   /// Connections open now (idle or in use), over all nodes.
   std::size_t open = 0;
-  /// Connections idle in the pools.
+  /// Open connections no command is using now.
   std::size_t idle = 0;
   /// Connections opened since the start (reconnects included).
   std::uint64_t connects = 0;
@@ -92,9 +93,12 @@ struct Stats {
   std::uint64_t redirects = 0;
 };
 
-/// A thread-safe Redis client with a bounded pool of connections per node. A command that fails
-/// on a connection reused from the pool is sent once more on a fresh one (the server may have
-/// restarted in between); other failures throw ConnectionError.
+/// A thread-safe Redis client with `pool_size` connections per node. A caller that finds one free
+/// sends its command at once; callers that come while all are busy queue on one and go out
+/// together in its next write (pipelining: one read and one write per batch on both sides). A
+/// batch that finds a connection from before closed is sent once more on a fresh one (the server
+/// may have restarted in between); other failures throw ConnectionError. Not for blocking
+/// commands (BLPOP, SUBSCRIBE): they would hold up the commands queued behind them.
 class Client final {
  public:
   /// Opens no connection yet; throws ConfigError for a bad config.

@@ -17,6 +17,10 @@ Each poll, in one database transaction holding the checkpoint row:
 
 The range's last block is read before its logs, so a reorganisation in between leaves an old hash
 stored, which the next poll notices and rewinds; never new hashes over stale logs.
+
+Any number of listener processes may run on one database: one leads (a session advisory lock, see
+:mod:`blocktrust_native.leader`), the others stand by and take over when it dies; every
+write is fenced, so an ex-leader that lost the lock while paused never writes.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from blocktrust_native.errors import (
     JsonRpcError,
 )
 from blocktrust_native.jsonrpc import JsonRpcClient, Params
+from blocktrust_native.leader import Leader
 from blocktrust_native.listener import sql
 from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractsConfig
 from blocktrust_native.listener.events import LogDecoder
@@ -72,7 +77,9 @@ class Listener:
     the database behind ``pool`` (see the module docstring).
 
     ``name`` tells checkpoints apart when several listeners share a database; ``start_block``
-    defaults to the config's smallest ``deployBlock`` (0 when absent). ConfigError for bad
+    defaults to the config's smallest ``deployBlock`` (0 when absent). With ``leader=True``
+    (default) processes with the same chain and name elect one leader; the others' polls do
+    nothing until it goes away. ConfigError for bad
     settings, ChainIdMismatch when the config is for another chain, ChainConnectionError when
     the node cannot be reached.
     """
@@ -89,6 +96,7 @@ class Listener:
         poll_interval: float = 1.0,
         max_range: int = 2000,
         start_block: int | None = None,
+        leader: bool = True,
     ) -> None:
         if finality not in FINALITY_MODES:
             raise ConfigError(f"finality must be one of {', '.join(FINALITY_MODES)}: {finality!r}")
@@ -121,6 +129,8 @@ class Listener:
         #: Where the last poll's safe block came from: "finalized" or "confirmations".
         self.safe_source: str | None = None
         self._batches = True
+        #: The leader election (None with leader=False: this process always writes).
+        self.leader = Leader(pool, f"listener:{self.chain_id}:{name}") if leader else None
         self._poller = PollingThread(
             lambda: not self.poll(), poll_interval, name="chain-listener", log=log
         )
@@ -136,8 +146,10 @@ class Listener:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stops after the range in progress."""
+        """Stops after the range in progress and gives the leader lock up."""
         self._poller.stop(timeout)
+        if self.leader is not None:
+            self.leader.release()
 
     @property
     def running(self) -> bool:
@@ -222,15 +234,20 @@ class Listener:
     # -- one poll
 
     def poll(self) -> bool:
-        """Processes at most one range; True when the listener has reached the safe block."""
+        """Processes at most one range; True when the listener has reached the safe block.
+        A standby (another process leads) does nothing and returns False."""
+        if self.leader is not None and not self.leader.ensure():
+            return False
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.execute(sql.CHECKPOINT, (self.chain_id, self.name))
+            self._fence(conn)
             next_block, last_hash = self.start_block, None
             if rows:
                 next_block, last_hash = int(rows[0][0]), rows[0][1]
             check = next_block - 1 if last_hash is not None else None
             head, safe, safe_ts, parent = self._heads(check)
             if check is not None and (not parent or parent["hash"].lower() != last_hash):
+                self._fence(conn)
                 self._rewind(conn, check, parent)
                 return False
             if next_block > safe:
@@ -307,6 +324,10 @@ class Listener:
             )
         return json.dumps(rows, separators=(",", ":"))
 
+    def _fence(self, conn: Connection) -> None:
+        if self.leader is not None:
+            self.leader.fence(conn)  # LeadershipLost rolls the transaction back
+
     def _save(
         self,
         conn: Connection,
@@ -316,6 +337,7 @@ class Listener:
         lag_blocks: int,
         lag_s: float,
     ) -> None:
+        self._fence(conn)  # the last check before the transaction commits
         conn.execute(
             sql.SAVE_CHECKPOINT,
             (self.chain_id, self.name, next_block, last_hash, head, lag_blocks, lag_s, self.range),

@@ -102,7 +102,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        with Pool(settings.database_url, min_size=1, max_size=2, wait=True) as pool:
+        # Three sessions: the leader lock's, the poll's, and one spare.
+        with Pool(settings.database_url, min_size=1, max_size=3, wait=True) as pool:
             listener = Listener(
                 pool,
                 settings.rpc_url,

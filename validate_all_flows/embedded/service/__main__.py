@@ -30,14 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     from blocktrust_native.apikeys import ApiKeyCodec
     from blocktrust_native.apikeys_store import PgKeyStore
     from blocktrust_native.pool import Pool
-    from validate_all_flows.embedded.chain import (
-        BlocktrustContracts,
-        ChainClient,
-        load_contracts_config,
-    )
+    from validate_all_flows.embedded.chain import BlocktrustContracts, load_contracts_config
     from validate_all_flows.embedded.migrate import apply_migrations
     from validate_all_flows.embedded.service.app import Services, create_app
     from validate_all_flows.embedded.service.worker import ChainWorker
+    from validate_all_flows.embedded.web3_client import ChainClient
 
     with Pool(settings.database_url, min_size=2, max_size=20) as pool:
         if args.migrate:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from validate_all_flows.embedded.chain import ChainSettings
+from validate_all_flows.embedded.web3_client import ChainSettings
 from validate_all_flows.envcheck import EnvSchema, check_env
 
 __all__ = [
@@ -41,6 +41,7 @@ FAULTS = {
     "skip_migration": "leave the last migration unapplied",
     "no_listener": "do not start the chain listener (the embedded stack honours it)",
     "duress_noop": "a duress login or signature does not trip the fail-safe",
+    "duress_visible": "any signed-in caller sees the fail-safe queue's counts move",
     "unsigned_webhooks": "accept KYC webhooks without a valid signature",
     "no_rate_limits": "switch the rate limits off",
     "slow_health": "answer /api/health after 1.5 s",

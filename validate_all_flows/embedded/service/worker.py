@@ -1,30 +1,80 @@
-"""The chain worker: one queue for all chain work (mints, proofs, fail-safes), in due order.
+"""The chain worker: one queue for all chain work (mints, proofs, batch anchors, fail-safes), each
+job ending in exactly one on-chain effect whatever fails.
 
 The fail-safe deliberately goes through the same queue as normal work, after its randomised delay,
 so that a coercer watching the public chain sees an ordinary transaction at an unrelated moment.
-Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several workers may run side by side.
+
+How a job runs (no database transaction is ever open across a chain call):
+
+1. claim: the due row is leased (its retry time moves past the lease; ``FOR UPDATE SKIP LOCKED``),
+   so several workers, threads or processes, share one queue and a dead worker's job comes back;
+2. reconcile: receipts of the job's recorded transactions, then the chain's own state
+   (:mod:`chain_jobs`), say whether the effect exists already; if so the rows are finished from it;
+3. a recorded transaction with no receipt is sent again (same bytes), or replaced with a higher fee
+   after ``stuck_after`` seconds (same nonce: at most one of them can ever be mined);
+4. otherwise: estimate (a revert here is permanent: the job ends ``failed`` with the reason, except
+   a fail-safe), sign with the key's next nonce and record hash, nonce and raw bytes with the job
+   ``submitted`` in one commit (:mod:`txlog`), send, wait for the receipt, finish from the chain.
+
+Transient failures (connection refused, timeouts, HTTP 429/5xx, nonce and fee refusals) back off
+exponentially with jitter up to ``backoff_cap`` seconds, with no limit on attempts. A fail-safe is
+never given up: past ``execute_after`` + ``late_after`` every attempt logs an ERROR, and the
+validator's ``workers.chain`` check reports it. Each worker beats a ``chain_workers`` row.
+
+    python -m validate_all_flows.embedded.service.worker     # DATABASE_URL, RPC_URL, CHAIN_ID, ...
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
-from typing import Any
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
 
 from blocktrust_native._polling import PollingThread
-from blocktrust_native.digest import MerkleTree
-from blocktrust_native.errors import Error as NativeError
+from blocktrust_native.errors import (
+    ChainConnectionError,
+    ChainError,
+    ConfigError,
+    ContractsConfigError,
+    FileReadError,
+)
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.chain import BlocktrustContracts
+from validate_all_flows.embedded.service.chain_jobs import KINDS, Job, JobKind, form_batch
+from validate_all_flows.embedded.service.txlog import RecordedTx, TxLog
+from validate_all_flows.embedded.web3_client import (
+    ContractReverted,
+    NonceTooLow,
+    Receipt,
+    SignedTx,
+)
 
-__all__ = ["ChainWorker"]
+__all__ = ["ChainWorker", "main"]
 
 log = logging.getLogger("blocktrust.service.worker")
 
-MAX_ATTEMPTS = 5
+#: Factor a replacement transaction raises every fee by (nodes want at least +10 %).
+FEE_BUMP = 1.25
 
 
 class ChainWorker:
-    """Runs chain jobs from the database on a background thread until ``stop()``."""
+    """Runs chain jobs from the database on a background thread until ``stop()``.
+
+    ``interval``: seconds between polls of an idle queue. ``lease``: seconds a claimed job is
+    held (default: ``receipt_wait`` + 30). ``receipt_wait``: seconds to wait for a receipt before
+    checking again later. ``stuck_after``: seconds before an unmined transaction is replaced with
+    a higher fee. ``backoff_base`` / ``backoff_cap``: the retry interval after a transient failure
+    doubles from the base up to the cap. ``late_after``: seconds past its time after which a
+    fail-safe is reported late. ``name``: the heartbeat row (default host:pid:n).
+    """
+
+    _count = 0
 
     def __init__(
         self,
@@ -34,14 +84,31 @@ class ChainWorker:
         *,
         batch_max: int = 256,
         batch_wait: float = 2.0,
+        lease: float | None = None,
+        receipt_wait: float | None = None,
+        stuck_after: float = 180.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        late_after: float = 300.0,
+        name: str | None = None,
     ) -> None:
         self.pool = pool
-        self.batch_max, self.batch_wait = batch_max, batch_wait
         self.contracts = contracts
+        self.client = contracts.client
         self.interval = interval
+        self.batch_max, self.batch_wait = batch_max, batch_wait
+        self.receipt_wait = min(self.client.timeout, 30.0) if receipt_wait is None else receipt_wait
+        self.lease = self.receipt_wait + 30.0 if lease is None else lease
+        self.stuck_after = stuck_after
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.late_after = late_after
+        ChainWorker._count += 1
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{ChainWorker._count}"
         self.jobs_done = 0
-        self._mint_attempts: dict[int, int] = {}
-        # Errors are logged with their traceback: a failing job is a bug or a chain problem.
+        self.txlog = TxLog(pool, self.client)
+        self.kinds: list[JobKind] = [k(pool, contracts) for k in KINDS]
+        self._last_beat = 0.0
+        self._beat_lock = threading.Lock()
         self._poller = PollingThread(
             self.run_once, interval, name="chain-worker", log=log, tracebacks=True
         )
@@ -52,179 +119,269 @@ class ChainWorker:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stops after the job in progress."""
+        """Stops after the job in progress and marks the heartbeat row stopped."""
         self._poller.stop(timeout)
+        try:
+            self.pool.execute(
+                "UPDATE chain_workers SET stopped_at = now(), beat_at = now() WHERE worker = $1",
+                (self.name,),
+            )
+        except Exception as exc:  # the database may be gone at shutdown: the row ages instead
+            log.warning("chain worker %s: cannot mark the heartbeat stopped: %s", self.name, exc)
 
     def run_once(self) -> bool:
-        """Runs at most one job of each kind; True when any job ran."""
-        ran = [self._mint(), self._proof(), self._batch(), self._failsafe()]
-        self.jobs_done += sum(ran)
+        """Beats, forms a batch when one is due, and runs at most one job of each kind; True when
+        anything ran."""
+        self.beat()
+        entry = self.contracts.config.entry("ProofRegistry")
+        formed = form_batch(
+            self.pool,
+            self.client.chain_id,
+            entry.address.lower(),
+            self.batch_max,
+            self.batch_wait,
+        )
+        ran = [formed]
+        for kind in self.kinds:
+            job = kind.claim(self.lease)
+            if job is not None:
+                self._run(kind, job)
+                self.jobs_done += 1
+            ran.append(job is not None)
         return any(ran)
 
-    # Each job claims one row, does its chain call while holding the row, then records the result
-    # in the same transaction; a chain error is recorded on the row and retried a few times.
+    def beat(self, force: bool = False) -> None:
+        """Refreshes this worker's ``chain_workers`` row (at most once a second)."""
+        now = time.monotonic()
+        with self._beat_lock:
+            if not force and now - self._last_beat < 1.0:
+                return
+            self._last_beat = now
+        self.pool.execute(
+            "INSERT INTO chain_workers (worker, chain_id, sender, interval_seconds, jobs_done) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (worker) DO UPDATE SET beat_at = now(), "
+            "jobs_done = $5, stopped_at = NULL, interval_seconds = $4",
+            (self.name, self.client.chain_id, self.txlog.sender, self.interval, self.jobs_done),
+        )
 
-    def _failed(self, conn: Any, table: str, row_id: int, attempts: int, exc: Exception) -> None:
-        give_up = attempts + 1 >= MAX_ATTEMPTS
-        if table == "identity_nfts":  # no attempts column: counted in memory
-            conn.execute(
-                "UPDATE identity_nfts SET status = CASE WHEN $2 THEN 'failed' ELSE status END, "
-                "updated_at = now() WHERE id = $1",
-                (row_id, give_up),
-            )
-        else:
-            conn.execute(
-                f"UPDATE {table} SET attempts = attempts + 1, last_error = $2, "
-                "status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE id = $1",
-                (row_id, str(exc)[:500], give_up),
-            )
-        log.warning("%s %d: chain call failed (attempt %d): %s", table, row_id, attempts + 1, exc)
+    # -- one job
 
-    def _mint(self) -> bool:
-        with self.pool.connection() as conn, conn.transaction():
-            rows = conn.execute(
-                "SELECT id, wallet_address FROM identity_nfts WHERE status = 'pending' "
-                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-            )
-            if not rows:
-                return False
-            nft_id, wallet = rows[0]
-            try:
-                minted = self.contracts.mint_identity(wallet)
-            except (NativeError, ValueError) as exc:
-                tries = self._mint_attempts.get(nft_id, 0)
-                self._mint_attempts[nft_id] = tries + 1
-                self._failed(conn, "identity_nfts", nft_id, tries, exc)
-                return True
-            conn.execute(
-                "UPDATE identity_nfts SET status = 'active', token_id = $2, mint_tx_hash = $3, "
-                "minted_block = $4, updated_at = now() WHERE id = $1",
-                (
-                    nft_id,
-                    minted.token_id,
-                    minted.receipt.tx_hash.lower(),
-                    minted.receipt.block_number,
-                ),
-            )
-            return True
+    def backoff(self, attempts: int) -> float:
+        """Seconds before retry number ``attempts + 1``: doubling, capped, with jitter."""
+        delay = min(self.backoff_cap, self.backoff_base * 2 ** min(attempts, 30))
+        return delay * (0.5 + random.random() / 2)  # jitter, not a secret
 
-    def _proof(self) -> bool:
-        with self.pool.connection() as conn, conn.transaction():
-            rows = conn.execute(
-                "SELECT p.id, p.attempts, s.document_sha256, u.wallet_address FROM proofs p "
-                "JOIN signatures s ON s.id = p.signature_id JOIN users u ON u.id = s.user_id "
-                "JOIN identity_nfts n ON n.user_id = u.id "
-                "WHERE p.status = 'pending' AND p.mode = 'single' AND n.status <> 'pending' "
-                "ORDER BY p.id LIMIT 1 FOR UPDATE OF p SKIP LOCKED"
+    def _run(self, kind: JobKind, job: Job) -> None:
+        late = float(job.data.get("late_s") or 0)
+        if kind.name == "failsafe" and late > self.late_after:
+            log.error(
+                "fail-safe %d is %.0f s past its time (attempt %d)", job.id, late, job.attempts
             )
-            if not rows:
-                return False
-            proof_id, attempts, doc, wallet = rows[0]
-            doc_hash = "0x" + doc
-            try:
-                existing = self.contracts.get_proof(doc_hash)
-                tx_hash, block = None, None
-                if existing is None:
-                    receipt = self.contracts.register_proof(doc_hash, signer=wallet)
-                    tx_hash, block = receipt.tx_hash.lower(), receipt.block_number
-                else:
-                    block = existing.block_number
-            except (NativeError, ValueError) as exc:
-                self._failed(conn, "proofs", proof_id, attempts, exc)
-                return True
-            conn.execute(
-                "UPDATE proofs SET status = 'confirmed', tx_hash = $2, block_number = $3, "
-                "attempts = attempts + 1, confirmed_at = now() WHERE id = $1",
-                (proof_id, tx_hash, block),
-            )
-            return True
-
-    def _batch(self) -> bool:
-        """Anchors pending batch-mode proofs: one Merkle root on chain for up to ``batch_max``
-        documents, once the oldest has waited ``batch_wait`` seconds (or the batch is full);
-        each proof row gets its leaf index and RFC 6962 audit path."""
-        with self.pool.connection() as conn, conn.transaction():
-            rows = conn.execute(
-                "SELECT p.id, s.document_sha256, extract(epoch FROM now() - p.created_at) "
-                "FROM proofs p JOIN signatures s ON s.id = p.signature_id "
-                "JOIN identity_nfts n ON n.user_id = s.user_id "
-                "WHERE p.status = 'pending' AND p.mode = 'batch' AND n.status <> 'pending' "
-                "ORDER BY p.id LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
-                (self.batch_max,),
-            )
-            if not rows or (
-                len(rows) < self.batch_max and max(r[2] for r in rows) < self.batch_wait
-            ):
-                return False
-            leaves = [bytes.fromhex(r[1]) for r in rows]
-            tree = MerkleTree(leaves)
-            try:
-                onchain_id, receipt = self.contracts.anchor_batch(tree.root, tree.size)
-            except (NativeError, ValueError) as exc:
-                for r in rows:
-                    self._failed(conn, "proofs", r[0], MAX_ATTEMPTS - 1, exc)
-                return True
-            cfg = self.contracts.config.entry("ProofRegistry")
-            batch_id = conn.execute(
-                "INSERT INTO proof_batches (chain_id, contract_address, merkle_root, tree_size, "
-                "onchain_batch_id, status, tx_hash, block_number, anchored_at) "
-                "VALUES ($1, $2, $3, $4, $5, 'anchored', $6, $7, now()) RETURNING id",
-                (
-                    self.contracts.client.chain_id,
-                    cfg.address.lower(),
-                    "0x" + tree.root.hex(),
-                    tree.size,
-                    onchain_id,
-                    receipt.tx_hash.lower(),
-                    receipt.block_number,
-                ),
-            )[0][0]
-            for i, r in enumerate(rows):
-                path = ["0x" + h.hex() for h in tree.proof(i).hashes]
-                conn.execute(
-                    "UPDATE proofs SET status = 'confirmed', batch_id = $2, leaf_index = $3, "
-                    "inclusion_path = ARRAY(SELECT jsonb_array_elements_text($4)), "
-                    "tx_hash = $5, block_number = $6, attempts = attempts + 1, "
-                    "confirmed_at = now() WHERE id = $1",
-                    (r[0], batch_id, i, path, receipt.tx_hash.lower(), receipt.block_number),
+        try:
+            self._advance(kind, job)
+        except (ContractReverted, ConfigError) as exc:
+            reason = exc.reason if isinstance(exc, ContractReverted) else str(exc)
+            if kind.gives_up:
+                log.warning("%s %d failed for good: %s", kind.name, job.id, reason)
+                kind.fail(job, reason)
+            else:
+                log.error(
+                    "%s %d refused (%s); retrying in %.0f s",
+                    kind.name,
+                    job.id,
+                    reason,
+                    self.backoff_cap,
                 )
-            return True
-
-    def _failsafe(self) -> bool:
-        with self.pool.connection() as conn, conn.transaction():
-            rows = conn.execute(
-                "SELECT f.id, f.attempts, f.reason_hash, n.id, n.token_id, n.status "
-                "FROM failsafe_events f LEFT JOIN identity_nfts n ON n.user_id = f.user_id "
-                "WHERE f.status = 'queued' AND f.execute_after <= now() "
-                "AND (n.status IS NULL OR n.status <> 'pending') "
-                "ORDER BY f.execute_after LIMIT 1 FOR UPDATE OF f SKIP LOCKED"
+                kind.retry(job, reason, self.backoff_cap)
+        except Exception as exc:  # transient: anything else the node, network or DB threw
+            delay = self.backoff(job.attempts)
+            text = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "%s %d: %s; retry %d in %.1f s", kind.name, job.id, text, job.attempts + 1, delay
             )
-            if not rows:
-                return False
-            event_id, attempts, reason, nft_id, token_id, nft_status = rows[0]
-            if nft_id is None or nft_status != "active":
-                # Nothing to cancel (no identity, minting failed, or already cancelled).
-                conn.execute(
-                    "UPDATE failsafe_events SET status = 'skipped', identity_nft_id = $2 "
-                    "WHERE id = $1",
-                    (event_id, nft_id),
-                )
-                return True
             try:
-                receipt = self.contracts.trigger_failsafe(int(token_id), reason)
-            except (NativeError, ValueError) as exc:
-                self._failed(conn, "failsafe_events", event_id, attempts, exc)
-                return True
-            tx = receipt.tx_hash.lower()
-            conn.execute(
-                "UPDATE failsafe_events SET status = 'confirmed', identity_nft_id = $2, "
-                "chain_id = $3, tx_hash = $4, block_number = $5, attempts = attempts + 1, "
-                "confirmed_at = now() WHERE id = $1",
-                (event_id, nft_id, self.contracts.client.chain_id, tx, receipt.block_number),
-            )
-            conn.execute(
-                "UPDATE identity_nfts SET status = 'cancelled', cancel_tx_hash = $2, "
-                "cancelled_at = now(), updated_at = now() WHERE id = $1",
-                (nft_id, tx),
-            )
-            return True
+                kind.retry(job, text, delay)
+            except Exception as db_exc:  # the lease brings the job back anyway
+                log.warning("%s %d: cannot record the retry: %s", kind.name, job.id, db_exc)
+
+    def _advance(self, kind: JobKind, job: Job) -> None:
+        mined, pending = None, []
+        for tx in self.txlog.open_txs(kind.name, job.id):  # newest first
+            receipt = self.client.mined_receipt(tx.tx_hash)
+            if receipt is None:
+                pending.append(tx)
+                continue
+            if not self.client.is_final(receipt):
+                self._recheck(kind, job)  # mined, not yet confirmed enough: neither resend nor drop
+                return
+            ok = receipt.status == 1
+            self.txlog.settle(tx.tx_hash, "mined" if ok else "reverted", receipt.block_number)
+            mined = receipt if ok else mined
+        outcome = kind.settled(job, mined)
+        if outcome is not None:
+            kind.finish(job, outcome)
+            self.txlog.drop_unmined(kind.name, job.id)  # siblings of the mined one, or unneeded
+            return
+        if pending:
+            if self.client.nonce() <= pending[0].nonce:
+                self._resend(kind, job, pending[0])
+                return
+            # The nonce is spent: by one of ours mined meanwhile, or by another transaction.
+            for t in pending:
+                receipt = self.client.mined_receipt(t.tx_hash)
+                if receipt is not None and not self.client.is_final(receipt):
+                    self._recheck(kind, job)
+                    return
+                if receipt is not None:
+                    self._finish_from(kind, job, t.tx_hash, receipt)
+                    return
+            for t in pending:  # none of them can be mined now
+                self.txlog.settle(t.tx_hash, "dropped")
+        call, label = kind.call(job)
+        try:
+            gas = self.client.estimate_gas(call, label)
+        except ContractReverted:
+            # The effect may have appeared since the chain was asked: finish from it if so.
+            outcome = kind.settled(job, None)
+            if outcome is None:
+                raise
+            kind.finish(job, outcome)
+            return
+        tx = self.txlog.sign_and_record(
+            kind.name,
+            job.id,
+            call,
+            gas=gas,
+            fees=self.client.fees(),
+            label=label,
+            mark_submitted=kind.submitted(job),
+        )
+        self._send(tx, label)
+        self._wait(kind, job, tx)
+
+    def _resend(self, kind: JobKind, job: Job, newest: RecordedTx) -> None:
+        """Sends the newest unmined transaction again, or replaces it when it is stuck."""
+        call, label = kind.call(job)
+        if newest.age_s < self.stuck_after:
+            self._send(newest.signed(), label)
+            self._wait(kind, job, newest.signed())
+            return
+        fees = newest.fees.bumped(FEE_BUMP, self.client.max_fee).at_least(self.client.fees())
+        log.warning(
+            "%s %d: %s unmined after %.0f s; replacing it (nonce %d) with higher fees",
+            kind.name,
+            job.id,
+            newest.tx_hash,
+            newest.age_s,
+            newest.nonce,
+        )
+        tx = self.txlog.sign_and_record(
+            kind.name,
+            job.id,
+            call,
+            gas=newest.gas,
+            fees=fees,
+            label=label,
+            mark_submitted=kind.submitted(job),
+            nonce=newest.nonce,
+        )
+        self._send(tx, label)
+        self._wait(kind, job, tx)
+
+    def _send(self, tx: SignedTx, label: str) -> None:
+        try:
+            self.client.send_raw(tx, label)
+        except NonceTooLow:
+            # Mined already (ours) or taken by another transaction: the next pass tells which.
+            log.info("%s: nonce %d already used; reconciling on the next pass", label, tx.nonce)
+
+    def _wait(self, kind: JobKind, job: Job, tx: SignedTx) -> None:
+        receipt = self.client.wait_receipt(tx.tx_hash, self.receipt_wait)
+        if receipt is None:
+            self._recheck(kind, job)
+            return
+        self._finish_from(kind, job, tx.tx_hash, receipt)
+
+    def _recheck(self, kind: JobKind, job: Job) -> None:
+        """Not mined (or not confirmed) yet: look again soon; no attempt is counted."""
+        self.pool.execute(
+            f"UPDATE {kind.table} SET next_attempt_at = now() + make_interval(secs => $2) "
+            "WHERE id = $1",
+            (job.id, self.interval),
+        )
+
+    def _finish_from(self, kind: JobKind, job: Job, tx_hash: str, receipt: Receipt) -> None:
+        ok = receipt.status == 1
+        self.txlog.settle(tx_hash, "mined" if ok else "reverted", receipt.block_number)
+        outcome = kind.settled(job, receipt if ok else None)
+        if outcome is None:
+            # Reverted on chain after a clean estimate (a race): the next estimate names it.
+            raise RuntimeError(f"{tx_hash} mined with status {receipt.status}, no effect")
+        kind.finish(job, outcome)
+        self.txlog.drop_unmined(kind.name, job.id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs a chain worker until SIGINT/SIGTERM; 2 when the environment is not fit to run."""
+    p = argparse.ArgumentParser(
+        prog="python -m validate_all_flows.embedded.service.worker",
+        description="Run the chain worker (mints, proofs, batch anchors, fail-safes) on its own. "
+        "Settings from the environment: DATABASE_URL, RPC_URL, CHAIN_ID, CHAIN_PRIVATE_KEY, "
+        "CONTRACTS_CONFIG, CHAIN_CONFIRMATIONS, CHAIN_MAX_FEE_GWEI.",
+    )
+    p.add_argument("--interval", type=float, default=0.5, help="idle poll interval (s)")
+    p.add_argument("--lease", type=float, help="seconds a claimed job is held")
+    p.add_argument("--receipt-wait", type=float, help="seconds to wait for a receipt")
+    p.add_argument("--stuck-after", type=float, default=180.0, help="replace after (s)")
+    p.add_argument("--backoff-cap", type=float, default=60.0, help="longest retry interval (s)")
+    p.add_argument("--name", help="heartbeat name (default host:pid:n)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from validate_all_flows.embedded.chain import load_contracts_config
+    from validate_all_flows.embedded.web3_client import ChainClient, ChainSettings
+
+    dsn = os.environ.get("DATABASE_URL", "")
+    try:
+        if not dsn:
+            raise ConfigError("DATABASE_URL is not set")
+        settings = ChainSettings.from_env()
+    except ConfigError as exc:
+        print(f"chain worker: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with Pool(dsn, min_size=1, max_size=4) as pool:
+        delay = 1.0
+        while True:  # a node that is away at start-up is waited for, like one away later
+            try:
+                config = load_contracts_config(settings.contracts_config)
+                client = ChainClient.from_settings(settings)
+                contracts = BlocktrustContracts(client, config)
+                break
+            except ChainConnectionError as exc:
+                log.warning("chain worker: %s; retrying in %.0f s", exc, delay)
+                if stop.wait(delay):
+                    return 0
+                delay = min(delay * 2, args.backoff_cap)
+            except (ChainError, ContractsConfigError, FileReadError) as exc:
+                print(f"chain worker: {exc}", file=sys.stderr)  # wrong chain, config, contracts
+                return 2
+        worker = ChainWorker(
+            pool,
+            contracts,
+            args.interval,
+            lease=args.lease,
+            receipt_wait=args.receipt_wait,
+            stuck_after=args.stuck_after,
+            backoff_cap=args.backoff_cap,
+            name=args.name,
+        ).start()
+        log.info("chain worker %s: %r", worker.name, client)
+        stop.wait()
+        worker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
