@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT / "python"), str(ROOT)]
 
 from limits import parse, storage, strategies  # noqa: E402
 
-from blocktrust_native.ratelimit_redis import RedisRateLimiter  # noqa: E402
+from blocktrust_native.ratelimit.redis import RedisRateLimiter  # noqa: E402
 from blocktrust_native.redis import RedisClient  # noqa: E402
 from validate_all_flows.embedded.redis import TempRedis  # noqa: E402
 
@@ -100,7 +100,7 @@ def main() -> None:
         pg_ctx = None
         try:
             from blocktrust_native.pool import Pool
-            from blocktrust_native.ratelimit_pg import PgRateLimiter
+            from blocktrust_native.ratelimit.postgres import PgRateLimiter
             from validate_all_flows.embedded.postgres import TempPostgres
 
             pg_ctx = TempPostgres().start()

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from blocktrust_native.errors import ConfigError, FlowSpecError
-from blocktrust_native.flows import FlowSpec, Slo, http_request, run_flow, start_flow
+from blocktrust_native.flows import FlowSpec, Slo, run_flow, start_flow
+from blocktrust_native.http import http_request
 from tests_py.fix_http_server import MisbehavingServer
 from tests_py.fix_reset_proxy import ResettingProxy
 
@@ -258,7 +259,7 @@ def test_dns_resolution_is_bounded_by_the_connect_timeout(tmp_path):
     threading.Thread(target=lambda: queries.append(sock.recv(512)), daemon=True).start()
     code = textwrap.dedent(
         """
-        from blocktrust_native.flows import http_request
+        from blocktrust_native.http import http_request
         r = http_request("GET", "http://never-answers.blocktrust.test:8080/", connect_timeout=0.5)
         print(r["error"])
         """

@@ -27,8 +27,8 @@ from blocktrust_native.errors import (
     RedisError,
 )
 from blocktrust_native.ratelimit import ManualClock, RateLimiter
-from blocktrust_native.ratelimit_middleware import RateLimitMiddleware
-from blocktrust_native.ratelimit_redis import RedisRateLimiter
+from blocktrust_native.ratelimit.middleware import RateLimitMiddleware
+from blocktrust_native.ratelimit.redis import RedisRateLimiter
 from blocktrust_native.redis import RedisClient, key_slot
 from validate_all_flows.embedded.postgres import free_port
 from validate_all_flows.embedded.redis import TempRedis

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "blocktrust/http_client.hpp"
+#include "blocktrust/http.hpp"
 #include "http_text.hpp"
 
 namespace blocktrust::http {

@@ -31,10 +31,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from blocktrust_native import __version__, passwords
-from blocktrust_native.apikeys_store import PgKeyStore
+from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.digest import sha256
 from blocktrust_native.pool import Pool
-from blocktrust_native.ratelimit_pg import PgRateLimiter
+from blocktrust_native.ratelimit.postgres import PgRateLimiter
 from validate_all_flows.embedded.chain import BlocktrustContracts
 from validate_all_flows.embedded.service.limits import BodyLimit, Busy, HashingGate
 from validate_all_flows.embedded.service.security import (
