@@ -1,5 +1,5 @@
 """Every module of both packages imports on this interpreter (requires-python >= 3.10 is true:
-scripts/test runs this file, with the fast subset it names, on 3.10 and 3.13 too)."""
+scripts/test-interpreters runs this file, with the fast subset it names, on 3.10 and 3.13)."""
 
 from __future__ import annotations
 
