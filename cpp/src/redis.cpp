@@ -25,6 +25,8 @@
 #include <thread>
 #include <utility>
 
+#include "tls_trust.hpp"
+
 namespace blocktrust::redis {
 
 namespace {
@@ -363,13 +365,18 @@ struct Client::Impl {
       ctx = SSL_CTX_new(TLS_client_method());
       if (ctx == nullptr) throw Error("Redis: cannot create a TLS context");
       SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-      const int ok = c.tls_ca_file.empty()
-                         ? SSL_CTX_set_default_verify_paths(ctx)
-                         : SSL_CTX_load_verify_locations(ctx, c.tls_ca_file.c_str(), nullptr);
-      if (ok != 1) {
+      // The system store is found where the distribution keeps it (a wheel's bundled OpenSSL
+      // only knows its build machine's paths); SSL_CERT_FILE / SSL_CERT_DIR still win.
+      const bool ok = c.tls_ca_file.empty()
+                          ? tls::trust_system_store(ctx)
+                          : SSL_CTX_load_verify_locations(ctx, c.tls_ca_file.c_str(), nullptr) == 1;
+      if (!ok) {
         SSL_CTX_free(ctx);
         ERR_clear_error();
-        throw ConfigError("Redis: cannot load the CA certificates '" + c.tls_ca_file + "'");
+        throw ConfigError(
+            c.tls_ca_file.empty()
+                ? "Redis: no system CA store found (set SSL_CERT_FILE or pass a CA file)"
+                : "Redis: cannot load the CA certificates '" + c.tls_ca_file + "'");
       }
     }
   }

@@ -6,7 +6,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from blocktrust_native._native import apikeys as _native
 from blocktrust_native.errors import ConfigError, InvalidApiKey
@@ -67,7 +67,7 @@ class ApiKey:
         """True when ``expires_at`` has passed (never for a key without expiry)."""
         if self.expires_at is None:
             return False
-        return (now or datetime.now(UTC)) >= self.expires_at
+        return (now or datetime.now(timezone.utc)) >= self.expires_at
 
 
 def _role(role: Role | str) -> Role:
@@ -111,7 +111,7 @@ class ApiKeyCodec(_native.ApiKeyCodec):
     ) -> ApiKey:
         """A new key with ``role`` and optional expiry (a datetime or a delta from now)."""
         checked = _role(role)
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         expires_at = _expiry(expires, now)
         token = self._new_token()
         return ApiKey(
