@@ -20,7 +20,7 @@ from fix_deployments import Deployment, env_of, start
 from validate_all_flows.checks import CheckResult, Status, run_checks
 from validate_all_flows.cli import main
 from validate_all_flows.profile import load_profile
-from validate_all_flows.report import Verdict, decide
+from validate_all_flows.report import GoNoGo, decide
 from validate_all_flows.target import Target
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -48,7 +48,7 @@ def deploy(fresh_pg_dsn: str, tmp_path: Path) -> Iterator[object]:
 
 def _validate(
     dep: Deployment, groups: set[str] | None = None
-) -> tuple[Verdict, dict[str, CheckResult]]:
+) -> tuple[GoNoGo, dict[str, CheckResult]]:
     """The command's verdict through the library, with a short fail-safe margin (the duress
     fault would otherwise wait out FAILSAFE_DELAY_MAX + 60 s)."""
     profile = load_profile(dep.profile)

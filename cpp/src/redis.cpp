@@ -138,14 +138,15 @@ class Conn final {
     where_ += ":" + std::to_string(port);
     reader_ = redisReaderCreate();
     if (reader_ == nullptr) throw std::bad_alloc();
-    connect_tcp(host, port, c.timeout);
-    if (ctx != nullptr) start_tls(ctx, host, c.tls_verify);
+    try {
+      connect_tcp(host, port, c.timeout);
+      if (ctx != nullptr) start_tls(ctx, host, c.tls_verify);
+    } catch (...) {
+      free_all();  // no destructor runs for a constructor that throws
+      throw;
+    }
   }
-  ~Conn() {
-    if (ssl_ != nullptr) SSL_free(ssl_);  // no close_notify: the socket may be dead
-    if (fd_ >= 0) ::close(fd_);
-    redisReaderFree(reader_);
-  }
+  ~Conn() { free_all(); }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
@@ -322,6 +323,15 @@ class Conn final {
       }
       throw IoFailure{where_ + ": read failed: " + std::strerror(errno), true};
     }
+  }
+
+  void free_all() noexcept {
+    if (ssl_ != nullptr) SSL_free(ssl_);  // no close_notify: the socket may be dead
+    if (fd_ >= 0) ::close(fd_);
+    if (reader_ != nullptr) redisReaderFree(reader_);
+    ssl_ = nullptr;
+    fd_ = -1;
+    reader_ = nullptr;
   }
 
   std::string where_;
