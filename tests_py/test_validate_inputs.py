@@ -52,6 +52,8 @@ BAD = [
     ("availability-0", ["--availability", "0"], "--availability 0.0"),
     ("listener-lag-negative", ["--listener-lag", "-1"], "--listener-lag -1.0: must be"),
     ("listener-lag-inf", ["--listener-lag", "inf"], "--listener-lag inf"),
+    ("min-gas-balance-negative", ["--min-gas-balance", "-1"], "--min-gas-balance must be"),
+    ("min-gas-balance-inf", ["--min-gas-balance", "inf"], "--min-gas-balance must be"),
     ("load-zero", ["--load", "0"], "argument --load: must be > 0"),
     ("load-duration-negative", ["--load", "1", "--load-duration", "-1"], "--load-duration: must"),
     ("load-duration-nan", ["--load", "1", "--load-duration", "nan"], "--load-duration: must"),

@@ -208,8 +208,10 @@ def _check_arguments(args: argparse.Namespace) -> set[str] | None:
     for arg in args.require:
         if not [c for c in arg.split(",") if c.strip()]:
             raise _CannotRun(f"--require {arg!r}: no check or group named")
-    if args.min_gas_balance is not None and not args.min_gas_balance >= 0:
-        raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
+    if args.min_gas_balance is not None and not 0 <= args.min_gas_balance < float("inf"):
+        raise _CannotRun(
+            f"--min-gas-balance must be a finite number >= 0, got {args.min_gas_balance}"
+        )
     try:
         check_inputs(
             base_url=args.base_url,
