@@ -186,7 +186,7 @@ def shared_store(threads: int, per_thread: int) -> tuple[float | None, float | N
         print(f"  limits on Redis: skipped ({type(e).__name__}: {e})")
     try:
         from blocktrust_native.pool import Pool
-        from blocktrust_native.ratelimit_pg import PgRateLimiter
+        from blocktrust_native.ratelimit.postgres import PgRateLimiter
         from validate_all_flows.embedded.postgres import TempPostgres
 
         with TempPostgres() as pg:

@@ -9,11 +9,16 @@ throwaway PostgreSQL cluster). Contenders run interleaved, best of 3 rounds, so 
 them alike. Pairs: limits moving window vs ours sliding_window (both exact-on-one-key windows over
 Redis), limits fixed window vs ours fixed_window, and ours gcra on Redis vs on PostgreSQL. Ratios
 are printed last (target: ours >= 3x limits on Redis).
+
+Besides decisions per second (wall clock, which a loaded host squeezes for everyone), each
+contender's CPU time per decision is printed: this process's (the client side, all threads) and
+redis-server's (from /proc), which other processes' load does not inflate as much.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import threading
@@ -26,7 +31,7 @@ sys.path[:0] = [str(ROOT / "python"), str(ROOT)]
 
 from limits import parse, storage, strategies  # noqa: E402
 
-from blocktrust_native.ratelimit_redis import RedisRateLimiter  # noqa: E402
+from blocktrust_native.ratelimit.redis import RedisRateLimiter  # noqa: E402
 from blocktrust_native.redis import RedisClient  # noqa: E402
 from validate_all_flows.embedded.redis import TempRedis  # noqa: E402
 
@@ -34,8 +39,17 @@ RULE = "100/second"
 KEYS = [f"user:{i}" for i in range(1000)]
 
 
-def threaded_rate(hit: Callable[[str], object], threads: int, per_thread: int) -> float:
-    """Decisions per second of ``threads`` threads making ``per_thread`` decisions each."""
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def threaded_rate(
+    hit: Callable[[str], object], threads: int, per_thread: int, server_pid: int | None = None
+) -> tuple[float, float, float]:
+    """(decisions per second, client CPU us per decision, server CPU us per decision) of
+    ``threads`` threads making ``per_thread`` decisions each."""
     barrier = threading.Barrier(threads + 1)
 
     def work(offset: int) -> None:
@@ -47,10 +61,13 @@ def threaded_rate(hit: Callable[[str], object], threads: int, per_thread: int) -
     for t in pool:
         t.start()
     barrier.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
+    server = server_cpu_s(server_pid) if server_pid else 0.0
     for t in pool:
         t.join()
-    return threads * per_thread / (time.perf_counter() - start)
+    n = threads * per_thread
+    server_us = (server_cpu_s(server_pid) - server) / n * 1e6 if server_pid else float("nan")
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6, server_us
 
 
 def main() -> None:
@@ -58,6 +75,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a small run")
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pool-size", type=int, default=None, help="our client's connections")
     args = ap.parse_args()
     per_thread = 1_000 if args.quick else 5_000
     threads = args.threads
@@ -66,11 +84,13 @@ def main() -> None:
     print(f"host: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} (1 min average)")
     with TempRedis() as server:
         url = server.url
+        assert server.proc is not None
+        redis_pid = server.proc.pid
         # Separate databases: limits names a key the same for both strategies.
         base = url.rsplit("/", 1)[0]
         moving = strategies.MovingWindowRateLimiter(storage.storage_from_string(base + "/1"))
         fixed = strategies.FixedWindowRateLimiter(storage.storage_from_string(base + "/2"))
-        client = RedisClient(url)
+        client = RedisClient(url, pool_size=args.pool_size)
         contenders: dict[str, Callable[[str], object]] = {
             "limits moving window (Redis)": lambda k: moving.hit(item, k),
             "limits fixed window (Redis)": lambda k: fixed.hit(item, k),
@@ -81,7 +101,7 @@ def main() -> None:
         pg_ctx = None
         try:
             from blocktrust_native.pool import Pool
-            from blocktrust_native.ratelimit_pg import PgRateLimiter
+            from blocktrust_native.ratelimit.postgres import PgRateLimiter
             from validate_all_flows.embedded.postgres import TempPostgres
 
             pg_ctx = TempPostgres().start()
@@ -96,15 +116,24 @@ def main() -> None:
             for fn in contenders.values():
                 threaded_rate(fn, threads, per_thread // 10)  # warm up: connections, scripts
             best = dict.fromkeys(contenders, 0.0)
+            client_us = dict.fromkeys(contenders, float("inf"))
+            server_us = dict.fromkeys(contenders, float("inf"))
             for _ in range(args.rounds):
                 for label, fn in contenders.items():
-                    best[label] = max(best[label], threaded_rate(fn, threads, per_thread))
+                    pid = redis_pid if "(Redis)" in label else None
+                    rate, c_us, s_us = threaded_rate(fn, threads, per_thread, pid)
+                    best[label] = max(best[label], rate)
+                    client_us[label] = min(client_us[label], c_us)
+                    server_us[label] = min(server_us[label], s_us)
         finally:
             if pg_ctx is not None:
                 pg_ctx.stop()
-    print(f"decisions/s, {threads} threads, 1,000 keys, rule {RULE}, best of {args.rounds}:")
+    print(f"{threads} threads, 1,000 keys, rule {RULE}, best of {args.rounds}:")
+    print(f"  {'':32s} {'decisions/s':>12s} {'client CPU us':>14s} {'redis CPU us':>13s}")
     for label, rate in best.items():
-        print(f"  {label:32s} {rate:10.0f}")
+        s_us = server_us[label]
+        server = f"{s_us:13.1f}" if math.isfinite(s_us) else f"{'-':>13s}"  # not on Redis
+        print(f"  {label:32s} {rate:12.0f} {client_us[label]:14.1f} {server}")
     print("ratios (ours vs anchor):")
     pairs = [
         ("sliding_window vs limits moving window", "ours sliding_window (Redis)",
@@ -114,7 +143,11 @@ def main() -> None:
         ("gcra vs limits moving window", "ours gcra (Redis)", "limits moving window (Redis)", 3),
     ]  # fmt: skip
     for name, ours, theirs, target in pairs:
-        print(f"  {name}: {best[ours] / best[theirs]:.1f}x (target >= {target}x)")
+        print(
+            f"  {name}: {best[ours] / best[theirs]:.1f}x decisions/s (target >= {target}x); "
+            f"{client_us[theirs] / client_us[ours]:.1f}x less client CPU, "
+            f"{server_us[theirs] / server_us[ours]:.1f}x less redis-server CPU per decision"
+        )
     if "ours gcra (PostgreSQL)" in best:
         ratio = best["ours gcra (Redis)"] / best["ours gcra (PostgreSQL)"]
         print(f"  gcra on Redis vs our PostgreSQL store: {ratio:.1f}x")

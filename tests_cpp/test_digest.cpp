@@ -196,7 +196,7 @@ TEST(Digest, HashFileErrorsNameThePath) {
   try {
     (void)dg::hash_file(dg::Algorithm::kSha256, missing);
     FAIL() << "no error";
-  } catch (const blocktrust::IoError& e) {
+  } catch (const blocktrust::FileReadError& e) {
     EXPECT_EQ(e.path(), missing);
     EXPECT_EQ(e.error_number(), ENOENT);
     EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
@@ -205,7 +205,7 @@ TEST(Digest, HashFileErrorsNameThePath) {
   try {
     (void)dg::hash_file(dg::Algorithm::kSha256, dir.path());
     FAIL() << "no error for a directory";
-  } catch (const blocktrust::IoError& e) {
+  } catch (const blocktrust::FileReadError& e) {
     EXPECT_EQ(e.error_number(), EISDIR);
     EXPECT_NE(std::string(e.what()).find("read"), std::string::npos) << e.what();
   }
@@ -215,7 +215,7 @@ TEST(Digest, HashFileErrorsNameThePath) {
     try {
       (void)dg::hash_file(dg::Algorithm::kSha256, secret);
       FAIL() << "no error for an unreadable file";
-    } catch (const blocktrust::IoError& e) {
+    } catch (const blocktrust::FileReadError& e) {
       EXPECT_EQ(e.error_number(), EACCES);
     }
   }

@@ -18,10 +18,10 @@
 
 using blocktrust::ConfigError;
 using blocktrust::jsonrpc::Call;
+using blocktrust::jsonrpc::ChainConnectionError;
 using blocktrust::jsonrpc::Client;
+using blocktrust::jsonrpc::JsonRpcError;
 using blocktrust::jsonrpc::redact_url;
-using blocktrust::jsonrpc::RpcError;
-using blocktrust::jsonrpc::TransportError;
 using nlohmann::json;
 
 namespace {
@@ -140,7 +140,7 @@ TEST(JsonRpc, AnErrorObjectIsAnRpcErrorWithTheNodesCodeMessageAndData) {
   try {
     (void)client.call("fail", "[]");
     FAIL() << "no error";
-  } catch (const RpcError& e) {
+  } catch (const JsonRpcError& e) {
     EXPECT_EQ(e.code(), -32005);
     EXPECT_EQ(e.message(), "query returned more than 10000 results");
     EXPECT_EQ(json::parse(e.data()), json({{"limit", 10000}}));
@@ -160,14 +160,14 @@ TEST(JsonRpc, AnHttpErrorStatusWithAJsonRpcBodyKeepsTheNodesMessage) {
   try {
     (void)client.call("eth_chainId");
     FAIL() << "no error";
-  } catch (const RpcError& e) {
+  } catch (const JsonRpcError& e) {
     EXPECT_EQ(e.code(), -32029);
     EXPECT_EQ(e.message(), "too many requests");
     EXPECT_EQ(e.data(), "");
   }
 }
 
-TEST(JsonRpc, AnswersThatAreNotJsonRpcAreTransportErrors) {
+TEST(JsonRpc, AnswersThatAreNotJsonRpcAreChainConnectionErrors) {
   std::atomic<int> mode{0};
   RpcServer srv([&](const Request& req) {
     const std::string id = std::to_string(request_id(req));
@@ -188,17 +188,17 @@ TEST(JsonRpc, AnswersThatAreNotJsonRpcAreTransportErrors) {
   try {
     (void)client.call("eth_blockNumber");
     FAIL() << "no error";
-  } catch (const TransportError& e) {
+  } catch (const ChainConnectionError& e) {
     EXPECT_EQ(e.http_status(), 502);
     EXPECT_NE(std::string(e.what()).find("HTTP 502"), std::string::npos) << e.what();
   }
   for (int m = 1; m <= 4; ++m) {
     mode = m;
-    EXPECT_THROW((void)client.call("eth_blockNumber"), TransportError) << "mode " << m;
+    EXPECT_THROW((void)client.call("eth_blockNumber"), ChainConnectionError) << "mode " << m;
   }
 }
 
-TEST(JsonRpc, AnUnreachableNodeIsATransportErrorWithoutStatus) {
+TEST(JsonRpc, AnUnreachableNodeIsAChainConnectionErrorWithoutStatus) {
   int port = 0;
   {
     RpcServer gone(echo_node);
@@ -208,7 +208,7 @@ TEST(JsonRpc, AnUnreachableNodeIsATransportErrorWithoutStatus) {
   try {
     (void)client.call("eth_blockNumber");
     FAIL() << "no error";
-  } catch (const TransportError& e) {
+  } catch (const ChainConnectionError& e) {
     EXPECT_EQ(e.http_status(), 0);
     EXPECT_NE(std::string(e.what()).find("eth_blockNumber to http://127.0.0.1:"), std::string::npos)
         << e.what();
@@ -248,12 +248,12 @@ TEST(JsonRpc, ABatchRefusedAsAWholeOrAnsweredIncompletelyThrows) {
   try {
     (void)client.batch({{"a", "[]"}, {"b", "[]"}});
     FAIL() << "no error";
-  } catch (const RpcError& e) {
+  } catch (const JsonRpcError& e) {
     EXPECT_EQ(e.code(), -32600);
     EXPECT_EQ(e.message(), "no batches");
   }
   mode = 1;
-  EXPECT_THROW((void)client.batch({{"a", "[]"}, {"b", "[]"}}), TransportError);
+  EXPECT_THROW((void)client.batch({{"a", "[]"}, {"b", "[]"}}), ChainConnectionError);
 }
 
 TEST(JsonRpc, UrlSecretsAreSentButNeverShown) {
@@ -271,7 +271,7 @@ TEST(JsonRpc, UrlSecretsAreSentButNeverShown) {
   try {
     (void)client.call("eth_chainId");
     FAIL() << "no error";
-  } catch (const RpcError& e) {
+  } catch (const JsonRpcError& e) {
     EXPECT_EQ(std::string(e.what()).find(key), std::string::npos) << e.what();
     EXPECT_EQ(e.message().find(key), std::string::npos) << e.message();
     EXPECT_NE(e.message().find("bad key in "), std::string::npos) << e.message();
@@ -287,7 +287,7 @@ TEST(JsonRpc, UrlSecretsAreSentButNeverShown) {
   try {
     (void)gone.call("eth_chainId");
     FAIL() << "no error";
-  } catch (const TransportError& e) {
+  } catch (const ChainConnectionError& e) {
     const std::string what = e.what();
     EXPECT_EQ(what.find(key), std::string::npos) << what;
     EXPECT_EQ(what.find("hunter22"), std::string::npos) << what;

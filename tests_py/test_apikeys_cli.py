@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from blocktrust_native.apikeys import KeyRing
-from blocktrust_native.apikeys_store import PgKeyStore
+from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.pool import Pool
 
 pytestmark = pytest.mark.pg

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from blocktrust_native.flows import http_request
+from blocktrust_native.http import http_request
 from blocktrust_native.pool import Pool
 from validate_all_flows.checks import Status, run_checks
 from validate_all_flows.cli import main as cli_main

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from blocktrust_native.flows import http_request
+from blocktrust_native.http import http_request
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.migrate import apply_migrations
 from validate_all_flows.monitor import Monitor, MonitorConfig, MonitorStore, SlackWebhook

@@ -19,7 +19,7 @@ from fix_wsgi import serve_wsgi
 
 from blocktrust_native.errors import ConfigError
 from blocktrust_native.ratelimit import ManualClock, RateLimiter
-from blocktrust_native.ratelimit_middleware import (
+from blocktrust_native.ratelimit.middleware import (
     RateLimitMiddleware,
     RequestInfo,
     WsgiRateLimitMiddleware,

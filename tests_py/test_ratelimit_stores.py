@@ -14,8 +14,8 @@ from test_ratelimit_model import Model
 
 from blocktrust_native.pool import Pool
 from blocktrust_native.ratelimit import ManualClock, RateLimiter
-from blocktrust_native.ratelimit_pg import PgRateLimiter
-from blocktrust_native.ratelimit_redis import RedisRateLimiter
+from blocktrust_native.ratelimit.postgres import PgRateLimiter
+from blocktrust_native.ratelimit.redis import RedisRateLimiter
 from blocktrust_native.redis import RedisClient
 from validate_all_flows.embedded.redis import TempRedis
 

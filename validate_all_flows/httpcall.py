@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blocktrust_native.errors import ConfigError
-from blocktrust_native.flows import http_request
+from blocktrust_native.http import http_request
 
 __all__ = ["HttpResult", "call"]
 

@@ -1,5 +1,7 @@
-// blocktrust_native._native.apikeys: thin binding of blocktrust::apikey. Single verifications are
+// blocktrust_native._native.apikeys: thin binding of blocktrust::apikeys. Single verifications are
 // short (about a microsecond) and keep the GIL; verify_many releases it for the whole batch.
+#include "blocktrust/apikeys.hpp"
+
 #include <pybind11/stl.h>
 
 #include <deque>
@@ -9,13 +11,12 @@
 #include <vector>
 
 #include "bindings.hpp"
-#include "blocktrust/apikey.hpp"
 
 namespace blocktrust::bindings {
 
 namespace {
 
-namespace ak = blocktrust::apikey;
+namespace ak = blocktrust::apikeys;
 
 // A token as UTF-8 (CPython caches it in the str object, so the view lives as long as the str);
 // nullopt for lone surrogates, which cannot be part of a token anyway. TypeError for a non-str.

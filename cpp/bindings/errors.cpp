@@ -22,7 +22,7 @@ void register_errors(py::module_& m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
-    } catch (const IoError& e) {
+    } catch (const FileReadError& e) {
       py::object err = error_class("FileReadError")(e.error_number(), e.what(), e.path());
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
     } catch (const redis::ConnectionError& e) {

@@ -1,45 +1,19 @@
-// blocktrust_native._native.flows: thin bindings of the histogram, the HTTP client and the flow
-// runner. Every wait releases the GIL; the GIL is taken back only for progress callbacks and to
-// notice Ctrl-C.
+// blocktrust_native._native.flows: thin bindings of the histogram and the flow runner. Every wait
+// releases the GIL; the GIL is taken back only for progress callbacks and to notice Ctrl-C.
+#include "blocktrust/flows.hpp"
+
 #include <pybind11/stl.h>
 
 #include <chrono>
-#include <cmath>
 
 #include "bindings.hpp"
-#include "blocktrust/flow.hpp"
 #include "blocktrust/histogram.hpp"
-#include "blocktrust/http_client.hpp"
 
 namespace blocktrust::bindings {
 
 namespace {
 
 namespace fl = blocktrust::flows;
-namespace bh = blocktrust::http;
-
-std::int64_t to_ms(double seconds, const char* what) {
-  if (!std::isfinite(seconds) || seconds <= 0 || seconds > 86400.0 * 7) {
-    throw ConfigError(std::string(what) + " must be a positive number of seconds");
-  }
-  return static_cast<std::int64_t>(std::ceil(seconds * 1000.0));
-}
-
-bh::HttpOptions http_options(double connect_timeout, double request_timeout,
-                             std::uint64_t max_response_bytes, std::uint32_t max_header_bytes,
-                             bool verify_tls, const std::string& ca_file, bool follow_redirects,
-                             int max_redirects) {
-  bh::HttpOptions o;
-  o.connect_timeout_ms = to_ms(connect_timeout, "connect_timeout");
-  o.request_timeout_ms = to_ms(request_timeout, "request_timeout");
-  o.max_response_bytes = max_response_bytes;
-  o.max_header_bytes = max_header_bytes;
-  o.verify_peer = verify_tls;
-  o.ca_file = ca_file;
-  o.follow_redirects = follow_redirects;
-  o.max_redirects = max_redirects;
-  return o;
-}
 
 py::dict progress_dict(const fl::Progress& p) {
   py::dict d;
@@ -98,12 +72,12 @@ std::pair<std::string, bool> wait_run(fl::FlowRun& run, const py::object& progre
 }  // namespace
 
 void register_flows(py::module_& m) {
-  auto sub = m.def_submodule("flows", "HTTP client, latency histograms and the flow runner.");
+  auto sub = m.def_submodule("flows", "Latency histograms and the flow runner.");
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
-    } catch (const fl::FlowDefinitionError& e) {
+    } catch (const fl::FlowSpecError& e) {
       set_python_error("FlowSpecError", e.what());
     } catch (const fl::HistogramFormatError& e) {
       set_python_error("HistogramFormatError", e.what());
@@ -131,37 +105,6 @@ void register_flows(py::module_& m) {
           "from_bytes",
           [](const py::bytes& b) { return fl::Histogram::deserialize(std::string(b)); },
           py::arg("data"), "Rebuilds a histogram from to_bytes(); HistogramFormatError if bad.");
-
-  sub.def(
-      "http_request",
-      [](const std::string& method, const std::string& url,
-         const std::vector<std::pair<std::string, std::string>>& headers, const py::bytes& body,
-         double connect_timeout, double request_timeout, std::uint64_t max_response_bytes,
-         std::uint32_t max_header_bytes, bool verify_tls, const std::string& ca_file,
-         bool follow_redirects, int max_redirects) {
-        auto opts =
-            http_options(connect_timeout, request_timeout, max_response_bytes, max_header_bytes,
-                         verify_tls, ca_file, follow_redirects, max_redirects);
-        bh::HttpRequest req{method, url, headers, std::string(body)};
-        bh::HttpResponse res;
-        {
-          py::gil_scoped_release release;
-          bh::HttpClient client(opts);
-          res = client.request(req);
-        }
-        py::dict d;
-        d["status"] = res.status;
-        d["headers"] = res.headers;
-        d["body"] = py::bytes(res.body);
-        d["error"] = res.error;
-        d["latency_s"] = static_cast<double>(res.latency_ns) / 1e9;
-        return d;
-      },
-      py::arg("method"), py::arg("url"), py::arg("headers"), py::arg("body"),
-      py::arg("connect_timeout"), py::arg("request_timeout"), py::arg("max_response_bytes"),
-      py::arg("max_header_bytes"), py::arg("verify_tls"), py::arg("ca_file"),
-      py::arg("follow_redirects"), py::arg("max_redirects"),
-      "One request on a fresh client; network failures are in result['error'].");
 
   py::class_<fl::FlowRun>(sub, "FlowRun", "One run of a compiled flow.")
       .def(

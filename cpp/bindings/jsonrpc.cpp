@@ -42,10 +42,10 @@ void register_jsonrpc(py::module_& m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
-    } catch (const rpc::RpcError& e) {
+    } catch (const rpc::JsonRpcError& e) {
       py::object data = e.data().empty() ? py::object(py::none()) : py::object(py::str(e.data()));
       raise_error(error_class("JsonRpcError")(e.what(), e.code(), e.message(), data));
-    } catch (const rpc::TransportError& e) {
+    } catch (const rpc::ChainConnectionError& e) {
       py::object err = error_class("ChainConnectionError")(e.what());
       err.attr("http_status") = e.http_status();
       raise_error(err);

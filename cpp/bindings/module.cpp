@@ -9,6 +9,7 @@ PYBIND11_MODULE(_native, m) {
   blocktrust::bindings::register_ratelimit(m);
   blocktrust::bindings::register_digest(m);
   blocktrust::bindings::register_apikeys(m);
+  blocktrust::bindings::register_http(m);
   blocktrust::bindings::register_flows(m);
   blocktrust::bindings::register_jsonrpc(m);
   blocktrust::bindings::register_redis(m);

@@ -1,15 +1,16 @@
 // blocktrust_native._native.passwords: Argon2id hashing and the dual check, GIL released while
 // hashing (each call costs tens of milliseconds of CPU by design).
+#include "blocktrust/passwords.hpp"
+
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
-#include "blocktrust/password.hpp"
 
 namespace blocktrust::bindings {
 
 namespace {
 
-namespace pw = blocktrust::password;
+namespace pw = blocktrust::passwords;
 
 // Passwords may come as str (UTF-8) or bytes; never echoed in errors.
 std::string secret_bytes(const py::handle& v, const char* what) {
@@ -26,7 +27,7 @@ void register_passwords(py::module_& m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
-    } catch (const pw::InvalidHash& e) {
+    } catch (const pw::InvalidPasswordHash& e) {
       set_python_error("InvalidPasswordHash", e.what());
     } catch (const pw::PasswordError& e) {
       set_python_error("PasswordError", e.what());

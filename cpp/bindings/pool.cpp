@@ -10,13 +10,13 @@
 #include <unordered_map>
 
 #include "bindings.hpp"
-#include "blocktrust/pgpool.hpp"
+#include "blocktrust/pool.hpp"
 
 namespace blocktrust::bindings {
 
 namespace {
 
-namespace pg = blocktrust::pg;
+namespace pg = blocktrust::pool;
 
 // Python callables used by the conversions; created once and deliberately never freed (they
 // must outlive every static destructor that could still run after the interpreter is gone).

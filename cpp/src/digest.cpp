@@ -195,7 +195,7 @@ void hash_path(const std::string& path, EVP_MD_CTX* ctx, const EVP_MD* md, std::
     return;
   }
   const Fd fd{opened};
-  struct stat st {};
+  struct stat st{};
   pipeline = pipeline && ::fstat(fd.fd, &st) == 0 && S_ISREG(st.st_mode) &&
              static_cast<std::size_t>(st.st_size) >= kPipelineFrom;
   // Advisory only (see hash_fd): a failure changes nothing but read-ahead.
@@ -329,7 +329,7 @@ Bytes hash_file(Algorithm alg, const std::string& path) {
   FileDigest result;
   hash_path(path, ctx.get(), md, digest_size(alg), buf.get(), true, result);
   if (result.status != FileDigest::Status::kOk) {
-    throw IoError(
+    throw FileReadError(
         path, result.error_number,
         "cannot " + result.failed_step + " '" + path + "': " + os_message(result.error_number));
   }
@@ -378,7 +378,7 @@ std::vector<FileDigest> hash_files(Algorithm alg, std::span<const std::string> p
     pool.reserve(n - 1);
     for (unsigned t = 1; t < n; ++t) pool.emplace_back(work);
     work();  // the calling thread is worker 0
-  }          // joins
+  }  // joins
   if (failure) std::rethrow_exception(failure);
   return results;
 }

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "blocktrust/http_client.hpp"
+#include "blocktrust/http.hpp"
 
 namespace blocktrust::http {
 

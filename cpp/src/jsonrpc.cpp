@@ -278,7 +278,7 @@ struct Client::Impl {
     for (auto& h : o.headers) headers.push_back(std::move(h));
   }
 
-  // Posts `body`; returns the validated answer or throws TransportError naming `what`.
+  // Posts `body`; returns the validated answer or throws ChainConnectionError naming `what`.
   std::string post(const std::string& what, std::string body, int& status) {
     http::HttpRequest req;
     req.method = "POST";
@@ -293,14 +293,14 @@ struct Client::Impl {
     }
     status = res.status;
     if (!res.ok()) {
-      throw TransportError(what + " to " + shown + ": " + scrub(res.error, secrets), 0);
+      throw ChainConnectionError(what + " to " + shown + ": " + scrub(res.error, secrets), 0);
     }
     if (!json::accept(res.body)) {
       const std::string why =
           res.status >= 200 && res.status < 300
               ? "the answer is not JSON"
               : "HTTP " + std::to_string(res.status) + " without a JSON-RPC answer";
-      throw TransportError(
+      throw ChainConnectionError(
           what + " to " + shown + ": " + why + ": " + scrub(snippet(res.body), secrets),
           res.status);
     }
@@ -331,13 +331,14 @@ struct Client::Impl {
     Outcome o = error_of(error_text);
     // Built first: the moves below must not race the concatenation (unspecified arg order).
     std::string text = what + ": " + o.message + " (code " + std::to_string(o.code) + ")";
-    throw RpcError(text, o.code, std::move(o.message), std::move(o.data));
+    throw JsonRpcError(text, o.code, std::move(o.message), std::move(o.data));
   }
 
   Outcome outcome(const std::string& what, const Envelope& env) const {
     if (!is_null(env.error)) return error_of(*env.error);
     if (!env.result) {
-      throw TransportError(what + " to " + shown + ": the answer has neither result nor error", 0);
+      throw ChainConnectionError(
+          what + " to " + shown + ": the answer has neither result nor error", 0);
     }
     Outcome o;
     o.ok = true;
@@ -389,18 +390,19 @@ std::string Client::call(std::string_view method, std::string_view params_json) 
   const std::string answer = impl_->post(what, std::move(body), status);
   Envelope env;
   if (!read_envelope(answer, 0, env)) {
-    throw TransportError(what + " to " + impl_->shown + ": the answer is not a JSON-RPC object: " +
-                             scrub(snippet(answer), impl_->secrets),
-                         status);
+    throw ChainConnectionError(
+        what + " to " + impl_->shown +
+            ": the answer is not a JSON-RPC object: " + scrub(snippet(answer), impl_->secrets),
+        status);
   }
   if (!is_null(env.error)) impl_->throw_rpc_error(what, *env.error);
   if (env.id && !id_matches(*env.id, id)) {
-    throw TransportError(what + " to " + impl_->shown + ": the answer is for another request",
-                         status);
+    throw ChainConnectionError(what + " to " + impl_->shown + ": the answer is for another request",
+                               status);
   }
   if (!env.result) {
-    throw TransportError(what + " to " + impl_->shown + ": the answer has neither result nor error",
-                         status);
+    throw ChainConnectionError(
+        what + " to " + impl_->shown + ": the answer has neither result nor error", status);
   }
   return std::string(*env.result);
 }
@@ -427,19 +429,20 @@ std::vector<Outcome> Client::batch(const std::vector<Call>& calls) {
     Envelope env;
     read_envelope(answer, i, env);
     if (!is_null(env.error)) impl_->throw_rpc_error(what, *env.error);
-    throw TransportError(what + " to " + impl_->shown + ": one answer to a batch, not an array",
-                         status);
+    throw ChainConnectionError(
+        what + " to " + impl_->shown + ": one answer to a batch, not an array", status);
   }
   if (i >= answer.size() || answer[i] != '[') {
-    throw TransportError(what + " to " + impl_->shown + ": the answer is not a JSON-RPC batch",
-                         status);
+    throw ChainConnectionError(
+        what + " to " + impl_->shown + ": the answer is not a JSON-RPC batch", status);
   }
   std::vector<bool> seen(calls.size(), false);
   i = skip_space(answer, i + 1);
   while (i < answer.size() && answer[i] != ']') {
     Envelope env;
     if (!read_envelope(answer, i, env) || !env.id) {
-      throw TransportError(what + " to " + impl_->shown + ": a batch answer without an id", status);
+      throw ChainConnectionError(what + " to " + impl_->shown + ": a batch answer without an id",
+                                 status);
     }
     const json id = json::parse(*env.id);
     std::int64_t n = -1;
@@ -454,7 +457,8 @@ std::vector<Outcome> Client::batch(const std::vector<Call>& calls) {
     }
     const std::int64_t k = n - first;
     if (k < 0 || k >= static_cast<std::int64_t>(calls.size())) {
-      throw TransportError(what + " to " + impl_->shown + ": an answer for an unknown id", status);
+      throw ChainConnectionError(what + " to " + impl_->shown + ": an answer for an unknown id",
+                                 status);
     }
     const auto slot = static_cast<std::size_t>(k);
     out[slot] = impl_->outcome(calls[slot].method, env);
@@ -464,9 +468,9 @@ std::vector<Outcome> Client::batch(const std::vector<Call>& calls) {
   }
   for (std::size_t k = 0; k < calls.size(); ++k) {
     if (!seen[k]) {
-      throw TransportError(what + " to " + impl_->shown + ": no answer to call " +
-                               std::to_string(k) + " (" + calls[k].method + ")",
-                           status);
+      throw ChainConnectionError(what + " to " + impl_->shown + ": no answer to call " +
+                                     std::to_string(k) + " (" + calls[k].method + ")",
+                                 status);
     }
   }
   return out;

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace blocktrust::password::engine {
+namespace blocktrust::passwords::engine {
 namespace {
 
 // Smaller anonymous mappings (sodium_malloc's guarded pages) are not Argon2 work areas.
@@ -142,9 +142,9 @@ std::uint64_t sodium_region_maps() noexcept {
   return pool().maps();
 }
 
-}  // namespace blocktrust::password::engine
+}  // namespace blocktrust::passwords::engine
 
-namespace engine = blocktrust::password::engine;
+namespace engine = blocktrust::passwords::engine;
 
 extern "C" void* blocktrust_sodium_mmap(void* addr, std::size_t len, int prot, int flags, int fd,
                                         off_t offset) {

@@ -6,13 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace blocktrust::password::engine {
+namespace blocktrust::passwords::engine {
 
 /// Argon2 work areas mapped from the kernel so far in this process; reused ones do not count
 /// (lets tests prove that a second hash of the same size maps nothing new).
 [[nodiscard]] std::uint64_t sodium_region_maps() noexcept;
 
-}  // namespace blocktrust::password::engine
+}  // namespace blocktrust::passwords::engine
 
 // libsodium's mmap/munmap calls land here (renamed by objcopy at build time).
 extern "C" void* blocktrust_sodium_mmap(void* addr, std::size_t len, int prot, int flags, int fd,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from blocktrust_native.apikeys import ApiKeyCodec
-from blocktrust_native.apikeys_store import PgKeyStore
+from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.listener import Listener
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from blocktrust_native.errors import ConfigError
-from blocktrust_native.flows import http_request
+from blocktrust_native.http import http_request
 from validate_all_flows.checks import CheckResult, Status
 
 __all__ = [

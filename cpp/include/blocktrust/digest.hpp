@@ -94,7 +94,7 @@ class Hasher final {
 };
 
 /// Digest of the file at `path`, read in kFileBlock blocks (from 4 MiB up, a helper thread reads
-/// the next block while this one hashes); throws IoError naming the path.
+/// the next block while this one hashes); throws FileReadError naming the path.
 [[nodiscard]] Bytes hash_file(Algorithm alg, const std::string& path);
 
 /// The outcome of hashing one file in hash_files.

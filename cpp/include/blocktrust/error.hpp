@@ -20,9 +20,9 @@ class ConfigError : public Error {
 };
 
 /// Raised when a file cannot be opened or read; carries the path and the OS error number.
-class IoError : public Error {
+class FileReadError : public Error {
  public:
-  IoError(std::string path, int errnum, const std::string& what)
+  FileReadError(std::string path, int errnum, const std::string& what)
       : Error(what), path_(std::move(path)), errno_(errnum) {}
   /// The path that could not be read.
   [[nodiscard]] const std::string& path() const noexcept { return path_; }

@@ -13,15 +13,22 @@
 #include <vector>
 
 #include "blocktrust/error.hpp"
-#include "blocktrust/http_client.hpp"
+#include "blocktrust/http.hpp"
 
 namespace blocktrust::jsonrpc {
 
+/// Root of the JSON-RPC client's errors (Python: blocktrust_native.errors.ChainError).
+class ChainError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Raised when no JSON-RPC answer arrived: the node cannot be reached, timed out, answered an
 /// HTTP error without a JSON-RPC body, or answered something that is not JSON-RPC.
-class TransportError : public Error {
+class ChainConnectionError : public ChainError {
  public:
-  TransportError(const std::string& what, int http_status) : Error(what), status_(http_status) {}
+  ChainConnectionError(const std::string& what, int http_status)
+      : ChainError(what), status_(http_status) {}
   /// The HTTP status of the answer, 0 when none arrived.
   [[nodiscard]] int http_status() const noexcept { return status_; }
 
@@ -30,10 +37,10 @@ class TransportError : public Error {
 };
 
 /// Raised when the node answered with a JSON-RPC error object; keeps the node's code and message.
-class RpcError : public Error {
+class JsonRpcError : public ChainError {
  public:
-  RpcError(const std::string& what, std::int64_t code, std::string message, std::string data)
-      : Error(what), code_(code), message_(std::move(message)), data_(std::move(data)) {}
+  JsonRpcError(const std::string& what, std::int64_t code, std::string message, std::string data)
+      : ChainError(what), code_(code), message_(std::move(message)), data_(std::move(data)) {}
   /// The error code (e.g. -32601 method not found, -32005 limit exceeded).
   [[nodiscard]] std::int64_t code() const noexcept { return code_; }
   /// The node's message, as sent.
@@ -96,13 +103,13 @@ class Client final {
   Client& operator=(Client&&) noexcept;
 
   /// Calls `method` with `params_json` (a JSON array or object) and returns the result as JSON
-  /// text. RpcError for an error answer, TransportError when no usable answer arrived,
+  /// text. JsonRpcError for an error answer, ChainConnectionError when no usable answer arrived,
   /// ConfigError for params that are not a JSON array or object.
   [[nodiscard]] std::string call(std::string_view method, std::string_view params_json = "[]");
 
   /// Sends `calls` as one batch and returns their outcomes in the same order (the node may answer
-  /// them in any order). A call's error object is its Outcome; the whole batch throws RpcError
-  /// when the node refuses it with a single error object, TransportError as for call().
+  /// them in any order). A call's error object is its Outcome; the whole batch throws JsonRpcError
+  /// when the node refuses it with a single error object, ChainConnectionError as for call().
   [[nodiscard]] std::vector<Outcome> batch(const std::vector<Call>& calls);
 
   /// The endpoint with its secrets hidden (scheme, host and port; "/…" when a path, query or

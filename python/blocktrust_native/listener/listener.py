@@ -29,7 +29,6 @@ import json
 import logging
 from typing import Any
 
-from blocktrust_native._polling import PollingThread
 from blocktrust_native.errors import (
     ChainConnectionError,
     ChainError,
@@ -43,6 +42,7 @@ from blocktrust_native.listener import sql
 from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractsConfig
 from blocktrust_native.listener.events import LogDecoder
 from blocktrust_native.pool import Connection, Pool
+from blocktrust_native.workers import PollingThread
 
 __all__ = ["FINALITY_MODES", "Listener"]
 

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from blocktrust_native.apikeys import ApiKeyCodec
-    from blocktrust_native.apikeys_store import PgKeyStore
+    from blocktrust_native.apikeys.store import PgKeyStore
     from blocktrust_native.pool import Pool
     from validate_all_flows.embedded.chain import BlocktrustContracts, load_contracts_config
     from validate_all_flows.embedded.migrate import apply_migrations

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from blocktrust_native import __version__, passwords
-from blocktrust_native.apikeys_store import PgKeyStore
+from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.digest import sha256
 from blocktrust_native.pool import Pool
 from blocktrust_native.ratelimit import RateLimiter

@@ -1,0 +1,691 @@
+// The runner: one io_context per worker thread, one coroutine per virtual user (closed model) or
+// per scheduled iteration (open model). Stats are per worker and merged once at the end.
+#include "blocktrust/flows.hpp"
+
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cctype>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "blocktrust/histogram.hpp"
+#include "flows_model.hpp"
+#include "http_conn.hpp"
+
+namespace blocktrust::flows {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using http::asio::awaitable;
+namespace asio = http::asio;
+namespace bhttp = http::bhttp;
+
+std::string b64encode(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+json summary(const Histogram& h) {
+  auto ms = [](std::int64_t us) { return static_cast<double>(us) / 1000.0; };
+  return {{"count", h.count()},
+          {"min_ms", ms(h.min_us())},
+          {"mean_ms", h.mean_us() / 1000.0},
+          {"p50_ms", ms(h.percentile_us(50))},
+          {"p90_ms", ms(h.percentile_us(90))},
+          {"p95_ms", ms(h.percentile_us(95))},
+          {"p99_ms", ms(h.percentile_us(99))},
+          {"p999_ms", ms(h.percentile_us(99.9))},
+          {"max_ms", ms(h.max_us())},
+          {"histogram", b64encode(h.serialize())}};
+}
+
+struct StepStats {
+  Histogram latency;
+  std::int64_t requests = 0;
+  std::int64_t attempts = 0;  // HTTP exchanges, retries included
+  std::int64_t failures = 0;
+  std::map<int, std::int64_t> statuses;
+  std::map<std::string, std::int64_t> errors;  // transport failures by reason
+  std::vector<std::int64_t> assert_failures;
+};
+
+struct Failure {
+  std::int64_t at_ns;
+  std::string step;
+  std::int64_t vu, iteration;
+  int status;
+  std::string reason, excerpt;
+};
+
+// A retried step's limits for one execution (from Retry, rendered).
+struct RetryPlan {
+  std::int64_t attempts = std::numeric_limits<std::int64_t>::max();
+  std::optional<Clock::duration> within;
+  Clock::duration interval{};
+};
+
+struct VuState {
+  std::int64_t id = 0;
+  std::vector<std::unique_ptr<http::Conn>> conns;
+  std::map<std::string, json, std::less<>> vars;
+  std::map<std::string, std::string> cookies;
+};
+
+}  // namespace
+
+struct FlowRun::Impl {
+  struct Worker {
+    int index = 0;
+    std::mt19937_64 rng;
+    std::vector<StepStats> steps;
+    Histogram flow;
+    std::int64_t iterations = 0, failed_iterations = 0;
+    std::vector<Failure> failures;
+    std::deque<Clock::time_point> backlog;  // open model: scheduled starts waiting for a slot
+    std::vector<std::unique_ptr<VuState>> free_slots;
+    std::int64_t slots_made = 0, slot_cap = 1;
+    std::optional<json> captures;  // VU 0's variables after its last iteration
+    std::thread thread;
+    // Declared last so it is destroyed first: pending coroutine frames die before the stats.
+    std::unique_ptr<asio::io_context> ioc;
+    // Idle open-model slots hold keep-alive sockets, which must close while `ioc` still exists.
+    ~Worker() { free_slots.clear(); }
+  };
+
+  Flow flow;
+  RunOptions opts;
+  std::string base;
+  std::optional<asio::ssl::context> tls;
+  std::vector<std::unique_ptr<Worker>> workers;
+  Clock::time_point started;
+  std::optional<Clock::time_point> deadline;
+  std::atomic<bool> cancelled{false};
+  std::atomic<std::int64_t> n_iter{0}, n_iter_failed{0}, n_req{0}, n_req_failed{0}, n_active{0};
+  std::atomic<int> running{0};
+  std::mutex mu;
+  std::condition_variable done_cv;
+  bool started_flag = false;
+  bool joined = false;
+
+  bool stopping(std::int64_t it_index) const {
+    if (cancelled.load(std::memory_order_relaxed)) return true;
+    if (opts.iterations > 0 && it_index >= opts.iterations) return true;
+    return deadline && Clock::now() >= *deadline;
+  }
+
+  http::Conn& conn_for(Worker& w, VuState& vu, const http::Origin& o) {
+    for (auto& c : vu.conns) {
+      if (c->origin() == o) return *c;
+    }
+    vu.conns.push_back(
+        std::make_unique<http::Conn>(w.ioc->get_executor(), tls ? &*tls : nullptr, o));
+    return *vu.conns.back();
+  }
+
+  void record_failure(Worker& w, const Step& st, const VuState& vu, std::int64_t iteration,
+                      const http::HttpResponse& res, std::string reason) {
+    if (static_cast<int>(w.failures.size()) >= opts.max_failures) return;
+    w.failures.push_back({(Clock::now() - started).count(), st.name, vu.id, iteration, res.status,
+                          std::move(reason), redacted_excerpt(res)});
+  }
+
+  void build_request(const Step& st, const RenderContext& ctx, const VuState& vu,
+                     const http::ParsedUrl& u, bhttp::request<bhttp::string_body>& req,
+                     std::mt19937_64& rng) {
+    req.method_string(st.method);
+    req.target(u.target);
+    req.version(11);
+    req.set(bhttp::field::host, u.origin.host);
+    req.set(bhttp::field::user_agent, "blocktrust-native-flows");
+    bool has_cookie = false, has_ct = false;
+    for (const auto& [k, t] : st.headers) {
+      req.insert(k, t.render(ctx));
+      has_cookie = has_cookie || iequals(k, "cookie");
+      has_ct = has_ct || iequals(k, "content-type");
+    }
+    if (!has_cookie && !vu.cookies.empty()) {
+      std::string c;
+      for (const auto& [k, v] : vu.cookies) {
+        if (!c.empty()) c += "; ";
+        c += k + "=" + v;
+      }
+      req.set(bhttp::field::cookie, c);
+    }
+    std::string ct = st.content_type;
+    switch (st.body) {
+      case Step::Body::kNone:
+        break;
+      case Step::Body::kJson:
+        req.body() = render_json_tree(st.json_body, ctx).dump();
+        if (ct.empty()) ct = "application/json";
+        break;
+      case Step::Body::kForm: {
+        std::string b;
+        auto enc = [](const std::string& s) {
+          static const char* hex = "0123456789ABCDEF";
+          std::string o;
+          for (unsigned char c : s) {
+            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+              o += char(c);
+            else if (c == ' ')
+              o += '+';
+            else {
+              o += '%';
+              o += hex[c >> 4];
+              o += hex[c & 15];
+            }
+          }
+          return o;
+        };
+        for (const auto& [k, t] : st.form) {
+          if (!b.empty()) b += '&';
+          b += enc(k) + "=" + enc(t.render(ctx));
+        }
+        req.body() = std::move(b);
+        if (ct.empty()) ct = "application/x-www-form-urlencoded";
+        break;
+      }
+      case Step::Body::kRaw:
+        req.body() = st.raw.render(ctx);
+        break;
+      case Step::Body::kMultipart: {
+        std::string boundary = "----blocktrust" + make_uuid(rng);
+        std::string b;
+        for (const auto& p : st.parts) {
+          b += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + p.name + "\"";
+          if (p.is_file) {
+            b += "; filename=\"" + p.filename + "\"\r\nContent-Type: " + p.content_type +
+                 "\r\n\r\n" + (p.value_is_content ? p.value.render(ctx) : p.data) + "\r\n";
+          } else {
+            b += "\r\n\r\n" + p.value.render(ctx) + "\r\n";
+          }
+        }
+        b += "--" + boundary + "--\r\n";
+        req.body() = std::move(b);
+        ct = "multipart/form-data; boundary=" + boundary;
+        break;
+      }
+    }
+    if (!has_ct && !ct.empty()) req.set(bhttp::field::content_type, ct);
+    if (st.hmac) {  // over the exact bytes sent, so the receiver's check sees what we signed
+      const auto& h = *st.hmac;
+      req.set(h.header,
+              hmac_signature(h.algorithm, h.secret.render(ctx), req.body(), h.base64, h.prefix));
+    }
+    if (st.body != Step::Body::kNone || st.method == "POST" || st.method == "PUT" ||
+        st.method == "PATCH") {
+      req.prepare_payload();
+    }
+  }
+
+  static void take_cookies(VuState& vu, const http::HttpResponse& res) {
+    for (const auto& [k, v] : res.headers) {
+      if (!iequals(k, "set-cookie")) continue;
+      auto semi = v.find(';');
+      std::string pair = v.substr(0, semi);
+      auto eq = pair.find('=');
+      if (eq == std::string::npos || eq == 0) continue;
+      std::string name = pair.substr(0, eq), value = pair.substr(eq + 1);
+      auto attrs = http::lower(semi == std::string::npos ? "" : v.substr(semi));
+      if (attrs.find("max-age=0") != std::string::npos || value.empty())
+        vu.cookies.erase(name);
+      else
+        vu.cookies[name] = value;
+    }
+  }
+
+  // One exchange of a step (following redirects when the step asks); the outcome lands in `res`.
+  awaitable<void> exchange(Worker& w, VuState& vu, const Step& st, const RenderContext& ctx,
+                           const http::HttpOptions& hopts, http::HttpResponse& res) {
+    std::string url = st.url.render(ctx);
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) url = base + url;
+    for (int hop = 0;; ++hop) {
+      http::ParsedUrl u;
+      std::string why;
+      if (!http::parse_url(url, u, why)) {
+        res = {};
+        res.error = "url " + url + ": " + why;
+        co_return;
+      }
+      if (u.origin.tls && !tls) {
+        res = {};
+        res.error = "https URL but TLS is not set up";
+        co_return;
+      }
+      bhttp::request<bhttp::string_body> req;
+      build_request(st, ctx, vu, u, req, w.rng);
+      res = {};
+      co_await conn_for(w, vu, u.origin).exchange(req, hopts, res);
+      if (res.ok()) take_cookies(vu, res);
+      const auto* loc = res.header("location");
+      bool redirect = res.ok() && loc && res.status >= 301 && res.status <= 308 &&
+                      res.status != 304 && res.status != 305 && res.status != 306;
+      if (!redirect || !st.follow_redirects) co_return;
+      if (hop >= opts.http.max_redirects) {
+        res.error = "too many redirects";
+        co_return;
+      }
+      url = (!loc->empty() && loc->front() == '/') ? (u.origin.tls ? "https://" : "http://") +
+                                                         u.origin.host + ":" + u.origin.port + *loc
+                                                   : *loc;
+    }
+  }
+
+  // A step's retry limits, rendered when the step starts; false when one is not a number.
+  static bool plan_retry(const Retry& r, const RenderContext& ctx, RetryPlan& plan) {
+    double x = 0;
+    if (r.attempts) {
+      if (!render_seconds(*r.attempts, ctx, x) || x < 1) return false;
+      plan.attempts =
+          x >= 1e12 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(x);
+    }
+    if (r.within) {
+      if (!render_seconds(*r.within, ctx, x) || x > 1e9) return false;
+      plan.within = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(x));
+    }
+    if (!render_seconds(r.interval, ctx, x) || x > 1e6) return false;
+    plan.interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(x));
+    return true;
+  }
+
+  // What the report hands back: VU 0's variables (those the flow reports) after an iteration.
+  void remember_captures(Worker& w, const VuState& vu) const {
+    json out = json::object();
+    if (flow.reported) {
+      for (const auto& name : *flow.reported) {
+        if (auto it = vu.vars.find(name); it != vu.vars.end()) out[name] = it->second;
+      }
+    } else {
+      for (const auto& [k, v] : vu.vars) out[k] = v;
+    }
+    w.captures = std::move(out);
+  }
+
+  // One iteration: every step in order, stopping at the first failure. Latency counts from
+  // `scheduled` (the open model's planned start), so queueing delay is never hidden.
+  awaitable<void> iteration(Worker& w, VuState& vu, std::int64_t it, Clock::time_point scheduled) {
+    n_active.fetch_add(1, std::memory_order_relaxed);
+    vu.vars.clear();
+    vu.cookies.clear();
+    RenderContext ctx{&vu.vars, vu.id, it, &w.rng};
+    for (const auto& [k, v] : flow.values) vu.vars[k] = v;
+    for (const auto& [k, t] : flow.vars) vu.vars[k] = t.render_json(ctx);
+    bool iteration_ok = true;
+    for (std::size_t si = 0; si < flow.steps.size(); ++si) {
+      if (cancelled.load(std::memory_order_relaxed)) {
+        n_active.fetch_sub(1, std::memory_order_relaxed);
+        co_return;  // a cancelled iteration is not counted
+      }
+      const Step& st = flow.steps[si];
+      StepStats& ss = w.steps[si];
+      std::optional<http::HttpOptions> own;  // copied only when the step overrides the timeout
+      if (st.timeout_ms > 0) {
+        own = opts.http;
+        own->request_timeout_ms = st.timeout_ms;
+      }
+      const http::HttpOptions& hopts = own ? *own : opts.http;
+      http::HttpResponse res;
+      std::string reason;
+      int failed_assert = -1;
+      std::int64_t attempts = 0;
+      bool ok = false;
+      RetryPlan plan;
+      const auto t0 = Clock::now();
+      if (st.retry && !plan_retry(*st.retry, ctx, plan)) {
+        reason = "retry: attempts, within and interval must be numbers >= 0";
+      } else {
+        for (;;) {
+          ++attempts;
+          res = {};
+          const auto ta = Clock::now();
+          co_await exchange(w, vu, st, ctx, hopts, res);
+          ok = res.ok();
+          failed_assert = -1;
+          if (!ok) {
+            reason = res.error;
+          } else {
+            Verdict v = check_response(st, res, (Clock::now() - ta).count(), vu.vars, ctx);
+            ok = v.ok;
+            reason = std::move(v.reason);
+            failed_assert = v.failed_assert;
+          }
+          if (ok || !st.retry || attempts >= plan.attempts) break;
+          const auto next = Clock::now() + plan.interval;
+          if ((plan.within && next - t0 > *plan.within) || (deadline && next >= *deadline)) break;
+          asio::steady_timer timer(w.ioc->get_executor(), next);
+          boost::system::error_code ec;
+          co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          if (cancelled.load(std::memory_order_relaxed)) {
+            n_active.fetch_sub(1, std::memory_order_relaxed);
+            co_return;
+          }
+        }
+      }
+      const auto latency = (Clock::now() - t0).count();
+      ss.latency.record_ns(latency);
+      ++ss.requests;
+      ss.attempts += attempts;
+      n_req.fetch_add(1, std::memory_order_relaxed);
+      if (!ok) {
+        if (!res.ok() || attempts == 0) {
+          if (ss.errors.size() < 64 || ss.errors.count(reason)) ++ss.errors[reason];
+        } else {
+          ++ss.statuses[res.status];
+          if (failed_assert >= 0) ++ss.assert_failures[static_cast<std::size_t>(failed_assert)];
+        }
+        if (attempts > 1) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, " (after %lld attempts in %.1f s)",
+                        static_cast<long long>(attempts), static_cast<double>(latency) / 1e9);
+          reason += buf;
+        }
+      } else {
+        ++ss.statuses[res.status];
+      }
+      if (!ok) {
+        ++ss.failures;
+        n_req_failed.fetch_add(1, std::memory_order_relaxed);
+        record_failure(w, st, vu, it, res, std::move(reason));
+        iteration_ok = false;
+        break;
+      }
+    }
+    w.flow.record_ns((Clock::now() - scheduled).count());
+    if (vu.id == 0) remember_captures(w, vu);
+    ++w.iterations;
+    n_iter.fetch_add(1, std::memory_order_relaxed);
+    if (!iteration_ok) {
+      ++w.failed_iterations;
+      n_iter_failed.fetch_add(1, std::memory_order_relaxed);
+    }
+    n_active.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  awaitable<void> closed_vu(Worker& w, std::int64_t vu_id, Clock::duration delay) {
+    VuState vu;
+    vu.id = vu_id;
+    if (delay.count() > 0) {
+      asio::steady_timer t(w.ioc->get_executor(), delay);
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    for (std::int64_t it = 0; !stopping(it); ++it) {
+      co_await iteration(w, vu, it, Clock::now());
+    }
+  }
+
+  // Open model: runs one scheduled iteration, then keeps draining the backlog with the same slot.
+  awaitable<void> open_slot(Worker& w, std::unique_ptr<VuState> vu, std::int64_t it,
+                            Clock::time_point scheduled) {
+    for (;;) {
+      co_await iteration(w, *vu, it, scheduled);
+      if (w.backlog.empty() || cancelled.load(std::memory_order_relaxed)) break;
+      scheduled = w.backlog.front();
+      w.backlog.pop_front();
+      it = -1;  // backlog entries keep their schedule; the index is informative only
+    }
+    w.free_slots.push_back(std::move(vu));
+  }
+
+  awaitable<void> arrivals(Worker& w, int nworkers) {
+    const double period_s = 1.0 / opts.rate;
+    asio::steady_timer timer(w.ioc->get_executor());
+    for (std::int64_t k = 0;; ++k) {
+      const std::int64_t global = w.index + k * nworkers;
+      if (opts.iterations > 0 && global >= opts.iterations) break;
+      const auto scheduled = started + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(period_s * global));
+      if (deadline && scheduled >= *deadline) break;
+      if (cancelled.load(std::memory_order_relaxed)) break;
+      if (scheduled > Clock::now()) {
+        timer.expires_at(scheduled);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (cancelled.load(std::memory_order_relaxed)) break;
+      }
+      std::unique_ptr<VuState> slot;
+      if (!w.free_slots.empty()) {
+        slot = std::move(w.free_slots.back());
+        w.free_slots.pop_back();
+      } else if (w.slots_made < w.slot_cap) {
+        slot = std::make_unique<VuState>();
+        slot->id = w.index + w.slots_made * nworkers;
+        ++w.slots_made;
+      }
+      if (slot) {
+        asio::co_spawn(*w.ioc, open_slot(w, std::move(slot), global, scheduled), asio::detached);
+      } else {
+        w.backlog.push_back(scheduled);  // all slots busy: it waits, and its latency shows it
+      }
+    }
+  }
+};
+
+FlowRun::FlowRun(const std::string& flow_json, RunOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  auto& m = *impl_;
+  m.flow = compile_flow(flow_json);
+  m.opts = std::move(options);
+  if (m.opts.vus < 1) throw FlowSpecError("vus must be at least 1");
+  if (m.opts.iterations < 0) throw FlowSpecError("iterations must be >= 0");
+  if (!(m.opts.duration_s >= 0) || !(m.opts.ramp_up_s >= 0) || !(m.opts.rate >= 0)) {
+    throw FlowSpecError("duration, ramp_up and rate must be >= 0");
+  }
+  if (m.opts.iterations == 0 && m.opts.duration_s == 0) {
+    throw FlowSpecError("give iterations or duration (or both)");
+  }
+  if (m.opts.max_failures < 0) throw FlowSpecError("max_failures must be >= 0");
+  m.base = m.opts.base_url;
+  while (!m.base.empty() && m.base.back() == '/') m.base.pop_back();
+  if (!m.base.empty()) {
+    http::ParsedUrl u;
+    std::string why;
+    if (!http::parse_url(m.base + "/", u, why)) {
+      throw http::HttpConfigError("base_url " + m.opts.base_url + ": " + why);
+    }
+  }
+  // TLS context made once, and only when a request may need it: loading the CA store costs tens
+  // of milliseconds, which short runs (one iteration of a deploy check) would pay every time.
+  // Errors (a bad ca_file) surface here, before any request.
+  bool need_tls = !m.opts.http.ca_file.empty() || http::lower(m.base.substr(0, 8)) == "https://";
+  for (const auto& st : m.flow.steps) need_tls = need_tls || st.may_use_tls;
+  if (need_tls) m.tls.emplace(http::make_tls_context(m.opts.http));
+}
+
+FlowRun::~FlowRun() {
+  cancel();
+  if (impl_->started_flag) (void)wait_for(std::chrono::hours(1));
+}
+
+void FlowRun::start() {
+  auto& m = *impl_;
+  if (m.started_flag) throw ConfigError("a FlowRun can be started only once");
+  m.started_flag = true;
+  int n = m.opts.threads > 0 ? m.opts.threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const bool open = m.opts.rate > 0;
+  if (!open) n = std::min(n, m.opts.vus);
+  m.started = Clock::now();
+  if (m.opts.duration_s > 0) {
+    m.deadline = m.started + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(m.opts.duration_s));
+  }
+  std::random_device rd;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Impl::Worker>();
+    w->index = i;
+    w->rng.seed((static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ static_cast<std::uint64_t>(i));
+    w->steps.resize(m.flow.steps.size());
+    for (std::size_t s = 0; s < m.flow.steps.size(); ++s) {
+      w->steps[s].assert_failures.assign(m.flow.steps[s].asserts.size(), 0);
+    }
+    w->ioc = std::make_unique<asio::io_context>(1);
+    w->slot_cap = std::max<std::int64_t>(1, (m.opts.vus + n - 1 - i) / n);
+    m.workers.push_back(std::move(w));
+  }
+  if (open) {
+    for (auto& w : m.workers) asio::co_spawn(*w->ioc, m.arrivals(*w, n), asio::detached);
+  } else {
+    for (int v = 0; v < m.opts.vus; ++v) {
+      auto delay = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(m.opts.ramp_up_s * v / m.opts.vus));
+      auto& w = *m.workers[static_cast<std::size_t>(v % n)];
+      asio::co_spawn(*w.ioc, m.closed_vu(w, v, delay), asio::detached);
+    }
+  }
+  m.running = n;
+  for (auto& w : m.workers) {
+    w->thread = std::thread([&m, wp = w.get()] {
+      wp->ioc->run();
+      std::lock_guard lk(m.mu);
+      if (--m.running == 0) m.done_cv.notify_all();
+    });
+  }
+}
+
+bool FlowRun::wait_for(std::chrono::milliseconds timeout) {
+  auto& m = *impl_;
+  if (!m.started_flag) return true;
+  {
+    std::unique_lock lk(m.mu);
+    if (!m.done_cv.wait_for(lk, timeout, [&] { return m.running == 0; })) return false;
+  }
+  if (!m.joined) {
+    for (auto& w : m.workers) w->thread.join();
+    m.joined = true;
+  }
+  return true;
+}
+
+Progress FlowRun::progress() const noexcept {
+  const auto& m = *impl_;
+  Progress p;
+  if (m.started_flag) p.elapsed_s = std::chrono::duration<double>(Clock::now() - m.started).count();
+  p.iterations = m.n_iter.load();
+  p.failed_iterations = m.n_iter_failed.load();
+  p.requests = m.n_req.load();
+  p.failed_requests = m.n_req_failed.load();
+  p.active = m.n_active.load();
+  return p;
+}
+
+void FlowRun::cancel() noexcept {
+  auto& m = *impl_;
+  m.cancelled = true;
+  // Stopping the loops abandons requests in flight; only finished work is reported.
+  for (auto& w : m.workers) w->ioc->stop();
+}
+
+std::string FlowRun::report_json() {
+  auto& m = *impl_;
+  while (!wait_for(std::chrono::milliseconds(200))) {
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - m.started).count();
+  json steps = json::array();
+  Histogram flow_h;
+  std::int64_t iters = 0, failed_iters = 0, reqs = 0, failed_reqs = 0;
+  std::vector<Failure> failures;
+  for (auto& w : m.workers) {
+    flow_h.merge(w->flow);
+    iters += w->iterations;
+    failed_iters += w->failed_iterations;
+    failures.insert(failures.end(), w->failures.begin(), w->failures.end());
+  }
+  for (std::size_t s = 0; s < m.flow.steps.size(); ++s) {
+    StepStats all;
+    all.assert_failures.assign(m.flow.steps[s].asserts.size(), 0);
+    for (auto& w : m.workers) {
+      const auto& ws = w->steps[s];
+      all.latency.merge(ws.latency);
+      all.requests += ws.requests;
+      all.attempts += ws.attempts;
+      all.failures += ws.failures;
+      for (auto [k, v] : ws.statuses) all.statuses[k] += v;
+      for (const auto& [k, v] : ws.errors) all.errors[k] += v;
+      for (std::size_t a = 0; a < ws.assert_failures.size(); ++a) {
+        all.assert_failures[a] += ws.assert_failures[a];
+      }
+    }
+    reqs += all.requests;
+    failed_reqs += all.failures;
+    json statuses = json::object();
+    for (auto [k, v] : all.statuses) statuses[std::to_string(k)] = v;
+    json asserts = json::array();
+    for (std::size_t a = 0; a < all.assert_failures.size(); ++a) {
+      asserts.push_back(
+          {{"label", m.flow.steps[s].asserts[a].label}, {"failed", all.assert_failures[a]}});
+    }
+    steps.push_back({{"name", m.flow.steps[s].name},
+                     {"requests", all.requests},
+                     {"attempts", all.attempts},
+                     {"failures", all.failures},
+                     {"status_counts", statuses},
+                     {"errors", all.errors},
+                     {"asserts", asserts},
+                     {"latency", summary(all.latency)}});
+  }
+  std::sort(failures.begin(), failures.end(),
+            [](const Failure& a, const Failure& b) { return a.at_ns < b.at_ns; });
+  if (static_cast<int>(failures.size()) > m.opts.max_failures) {
+    failures.resize(static_cast<std::size_t>(m.opts.max_failures));
+  }
+  json captures = json::object();
+  for (auto& w : m.workers) {
+    if (w->captures) captures = *w->captures;
+  }
+  json fj = json::array();
+  for (const auto& f : failures) {
+    fj.push_back({{"step", f.step},
+                  {"vu", f.vu},
+                  {"iteration", f.iteration},
+                  {"status", f.status},
+                  {"reason", f.reason},
+                  {"excerpt", f.excerpt}});
+  }
+  json out = {{"model", m.opts.rate > 0 ? "open" : "closed"},
+              {"cancelled", m.cancelled.load()},
+              {"elapsed_s", elapsed},
+              {"vus", m.opts.vus},
+              {"rate", m.opts.rate},
+              {"threads", m.workers.size()},
+              {"iterations", iters},
+              {"failed_iterations", failed_iters},
+              {"requests", reqs},
+              {"failed_requests", failed_reqs},
+              {"flow", summary(flow_h)},
+              {"steps", steps},
+              {"failures", fj},
+              {"captures", captures}};
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace blocktrust::flows

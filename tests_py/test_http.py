@@ -1,0 +1,197 @@
+"""The native HTTP client against our misbehaving server and against TLS with a test CA."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from blocktrust_native.errors import ConfigError
+from blocktrust_native.http import http_request
+from tests_py.fix_http_server import MisbehavingServer
+
+
+@pytest.fixture(scope="module")
+def srv():
+    with MisbehavingServer() as s:
+        yield s
+
+
+def test_plain_get_and_json(srv):
+    r = http_request("GET", srv.url + "/json")
+    assert r["error"] == ""
+    assert r["status"] == 200
+    assert json.loads(r["body"])["me"] == "alice"
+
+
+def test_post_body_and_headers_reach_the_server(srv):
+    r = http_request("POST", srv.url + "/echo", headers={"X-A": "1"}, body=b"hello")
+    doc = json.loads(r["body"])
+    assert doc["method"] == "POST"
+    assert doc["body"] == "hello"
+    assert doc["headers"]["x-a"] == "1"
+
+
+def test_chunked_body_is_reassembled(srv):
+    r = http_request("GET", srv.url + "/chunked")
+    assert r["error"] == ""
+    assert json.loads(r["body"])["pad"] == "x" * 3000
+
+
+def test_garbage_is_a_failure_with_a_reason(srv):
+    r = http_request("GET", srv.url + "/garbage")
+    assert r["status"] == 0
+    assert r["error"].startswith("read response")
+
+
+def test_reset_mid_body_is_a_failure(srv):
+    r = http_request("GET", srv.url + "/reset")
+    assert r["status"] == 0
+    assert r["error"]
+
+
+def test_endless_headers_hit_the_header_cap(srv):
+    r = http_request("GET", srv.url + "/endless-headers", max_header_bytes=16384)
+    assert r["status"] == 0
+    assert "header too large" in r["error"]
+
+
+def test_slow_trickle_hits_the_request_timeout(srv):
+    t0 = time.monotonic()
+    r = http_request("GET", srv.url + "/trickle", request_timeout=0.8)
+    assert r["status"] == 0
+    assert "timed out" in r["error"]
+    assert time.monotonic() - t0 < 3
+
+
+def test_body_over_the_cap_is_refused(srv):
+    r = http_request("GET", srv.url + "/big?n=2000000", max_response_bytes=1 << 20)
+    assert r["status"] == 0
+    assert "body too large" in r["error"]
+
+
+def test_connect_refused_is_a_failure():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    r = http_request("GET", f"http://127.0.0.1:{port}/", connect_timeout=1)
+    assert r["status"] == 0
+    assert r["error"].startswith("connect")
+
+
+def test_redirects_are_off_unless_asked(srv):
+    r = http_request("GET", srv.url + "/redirect")
+    assert r["status"] == 302
+    r = http_request("GET", srv.url + "/redirect", follow_redirects=True)
+    assert r["status"] == 200
+    assert json.loads(r["body"])["me"] == "alice"
+
+
+def test_bad_url_raises_config_error():
+    with pytest.raises(ConfigError, match="not an http"):
+        http_request("GET", "ftp://x/")
+
+
+# ---- TLS with a CA made here
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=blocktrust test CA",
+        cwd=d,
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=localhost",
+        cwd=d,
+    )
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        cwd=d,
+    )
+    return d
+
+
+@pytest.fixture(scope="module")
+def tls_srv(tls_files):
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls_files / "srv.pem", tls_files / "srv.key")
+    with MisbehavingServer(ssl_context=ctx) as s:
+        yield s
+
+
+def test_tls_with_custom_ca_verifies(tls_srv, tls_files):
+    r = http_request("GET", tls_srv.url + "/json", ca_file=str(tls_files / "ca.pem"))
+    assert r["error"] == ""
+    assert r["status"] == 200
+
+
+def test_tls_unknown_ca_is_refused_by_default(tls_srv):
+    r = http_request("GET", tls_srv.url + "/json")
+    assert r["status"] == 0
+    assert "TLS handshake" in r["error"]
+
+
+def test_tls_wrong_host_name_is_refused(tls_srv, tls_files):
+    # The certificate names localhost and 127.0.0.1, not this alias.
+    url = tls_srv.url.replace("localhost", "localhost.localdomain")
+    r = http_request("GET", url + "/json", ca_file=str(tls_files / "ca.pem"), connect_timeout=2)
+    assert r["status"] == 0
+
+
+def test_tls_insecure_only_when_asked(tls_srv):
+    r = http_request("GET", tls_srv.url + "/json", verify_tls=False)
+    assert r["status"] == 200
+
+
+def test_bad_ca_file_raises(tls_srv, tmp_path):
+    with pytest.raises(ConfigError, match="ca_file"):
+        http_request("GET", tls_srv.url + "/json", ca_file=str(tmp_path / "missing.pem"))
