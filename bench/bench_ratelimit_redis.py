@@ -18,6 +18,7 @@ redis-server's (from /proc), which other processes' load does not inflate as muc
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import threading
@@ -131,7 +132,7 @@ def main() -> None:
     print(f"  {'':32s} {'decisions/s':>12s} {'client CPU us':>14s} {'redis CPU us':>13s}")
     for label, rate in best.items():
         s_us = server_us[label]
-        server = f"{s_us:13.1f}" if s_us == s_us else f"{'-':>13s}"  # NaN: not on Redis
+        server = f"{s_us:13.1f}" if math.isfinite(s_us) else f"{'-':>13s}"  # not on Redis
         print(f"  {label:32s} {rate:12.0f} {client_us[label]:14.1f} {server}")
     print("ratios (ours vs anchor):")
     pairs = [

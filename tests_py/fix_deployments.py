@@ -429,7 +429,7 @@ CREATE TABLE IF NOT EXISTS ident (principal int PRIMARY KEY REFERENCES principal
 CREATE TABLE IF NOT EXISTS attestations (id serial PRIMARY KEY, principal int NOT NULL,
     sha256 text NOT NULL);
 CREATE TABLE IF NOT EXISTS duress_events (id serial PRIMARY KEY, principal int NOT NULL,
-    outcome text NOT NULL DEFAULT 'waiting');
+    outcome text NOT NULL DEFAULT 'waiting', created_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS listener_progress (block bigint NOT NULL, seen_at timestamptz NOT NULL);
 CREATE TABLE IF NOT EXISTS heartbeat (instance text NOT NULL, at timestamptz NOT NULL);
 """

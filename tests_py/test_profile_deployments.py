@@ -20,7 +20,7 @@ from fix_deployments import Deployment, env_of, start
 from validate_all_flows.checks import CheckResult, Status, run_checks
 from validate_all_flows.cli import main
 from validate_all_flows.profile import load_profile
-from validate_all_flows.report import Verdict, decide
+from validate_all_flows.report import GoNoGo, decide
 from validate_all_flows.target import Target
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -48,7 +48,7 @@ def deploy(fresh_pg_dsn: str, tmp_path: Path) -> Iterator[object]:
 
 def _validate(
     dep: Deployment, groups: set[str] | None = None
-) -> tuple[Verdict, dict[str, CheckResult]]:
+) -> tuple[GoNoGo, dict[str, CheckResult]]:
     """The command's verdict through the library, with a short fail-safe margin (the duress
     fault would otherwise wait out FAILSAFE_DELAY_MAX + 60 s)."""
     profile = load_profile(dep.profile)
@@ -145,6 +145,30 @@ def test_a_required_monitor_that_is_absent_is_no_go_with_the_reason(name: str, d
     assert monitor.found.startswith("no monitor progress found")
     assert not verdict.go
     assert verdict.reason == f"required but not run: workers.monitor: {monitor.found}"
+
+
+#: (the job queue's table, a failed row's values) for the deployments that declare a job queue.
+FAILED_JOB = {
+    "vault": "INSERT INTO emergency_events (member_id, phase) "
+    "SELECT id, 'failed' FROM members LIMIT 1",
+    "keysvc": "INSERT INTO duress_events (principal, outcome) VALUES (0, 'failed')",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAILED_JOB))
+def test_a_failed_or_late_job_is_no_go_naming_the_queue(name: str, deploy) -> None:
+    dep = deploy(name)
+    verdict, by_id = _validate(dep, {"workers"})
+    assert verdict.go, verdict
+    assert by_id["workers.jobs"].found == "0 pending (oldest 0 s), 0 failed"
+    if name == "vault":  # a member to hang the job on
+        dep.domain.register("jobs@validate.example", "pw-1", "pw-2")
+    dep.domain.db(FAILED_JOB[name])
+    verdict, by_id = _validate(dep, {"workers"})
+    jobs = by_id["workers.jobs"]
+    assert not verdict.go
+    assert (jobs.status, jobs.found) == (Status.FAIL, "0 pending (oldest 0 s), 1 failed")
+    assert jobs.evidence == ["1 failed job(s) (at most 0)"]
 
 
 #: What the operator answers by hand after init-profile, per deployment (docs/profiles.md): the

@@ -73,6 +73,10 @@ BAD = [
         "workers: {listener: {table: t, max_age_s: -1}}",
         "workers.listener.max_age_s: must be a number >= 1",
     ),
+    ("workers: {jobs: {table: jobs, backlog_sql: 'SELECT 1'}}", "workers.jobs: give table"),
+    ("workers: {jobs: {backlog_sql: 'SELECT 1, 2'}}", "workers.jobs: missing 'failed_sql'"),
+    ("workers: {jobs: {table: jobs, pending: []}}", "workers.jobs.pending: must be a non-empty"),
+    ("workers: {jobs: {table: jobs, max_failed: -1}}", "workers.jobs.max_failed: must be an"),
     (
         "chain: {contracts: {variables: {IdentityNFT: X}}}",
         "chain.contracts.variables: must map each of",

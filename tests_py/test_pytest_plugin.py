@@ -107,8 +107,12 @@ def test_each_check_reports_its_own_result(tmp_path: Path) -> None:
 
 # No monitor runs beside the embedded stack (its heartbeat check skips with the reason), and the
 # reference profile declares no metrics path and no flows checks of its own.
-NO_MONITOR = {"workers.monitor", "http.metrics", "flows.*"}
-PROFILE_ONLY = {"metrics", "profile_flows"}  # check functions with nothing to report by default
+NO_MONITOR = {"workers.monitor", "http.metrics", "flows.*", "workers.jobs"}
+PROFILE_ONLY = {
+    "metrics",
+    "profile_flows",
+    "job_queue",
+}  # check functions with nothing to report by default
 
 
 @pytest.mark.pg

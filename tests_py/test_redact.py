@@ -365,3 +365,15 @@ def test_no_secret_reaches_the_pytest_plugins_report(
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "test_check[http.health] FAILED" in proc.stdout
     _assert_clean(proc.stdout + proc.stderr, s, "pytest plugin output")
+
+
+def test_a_failing_logs_command_does_not_echo_a_secret(
+    planted: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = planted
+    cmd = f"sh -c 'echo connecting to {s['db_url']} with {s['jwt']} >&2; exit 3'"
+    rc = main(["--env-file", str(s["env_file"]), "--logs-cmd", cmd, "--only", "logs"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "--logs-cmd exited 3" in err
+    _assert_clean(err, s, "cannot-run message")

@@ -208,7 +208,7 @@ def _check_arguments(args: argparse.Namespace) -> set[str] | None:
     for arg in args.require:
         if not [c for c in arg.split(",") if c.strip()]:
             raise _CannotRun(f"--require {arg!r}: no check or group named")
-    if args.min_gas_balance is not None and not args.min_gas_balance >= 0:
+    if args.min_gas_balance is not None and not 0 <= args.min_gas_balance < float("inf"):
         raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
     try:
         check_inputs(
@@ -270,7 +270,10 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         target.load = load_plan(args, None if args.quiet else say)
     except ValueError as exc:
         raise _CannotRun(target.redact(str(exc))) from None
-    target.log_texts = _read_logs(args)
+    try:
+        target.log_texts = _read_logs(args)
+    except _CannotRun as exc:  # --logs-cmd's own stderr may hold a credential
+        raise _CannotRun(target.redact(str(exc))) from None
     given = any(
         [args.base_url, args.database_url, args.rpc_url, args.contracts, args.env_file,
          args.logs, args.logs_cmd]

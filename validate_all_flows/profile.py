@@ -34,6 +34,7 @@ __all__ = [
     "FailsafeEvidence",
     "FlowsSpec",
     "HealthProbe",
+    "JobQueue",
     "Migrations",
     "Probe",
     "Profile",
@@ -171,6 +172,23 @@ class WorkerSource:
 
 
 @dataclass(frozen=True)
+class JobQueue:
+    """The deployment's chain job queue: a ``table`` with a status and a time column, or two
+    read-only queries (``backlog_sql``: count and age in seconds of the oldest pending job;
+    ``failed_sql``: count of failed jobs)."""
+
+    table: str | None = None
+    status_column: str = "status"
+    pending: tuple[str, ...] = ("pending", "queued", "submitted")
+    failed: tuple[str, ...] = ("failed",)
+    time_column: str = "created_at"
+    backlog_sql: str | None = None
+    failed_sql: str | None = None
+    max_backlog_age_s: float = 300.0
+    max_failed: int = 0
+
+
+@dataclass(frozen=True)
 class ContractCall:
     """A view function of one contract: ``function`` is its signature (``statusOf(uint256)``);
     the answer's first word is compared with ``values`` (e.g. active: 1, cancelled: 2)."""
@@ -240,6 +258,8 @@ class Profile:
     tables: TableCheck = field(default_factory=lambda: TableCheck({}))
     listener: WorkerSource | None = None
     monitor: WorkerSource | None = None
+    jobs: JobQueue | None = None
+    chain_worker: str | None = None  # the reference chain worker's heartbeat table
     chain: ChainSpec | None = None
     flows: FlowsSpec = field(default_factory=lambda: FlowsSpec(None))
     require: tuple[str, ...] = ()
@@ -744,11 +764,50 @@ def _worker(v: Any, where: str, ours: str) -> WorkerSource | None:
 def _workers(v: Any, where: str) -> dict[str, Any]:
     if v is None:
         return {}
-    d = _map(v, where, {"listener", "monitor"})
+    d = _map(v, where, {"listener", "monitor", "jobs", "chain"})
+    chain = None
+    if not _none(d.get("chain")):
+        chain = _str(d["chain"], f"{where}.chain", _IDENT, "a table name (chain_workers)")
     return {
+        "chain_worker": chain,
         "listener": _worker(d.get("listener"), f"{where}.listener", "checkpoints"),
         "monitor": _worker(d.get("monitor"), f"{where}.monitor", "heartbeats"),
+        "jobs": None if _none(d.get("jobs")) else _jobs(d["jobs"], f"{where}.jobs"),
     }
+
+
+def _states(v: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
+        raise _fail(where, "must be a non-empty list of states")
+    return tuple(v)
+
+
+def _jobs(v: Any, where: str) -> JobQueue:
+    keys = {"table", "status", "pending", "failed", "time", "backlog_sql", "failed_sql",
+            "max_backlog_age_s", "max_failed"}  # fmt: skip
+    d = _map(v, where, keys)
+    by_sql = "backlog_sql" in d or "failed_sql" in d
+    if by_sql == ("table" in d):
+        raise _fail(where, "give table (with its columns) or backlog_sql and failed_sql")
+    kw: dict[str, Any] = {}
+    if "max_backlog_age_s" in d:
+        kw["max_backlog_age_s"] = _number(d["max_backlog_age_s"], f"{where}.max_backlog_age_s", 1)
+    if "max_failed" in d:
+        kw["max_failed"] = int(_number(d["max_failed"], f"{where}.max_failed", 0, integer=True))
+    if by_sql:
+        for k in ("backlog_sql", "failed_sql"):
+            if k not in d:
+                raise _fail(where, f"missing {k!r}")
+            kw[k] = _sql(d[k], f"{where}.{k}")
+        return JobQueue(**kw)
+    kw["table"] = _str(d["table"], f"{where}.table", _IDENT, "a table name")
+    for key, attr in (("status", "status_column"), ("time", "time_column")):
+        if key in d:
+            kw[attr] = _str(d[key], f"{where}.{key}", _IDENT, "a column name")
+    for key in ("pending", "failed"):
+        if key in d:
+            kw[key] = _states(d[key], f"{where}.{key}")
+    return JobQueue(**kw)
 
 
 _SIGNATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\(([a-z0-9]+(,[a-z0-9]+)*)?\)$")

@@ -36,7 +36,7 @@ from validate_all_flows.target import Target
 
 __all__ = [
     "FORMATS",
-    "Verdict",
+    "GoNoGo",
     "decide",
     "not_run",
     "redact_results",
@@ -50,7 +50,7 @@ SCHEMA = "blocktrust.validate/1"
 
 
 @dataclass(frozen=True)
-class Verdict:
+class GoNoGo:
     """GO or NO-GO, with the one-line reason."""
 
     go: bool
@@ -74,7 +74,7 @@ def not_run(results: list[CheckResult], required: Sequence[str]) -> list[str]:
     return out
 
 
-def decide(results: list[CheckResult], required: Sequence[str] = ()) -> Verdict:
+def decide(results: list[CheckResult], required: Sequence[str] = ()) -> GoNoGo:
     """The verdict over ``results`` (see the module docstring); a ``required`` check (or every
     check of a required group) that skipped is NO-GO too."""
     bad = [r for r in results if r.status in (Status.FAIL, Status.ERROR)]
@@ -92,15 +92,15 @@ def decide(results: list[CheckResult], required: Sequence[str] = ()) -> Verdict:
         )
         names = ", ".join(r.id for r in bad[:5]) + (" ..." if len(bad) > 5 else "")
         extra = f"; required but not run: {'; '.join(missing)}" if missing else ""
-        return Verdict(False, f"{counts}: {names}{extra}")
+        return GoNoGo(False, f"{counts}: {names}{extra}")
     if missing:
-        return Verdict(False, f"required but not run: {'; '.join(missing)}")
+        return GoNoGo(False, f"required but not run: {'; '.join(missing)}")
     passed = sum(r.status is Status.PASS for r in results)
     if not passed:
-        return Verdict(False, "no check could run: give a target (see --help)")
+        return GoNoGo(False, "no check could run: give a target (see --help)")
     skipped = sum(r.status is Status.SKIP for r in results)
     extra = f", {skipped} skipped (each says why)" if skipped else ""
-    return Verdict(True, f"all {passed} checks passed{extra}")
+    return GoNoGo(True, f"all {passed} checks passed{extra}")
 
 
 def _summary(results: list[CheckResult]) -> dict[str, int]:
@@ -108,7 +108,7 @@ def _summary(results: list[CheckResult]) -> dict[str, int]:
     return {s.value: c.get(s.value, 0) for s in Status}
 
 
-def to_text(results: list[CheckResult], verdict: Verdict, seconds: float) -> str:
+def to_text(results: list[CheckResult], verdict: GoNoGo, seconds: float) -> str:
     """A report for people: banner, one line per check, then failures with evidence and fixes."""
     mark = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.SKIP: "skip", Status.ERROR: "ERR "}
     width = max((len(r.id) for r in results), default=10)
@@ -140,7 +140,7 @@ def to_text(results: list[CheckResult], verdict: Verdict, seconds: float) -> str
 
 def to_json(
     results: list[CheckResult],
-    verdict: Verdict,
+    verdict: GoNoGo,
     target: Target,
     started_at: str,
     seconds: float,
@@ -180,7 +180,7 @@ def to_json(
     return json.dumps(redact_data(doc, target.redact), indent=2) + "\n"
 
 
-def to_junit(results: list[CheckResult], verdict: Verdict, seconds: float) -> str:
+def to_junit(results: list[CheckResult], verdict: GoNoGo, seconds: float) -> str:
     """JUnit XML: one test case per check (skipped, failure or error as JUnit knows them)."""
     s = _summary(results)
     suite = ET.Element(
@@ -232,7 +232,7 @@ def redact_results(results: list[CheckResult], redact: Callable[[str], str]) -> 
 def render(
     fmt: str,
     results: list[CheckResult],
-    verdict: Verdict,
+    verdict: GoNoGo,
     target: Target,
     started_at: str,
     seconds: float,
@@ -246,7 +246,7 @@ def render(
     a format hides a secret from it), and for the registered values once more on the finished
     document."""
     results = redact_results(results, target.redact)
-    verdict = Verdict(verdict.go, target.redact(verdict.reason))
+    verdict = GoNoGo(verdict.go, target.redact(verdict.reason))
     if fmt == "json":
         text = to_json(results, verdict, target, started_at, seconds, version)
     elif fmt == "junit":

@@ -149,7 +149,7 @@ def to_html(
     target_line: str = "",
     phases: Sequence[tuple[str, float]] = (),
 ) -> str:
-    """The report page: ``verdict`` (report.Verdict), every result, the load charts of any result
+    """The report page: ``verdict`` (report.GoNoGo), every result, the load charts of any result
     carrying ``data["latency"]`` and a bar per (phase, seconds). ``redact`` is the target's."""
     r = redact
     cls = "go" if verdict.go else "nogo"

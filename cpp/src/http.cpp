@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "http_conn.hpp"
+#include "tls_trust.hpp"
 
 namespace blocktrust::http {
 
@@ -279,9 +280,9 @@ asio::ssl::context make_tls_context(const HttpOptions& o) {
   if (!o.ca_file.empty()) {
     ctx.load_verify_file(o.ca_file, ec);
     if (ec) throw HttpConfigError("ca_file " + o.ca_file + ": cannot load: " + ec.message());
-  } else {
-    ctx.set_default_verify_paths(ec);
-    if (ec) throw HttpConfigError("cannot load the system CA store: " + ec.message());
+  } else if (o.verify_peer && !tls::trust_system_store(ctx.native_handle())) {
+    throw HttpConfigError(
+        "no system CA store found (set SSL_CERT_FILE or SSL_CERT_DIR, or pass ca_file)");
   }
   ctx.set_verify_mode(o.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
   return ctx;

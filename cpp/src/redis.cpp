@@ -25,6 +25,8 @@
 #include <thread>
 #include <utility>
 
+#include "tls_trust.hpp"
+
 namespace blocktrust::redis {
 
 namespace {
@@ -136,14 +138,15 @@ class Conn final {
     where_ += ":" + std::to_string(port);
     reader_ = redisReaderCreate();
     if (reader_ == nullptr) throw std::bad_alloc();
-    connect_tcp(host, port, c.timeout);
-    if (ctx != nullptr) start_tls(ctx, host, c.tls_verify);
+    try {
+      connect_tcp(host, port, c.timeout);
+      if (ctx != nullptr) start_tls(ctx, host, c.tls_verify);
+    } catch (...) {
+      free_all();  // no destructor runs for a constructor that throws
+      throw;
+    }
   }
-  ~Conn() {
-    if (ssl_ != nullptr) SSL_free(ssl_);  // no close_notify: the socket may be dead
-    if (fd_ >= 0) ::close(fd_);
-    redisReaderFree(reader_);
-  }
+  ~Conn() { free_all(); }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
@@ -322,6 +325,15 @@ class Conn final {
     }
   }
 
+  void free_all() noexcept {
+    if (ssl_ != nullptr) SSL_free(ssl_);  // no close_notify: the socket may be dead
+    if (fd_ >= 0) ::close(fd_);
+    if (reader_ != nullptr) redisReaderFree(reader_);
+    ssl_ = nullptr;
+    fd_ = -1;
+    reader_ = nullptr;
+  }
+
   std::string where_;
   redisReader* reader_ = nullptr;
   int fd_ = -1;
@@ -363,13 +375,18 @@ struct Client::Impl {
       ctx = SSL_CTX_new(TLS_client_method());
       if (ctx == nullptr) throw Error("Redis: cannot create a TLS context");
       SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-      const int ok = c.tls_ca_file.empty()
-                         ? SSL_CTX_set_default_verify_paths(ctx)
-                         : SSL_CTX_load_verify_locations(ctx, c.tls_ca_file.c_str(), nullptr);
-      if (ok != 1) {
+      // The system store is found where the distribution keeps it (a wheel's bundled OpenSSL
+      // only knows its build machine's paths); SSL_CERT_FILE / SSL_CERT_DIR still win.
+      const bool ok = c.tls_ca_file.empty()
+                          ? tls::trust_system_store(ctx)
+                          : SSL_CTX_load_verify_locations(ctx, c.tls_ca_file.c_str(), nullptr) == 1;
+      if (!ok) {
         SSL_CTX_free(ctx);
         ERR_clear_error();
-        throw ConfigError("Redis: cannot load the CA certificates '" + c.tls_ca_file + "'");
+        throw ConfigError(
+            c.tls_ca_file.empty()
+                ? "Redis: no system CA store found (set SSL_CERT_FILE or pass a CA file)"
+                : "Redis: cannot load the CA certificates '" + c.tls_ca_file + "'");
       }
     }
   }

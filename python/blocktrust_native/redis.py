@@ -47,7 +47,7 @@ class RedisClient(_native.Client):
         super().__init__(url, pool_size=pool_size, timeout=timeout)
         self._redacted = redact_url(url)
 
-    def execute(self, *args: Any) -> Any:  # type: ignore[override]
+    def execute(self, *args: Any) -> Any:
         """Sends one command (arguments as str, bytes or int); returns None, int, bytes, str
         (status replies) or a list; an error reply raises :class:`RedisError`."""
         if not args:
@@ -56,7 +56,7 @@ class RedisClient(_native.Client):
 
     def ping(self) -> bool:
         """True when the server answers PING."""
-        return self.execute("PING") == "PONG"
+        return bool(self.execute("PING") == "PONG")
 
     def close(self) -> None:
         """Closes the idle connections (the client stays usable and reconnects on demand)."""

@@ -1,6 +1,6 @@
 """Worker checks: the chain listener's checkpoint moves and its lag is under the objective; the
 monitor's heartbeat is fresh when one runs; the chain worker beats, keeps fail-safes on time,
-has no failed or stuck job and gas for fail-safes."""
+has no failed or stuck job and gas for fail-safes; a profile's own job queue keeps up."""
 
 from __future__ import annotations
 
@@ -355,10 +355,12 @@ def chain_worker(t: Target) -> list[CheckResult]:
     """
     cid = "workers.chain"
     title = "chain worker alive, fail-safes on time, no failed or stuck job, gas for fail-safes"
+    if t.profile.chain_worker is None:
+        return []  # the profile runs no reference chain worker (workers.jobs judges a queue)
     if not t.database_url:
         return [CheckResult(cid, title, Status.SKIP, "no database given (--database-url)")]
     pool = t.pool()
-    if not pool.execute("SELECT to_regclass('chain_workers') IS NOT NULL")[0][0]:
+    if not pool.execute("SELECT to_regclass($1) IS NOT NULL", (t.profile.chain_worker,))[0][0]:
         why = "no chain_workers table (migration 011 not applied): the worker has no heartbeat"
         return [CheckResult(cid, title, Status.SKIP, why)]
     problems: list[str] = []
@@ -479,3 +481,67 @@ def _gas(
         if balance < need:
             problems.append(f"signer {sender} is short of gas: {line}")
     return problems
+
+
+@check("workers", ids=("workers.jobs",))
+def job_queue(t: Target) -> list[CheckResult]:
+    """The profile's chain job queue (``workers.jobs``): the oldest pending job is younger than
+    its objective and no more jobs failed than allowed (profiles declaring a queue)."""
+    q = t.profile.jobs
+    if q is None:
+        return []  # the profile declares no job queue: nothing to report
+    cid = "workers.jobs"
+    title = (
+        f"job queue: oldest pending under {q.max_backlog_age_s:.0f} s, "
+        f"at most {q.max_failed} failed"
+    )
+    if not t.database_url:
+        return [CheckResult(cid, title, Status.SKIP, "no database given (--database-url)")]
+    if q.table is not None:
+        if not t.pool().execute("SELECT to_regclass($1) IS NOT NULL", (q.table,))[0][0]:
+            return [
+                CheckResult(cid, title, Status.SKIP, f"no job queue found (no table {q.table})")
+            ]
+        tbl, st, tm = f'"{q.table}"', f'"{q.status_column}"', f'"{q.time_column}"'
+        backlog = t.read_only(
+            f"SELECT count(*), extract(epoch FROM now() - min({tm})) FROM {tbl} "
+            f"WHERE {st} = ANY($1::text[])",
+            ("{" + ",".join(q.pending) + "}",),
+        )
+        failed = t.read_only(
+            f"SELECT count(*) FROM {tbl} WHERE {st} = ANY($1::text[])",
+            ("{" + ",".join(q.failed) + "}",),
+        )
+    else:
+        assert q.backlog_sql
+        assert q.failed_sql
+        backlog, failed = t.read_only(q.backlog_sql), t.read_only(q.failed_sql)
+    pending = int(backlog[0][0] or 0) if backlog else 0
+    oldest = float(backlog[0][1] or 0) if backlog and len(backlog[0]) > 1 else 0.0
+    n_failed = int(failed[0][0] or 0) if failed else 0
+    found = f"{pending} pending (oldest {oldest:.0f} s), {n_failed} failed"
+    measures = {
+        "backlog": float(pending),
+        "oldest_pending_s": oldest,
+        "failed_jobs": float(n_failed),
+    }
+    problems = []
+    if pending and oldest > q.max_backlog_age_s:
+        problems.append(
+            f"the oldest pending job waits {oldest:.0f} s (objective {q.max_backlog_age_s:.0f} s)"
+        )
+    if n_failed > q.max_failed:
+        problems.append(f"{n_failed} failed job(s) (at most {q.max_failed})")
+    if problems:
+        return [
+            CheckResult(
+                cid,
+                title,
+                Status.FAIL,
+                found,
+                problems,
+                "check the worker that runs the queue and the failed jobs' recorded reasons",
+                measures=measures,
+            )
+        ]
+    return [CheckResult(cid, title, Status.PASS, found, measures=measures)]

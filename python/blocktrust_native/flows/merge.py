@@ -127,7 +127,7 @@ def merge_reports(parts: Sequence[Report | Mapping[str, Any]], max_failures: int
                 "latency": summary(h),
             }
         )
-    failures = [f.__dict__ for r in reports for f in r.failures][:max_failures]
+    failure_rows = [f.__dict__ for r in reports for f in r.failures][:max_failures]
     raw = [r._d for r in reports]
     data = {
         "model": first.model,
@@ -143,6 +143,6 @@ def merge_reports(parts: Sequence[Report | Mapping[str, Any]], max_failures: int
         "failed_requests": sum(r.failed_requests for r in reports),
         "flow": summary(flow_h),
         "steps": steps,
-        "failures": failures,
+        "failures": failure_rows,
     }
     return Report(data, flow_name=first.flow_name, interrupted=any(r.interrupted for r in reports))

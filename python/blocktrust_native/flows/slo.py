@@ -122,8 +122,8 @@ class Slo:
             if not 0 < p < 100 or isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
                 raise ConfigError(f"Slo: {k} must be a positive number of milliseconds")
             pct[p] = float(v)
-        for name, v in (("error_rate", error_rate), ("availability", availability)):
-            if v is not None and (isinstance(v, bool) or not 0 <= v <= 1):
+        for name, ratio in (("error_rate", error_rate), ("availability", availability)):
+            if ratio is not None and (isinstance(ratio, bool) or not 0 <= ratio <= 1):
                 raise ConfigError(f"Slo: {name} must be between 0 and 1")
         if error_rate is None and availability is None and not pct:
             raise ConfigError("Slo: give at least one objective")

@@ -208,7 +208,8 @@ class FlowSpec:
     def compiled(self) -> dict[str, Any]:
         """The plain structure handed to the native runner (a copy); it holds the given values
         (secrets too), so keep it out of logs."""
-        return json.loads(self.compiled_json())
+        compiled: dict[str, Any] = json.loads(self.compiled_json())
+        return compiled
 
     def compiled_json(self) -> str:
         """The compiled flow as JSON text."""
@@ -656,8 +657,12 @@ def _limit(v: object, w: str, scope: _Scope, lo: float, hi: float, integer: bool
     if isinstance(v, str) and "{{" in v:
         scope.check(v, w)
         return v
-    number = isinstance(v, (int, float)) and not isinstance(v, bool)
-    if not number or (integer and not isinstance(v, int)) or not lo <= v <= hi:
+    if (
+        not isinstance(v, (int, float))
+        or isinstance(v, bool)
+        or (integer and not isinstance(v, int))
+        or not lo <= v <= hi
+    ):
         kind = "a whole number" if integer else "a number of seconds"
         raise _fail(w, f"must be {kind} in [{lo:g}, {hi:g}] or a {{{{variable}}}}")
     return json.dumps(v)

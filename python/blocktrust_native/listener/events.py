@@ -178,7 +178,7 @@ class EventDecoder:
             }
         args = {f.name: f.decode(topics[f.topic][2:]) for f in self._fields if f.topic >= 0}
         try:
-            from eth_abi import decode as abi_decode
+            from eth_abi.abi import decode as abi_decode
         except ImportError:
             _warn_once(
                 self.signature,

@@ -208,7 +208,7 @@ class _Route:
     path: str
     prefix: bool
     limiter: Limiter
-    rules: tuple  # the limiter's rules, read once (for RateLimit-Policy)
+    rules: tuple[Rule, ...]  # the limiter's rules, read once (for RateLimit-Policy)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and method != self.method:
@@ -216,7 +216,9 @@ class _Route:
         return path.startswith(self.path) if self.prefix else path == self.path
 
 
-def _routes(routes: Mapping[str, str | Limiter] | None, default: str | Limiter | None) -> list:
+def _routes(
+    routes: Mapping[str, str | Limiter] | None, default: str | Limiter | None
+) -> list[_Route]:
     table = []
     for pattern, spec in (routes or {}).items():
         method, _, path = pattern.strip().rpartition(" ")
@@ -257,6 +259,7 @@ class _Policy:
         self.cost = cost
 
     def match(self, method: str, path: str) -> _Route | None:
+        route: _Route
         for route in self.table:
             if route.matches(method, path):
                 return route
@@ -305,7 +308,9 @@ class RateLimitMiddleware:
         self.app = app
         self.policy = _Policy(routes, default, key or client_address(), cost)
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -334,7 +339,7 @@ class RateLimitMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
@@ -357,7 +362,9 @@ class WsgiRateLimitMiddleware:
         self.app = app
         self.policy = _Policy(routes, default, key or client_address(), cost)
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         route = self.policy.match(
             environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
         )
@@ -374,13 +381,15 @@ class WsgiRateLimitMiddleware:
             )
             return [body]
 
-        def start_with_headers(status: str, headers: list, exc_info: Any = None) -> Any:
+        def start_with_headers(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             return start_response(status, [*headers, *extra], exc_info)
 
         return self.app(environ, start_with_headers)
 
 
-def _find_starlette_request(args: tuple, kwargs: dict) -> Any:
+def _find_starlette_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
         from starlette.requests import Request
     except ImportError:  # pragma: no cover - starlette is optional
@@ -391,7 +400,7 @@ def _find_starlette_request(args: tuple, kwargs: dict) -> Any:
     return None
 
 
-def _starlette_response(kwargs: dict) -> Any:
+def _starlette_response(kwargs: dict[str, Any]) -> Any:
     from starlette.responses import Response
 
     for value in kwargs.values():

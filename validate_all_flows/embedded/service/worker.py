@@ -36,7 +36,6 @@ import sys
 import threading
 import time
 
-from blocktrust_native._polling import PollingThread
 from blocktrust_native.errors import (
     ChainConnectionError,
     ChainError,
@@ -45,6 +44,7 @@ from blocktrust_native.errors import (
     FileReadError,
 )
 from blocktrust_native.pool import Pool
+from blocktrust_native.workers import PollingThread
 from validate_all_flows.embedded.chain import BlocktrustContracts
 from validate_all_flows.embedded.service.chain_jobs import KINDS, Job, JobKind, form_batch
 from validate_all_flows.embedded.service.txlog import RecordedTx, TxLog
