@@ -192,7 +192,7 @@ def shared_store(threads: int, per_thread: int) -> tuple[float | None, float | N
         with TempPostgres() as pg:
             dsn = pg.create_database("bench_ratelimit")
             with Pool(dsn, min_size=threads, max_size=threads, wait=True) as pool:
-                lim = PgRateLimiter(pool, RULE, cleanup_interval=None)
+                lim = PgRateLimiter(pool, RULE, cleanup_interval=None, fail_open=True)
                 threaded_rate(lim.hit, threads, per_thread // 10)  # warm up, create the table
                 ours = threaded_rate(lim.hit, threads, per_thread)
                 print(f"  ours, PgRateLimiter (PostgreSQL)   {ours:10.0f} decisions/s")

@@ -108,7 +108,7 @@ def main() -> None:
             dsn = pg_ctx.create_database("bench_ratelimit")
             pool = Pool(dsn, min_size=threads, max_size=threads)
             contenders["ours gcra (PostgreSQL)"] = PgRateLimiter(
-                pool, RULE, cleanup_interval=None
+                pool, RULE, cleanup_interval=None, fail_open=True
             ).hit
         except Exception as e:  # report and carry on with the Redis side
             print(f"  PgRateLimiter: skipped ({type(e).__name__}: {e})")

@@ -4,7 +4,9 @@ Runs an asyncio loop in a background thread on 127.0.0.1 (optionally TLS). Route
 /json, /echo, /chunked, /status/NNN, /login (sets a cookie, returns a token), /me (needs the cookie
 or the bearer token), /redirect, /big, /garbage, /reset (resets mid-body), /endless-headers,
 /trickle (one byte every 0.2 s), /serial?ms=N (one request at a time: an overloadable server),
-/ready-after/N/KEY ({"ready": false} until its N-th hit, then true: something to poll).
+/ready-after/N/KEY ({"ready": false} until its N-th hit, then true: something to poll),
+/echo/... (as /echo, under any path), /redirect-to?url=U&status=S (a redirect to U),
+/set-cookie/...?h=V&h=W (one Set-Cookie header per h, under any path; echoes the headers).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class MisbehavingServer:
         jh = [("Content-Type", "application/json")]
         if path == "/json":
             self._send(w, 200, json.dumps({"me": "alice", "n": 5, "items": [1, 2]}).encode(), jh)
-        elif path == "/echo":
+        elif path == "/echo" or path.startswith("/echo/"):
             doc = {
                 "method": method,
                 "path": target,
@@ -168,6 +170,12 @@ class MisbehavingServer:
                 self._send(w, 200, json.dumps({"me": user}).encode(), jh)
         elif path == "/redirect":
             self._send(w, 302, b"", [("Location", "/json")])
+        elif path == "/redirect-to":
+            status = int(q.get("status", ["302"])[0])
+            self._send(w, status, b"", [("Location", q["url"][0])])
+        elif path == "/set-cookie" or path.startswith("/set-cookie/"):
+            doc = json.dumps({"headers": headers}).encode()  # and what it was sent, as /echo
+            self._send(w, 200, doc, [*jh, *(("Set-Cookie", v) for v in q.get("h", []))])
         elif path == "/big":
             self._send(w, 200, b"x" * (int(q.get("n", ["10000000"])[0])))
         elif path == "/garbage":

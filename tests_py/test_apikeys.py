@@ -7,7 +7,7 @@ import hmac
 import re
 import threading
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -174,7 +174,7 @@ def test_bad_configuration_and_arguments(codec: ApiKeyCodec) -> None:
     with pytest.raises(ConfigError, match="timezone-aware"):
         codec.generate(expires=datetime(2099, 1, 1))
     with pytest.raises(ConfigError, match="future"):
-        codec.generate(expires=datetime.now(UTC) - timedelta(seconds=1))
+        codec.generate(expires=datetime.now(timezone.utc) - timedelta(seconds=1))
     with pytest.raises(ConfigError, match="as many digests"):
         codec.verify_many([key.token], [])
     assert ApiKeyCodec("btk_live", "s" * 32).digest(key.token) == hmac.digest(

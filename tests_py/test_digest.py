@@ -7,6 +7,8 @@ import concurrent.futures
 import errno
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blocktrust_native import digest
-from blocktrust_native.errors import ConfigError, Error, FileReadError, NotBytesLike
+from blocktrust_native.errors import (
+    ConfigError,
+    Error,
+    FileReadError,
+    MissingFileError,
+    NotBytesLike,
+)
 
 ALGORITHMS = sorted(digest.algorithms_available)
 
@@ -186,13 +194,17 @@ def test_hash_file_equals_hashlib(tmp_path: Path, size: int) -> None:
 
 def test_hash_file_missing_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "no such file.pdf"
-    with pytest.raises(FileReadError) as e:
+    # Caught as open() would be caught, while staying one of ours.
+    with pytest.raises(FileNotFoundError) as e:
         digest.hash_file(missing)
+    assert isinstance(e.value, FileReadError)
+    assert isinstance(e.value, MissingFileError)
     assert e.value.errno == errno.ENOENT
     assert e.value.filename == str(missing)
     assert str(missing) in str(e.value)
-    assert isinstance(e.value, OSError)
     assert isinstance(e.value, Error)
+    with pytest.raises(FileNotFoundError):
+        digest.hash_files([missing])
 
 
 def test_hash_file_directory_fails_on_read(tmp_path: Path) -> None:
@@ -201,15 +213,32 @@ def test_hash_file_directory_fails_on_read(tmp_path: Path) -> None:
     assert e.value.errno == errno.EISDIR
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads anything")
-def test_hash_file_unreadable(tmp_path: Path) -> None:
+_UNREADABLE = """
+import errno, os, sys
+from blocktrust_native import digest
+from blocktrust_native.errors import FileAccessError, FileReadError
+if os.geteuid() == 0:  # root reads anything: drop to nobody once the module is loaded
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    digest.hash_file(sys.argv[1])
+except PermissionError as e:
+    assert isinstance(e, FileReadError) and isinstance(e, FileAccessError), type(e)
+    assert e.errno == errno.EACCES and e.filename == sys.argv[1], (e.errno, e.filename)
+    print("permission error")
+"""
+
+
+def test_hash_file_unreadable_is_a_permission_error(tmp_path: Path) -> None:
     p = tmp_path / "secret"
     p.write_bytes(b"x")
     p.chmod(0)
-    with pytest.raises(FileReadError) as e:
-        digest.hash_file(p)
-    assert e.value.errno == errno.EACCES
-    assert e.value.filename == str(p)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", _UNREADABLE, str(p)], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "permission error"
 
 
 def test_hash_file_non_utf8_name(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_load_yaml_and_json(tmp_path):
         (spec_with(step(request={"path": "/{{a"})), "unterminated {{"),
         (
             spec_with(step(request={"path": "/", "headers": {"A": "x\r\nB: y"}})),
-            "steps[0].request.headers.A: must not contain line breaks",
+            "steps[0].request.headers.A: must not contain CR, LF or NUL",
         ),
         (
             spec_with(step(request={"path": "/", "headers": {"bad name": "x"}})),

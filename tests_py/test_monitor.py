@@ -806,8 +806,9 @@ def test_cli_once_against_the_embedded_stack(tmp_path: Path) -> None:
         beats = stack.pool.execute("SELECT instance, cycles, stopped_at IS NOT NULL "
                                    "FROM monitor_heartbeats")  # fmt: skip
     assert p.returncode == 0, p.stderr
-    # database 3, http 2, chain 1, workers 2 (the listener, and this monitor's own heartbeat)
-    assert "cycle 1: 9 pass, 0 fail, 0 error, 0 skip | up" in p.stderr, p.stderr
+    # database 3, http 2, chain 1, workers 3 (the listener, this monitor's own heartbeat and
+    # the chain worker's)
+    assert "cycle 1: 10 pass, 0 fail, 0 error, 0 skip | up" in p.stderr, p.stderr
     assert beats == [(stack.base_url.split("//")[1], 1, True)]
     doc = json.loads((tmp_path / "slo-report.json").read_text())
     assert doc["uptime"]["ratio"] == 1.0

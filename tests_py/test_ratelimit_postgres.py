@@ -35,7 +35,9 @@ def pool(pg_dsn: str):
 
 
 def test_burst_then_exact_denial_on_the_database_clock(pool: Pool) -> None:
-    limiter = PgRateLimiter(pool, "5/15minutes", table=table(), cleanup_interval=None)
+    limiter = PgRateLimiter(
+        pool, "5/15minutes", table=table(), cleanup_interval=None, fail_open=True
+    )
     got = [limiter.hit("login:ann") for _ in range(5)]
     assert [d.allowed for d in got] == [True] * 5
     assert [d.remaining for d in got] == [4, 3, 2, 1, 0]
@@ -52,7 +54,9 @@ def test_burst_then_exact_denial_on_the_database_clock(pool: Pool) -> None:
 
 
 def test_all_rules_must_pass_test_peeks_reset_forgets(pool: Pool) -> None:
-    limiter = PgRateLimiter(pool, "2/second;3/hour", table=table(), cleanup_interval=None)
+    limiter = PgRateLimiter(
+        pool, "2/second;3/hour", table=table(), cleanup_interval=None, fail_open=True
+    )
     assert limiter.test("k").remaining == 2
     assert limiter.hit("k").allowed
     assert limiter.hit("k").allowed
@@ -82,25 +86,27 @@ def test_all_rules_must_pass_test_peeks_reset_forgets(pool: Pool) -> None:
 
 def test_schema_is_idempotent_and_names_are_checked(pool: Pool) -> None:
     name = table()
-    a = PgRateLimiter(pool, "1/minute", table=name, cleanup_interval=None)
-    b = PgRateLimiter(pool, "1/minute", table=name, cleanup_interval=None)
+    a = PgRateLimiter(pool, "1/minute", table=name, cleanup_interval=None, fail_open=True)
+    b = PgRateLimiter(pool, "1/minute", table=name, cleanup_interval=None, fail_open=True)
     a.ensure_table()
     b.ensure_table()
     assert a.hit("x").allowed
     assert not b.hit("x").allowed  # same table, same rules: one shared limit
-    other = PgRateLimiter(pool, "2/minute", table=name, cleanup_interval=None)
+    other = PgRateLimiter(pool, "2/minute", table=name, cleanup_interval=None, fail_open=True)
     assert other.hit("x").allowed  # different rules live under their own namespace
     (persistence,) = pool.execute(
         "SELECT relpersistence::text FROM pg_class WHERE relname = $1", [name]
     )
     assert persistence == ("u",)  # unlogged by default
     with pytest.raises(ConfigError, match="table"):
-        PgRateLimiter(pool, "1/minute", table="x; DROP TABLE users")
+        PgRateLimiter(pool, "1/minute", table="x; DROP TABLE users", fail_open=True)
 
 
 def test_cleanup_deletes_expired_rows_in_batches_and_skips_locked_ones(pool: Pool) -> None:
     name = table()
-    limiter = PgRateLimiter(pool, "1/second", table=name, cleanup_interval=None, cleanup_batch=10)
+    limiter = PgRateLimiter(
+        pool, "1/second", table=name, cleanup_interval=None, cleanup_batch=10, fail_open=True
+    )
     for i in range(25):
         limiter.hit(f"k{i}")
     limiter.hit("busy")
@@ -119,7 +125,9 @@ def test_cleanup_deletes_expired_rows_in_batches_and_skips_locked_ones(pool: Poo
 
 def test_background_cleanup_thread(pool: Pool) -> None:
     name = table()
-    with PgRateLimiter(pool, "1/second", table=name, cleanup_interval=0.2) as limiter:
+    with PgRateLimiter(
+        pool, "1/second", table=name, cleanup_interval=0.2, fail_open=True
+    ) as limiter:
         for i in range(5):
             limiter.hit(f"k{i}")
         deadline = time.monotonic() + 10
@@ -128,13 +136,31 @@ def test_background_cleanup_thread(pool: Pool) -> None:
             time.sleep(0.1)
 
 
-def test_unreachable_database_fails_open_by_default_or_closed(
+def test_the_failure_policy_has_no_default(pool: Pool) -> None:
+    with pytest.raises(TypeError, match="fail_open"):
+        PgRateLimiter(pool, "1/minute", cleanup_interval=None)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="fail_open"):
+        PgRateLimiter(pool, "1/minute", cleanup_interval=None, fail_open=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="2 entries for 1 rules"):
+        PgRateLimiter(pool, "1/minute", cleanup_interval=None, fail_open=[True, False])
+
+
+def test_the_failure_policy_is_per_rule() -> None:
+    dead = f"postgresql://app@127.0.0.1:{free_port()}/app"
+    with Pool(dead, min_size=0, acquire_timeout=1.0, connect_timeout=2) as pool:
+        both = "5/minute;100/day"
+        d = PgRateLimiter(pool, both, cleanup_interval=None, fail_open=[True, False]).hit("k")
+        assert (d.allowed, d.degraded, d.rule_index, d.limit) == (False, True, 1, 100)
+        assert PgRateLimiter(pool, both, cleanup_interval=None, fail_open=[True, True]).hit("k")
+
+
+def test_unreachable_database_fails_open_or_closed_as_told(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     dead = f"postgresql://app:s3cr3t-pw@127.0.0.1:{free_port()}/app"
     with Pool(dead, min_size=0, acquire_timeout=1.0, connect_timeout=2) as pool:
         caplog.set_level(logging.WARNING, "blocktrust_native.ratelimit")
-        open_ = PgRateLimiter(pool, "1/minute", cleanup_interval=None)
+        open_ = PgRateLimiter(pool, "1/minute", cleanup_interval=None, fail_open=True)
         d = open_.hit("k")
         assert d.allowed
         assert d.degraded
@@ -151,14 +177,14 @@ def test_unreachable_database_fails_open_by_default_or_closed(
 
 def _hammer(dsn: str, name: str, hits: int, out: multiprocessing.Queue) -> None:
     with Pool(dsn, max_size=2) as pool:
-        limiter = PgRateLimiter(pool, "50/hour", table=name, cleanup_interval=None)
+        limiter = PgRateLimiter(pool, "50/hour", table=name, cleanup_interval=None, fail_open=True)
         out.put(sum(1 for _ in range(hits) if limiter.hit("hot")))
 
 
 @pytest.mark.slow
 def test_four_processes_on_one_key_never_exceed_the_limit(pg_dsn: str, pool: Pool) -> None:
     name = table()
-    PgRateLimiter(pool, "50/hour", table=name, cleanup_interval=None).ensure_table()
+    PgRateLimiter(pool, "50/hour", table=name, cleanup_interval=None, fail_open=True).ensure_table()
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=_hammer, args=(pg_dsn, name, 40, out)) for _ in range(4)]
@@ -174,7 +200,7 @@ def test_four_processes_on_one_key_never_exceed_the_limit(pg_dsn: str, pool: Poo
 
 def test_asgi_middleware_awaits_the_shared_store_off_the_event_loop(pool: Pool) -> None:
     name = table()
-    limiter = PgRateLimiter(pool, "10/minute", table=name, cleanup_interval=None)
+    limiter = PgRateLimiter(pool, "10/minute", table=name, cleanup_interval=None, fail_open=True)
     app = FastAPI()
 
     @app.get("/limited")

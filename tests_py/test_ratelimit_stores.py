@@ -56,7 +56,13 @@ def test_the_three_stores_decide_like_the_model(
     name = uuid.uuid4().hex[:10]
     stores = {
         "postgres": PgRateLimiter(
-            pool, rules, namespace=name, table="rl_model", cleanup_interval=None, clock=clock
+            pool,
+            rules,
+            namespace=name,
+            table="rl_model",
+            cleanup_interval=None,
+            clock=clock,
+            fail_open=True,
         ),
         "redis": RedisRateLimiter(client, rules, namespace=name, clock=clock),
     }

@@ -13,6 +13,7 @@ BASE = {
     "SUMSUB_APP_TOKEN": "sbx:" + "a1b2c3d4" * 3,
     "SUMSUB_SECRET_KEY": "Zr8" + "q9w8e7r6" * 2,
     "API_KEY_SALT": SECRET[::-1],
+    "ENVIRONMENT": "development",
 }
 KEY = "0x5a0c3e19d7b2f4a68e1c9053b7d2a4f6c8e0b1d3f5a7c9e2b4d6f8a0c1e3b5d7"
 
@@ -83,3 +84,52 @@ def test_the_debug_fault_turns_debug_on_outside_production() -> None:
     s = ServiceSettings.from_env(dict(BASE, BLOCKTRUST_FAULTS="debug", BLOCKTRUST_ALLOW_FAULTS="1"))
     assert s.debug
     assert s.faults == {"debug"}
+
+
+# ---- failing closed
+
+
+def test_an_unset_environment_is_production() -> None:
+    unset = {k: v for k, v in BASE.items() if k != "ENVIRONMENT"}
+    with pytest.raises(SettingsError, match="CORS_ORIGINS"):  # production's own rules apply
+        ServiceSettings.from_env(unset)
+    s = ServiceSettings.from_env(dict(unset, CORS_ORIGINS="https://app.example"))
+    assert s.environment == "production"
+    assert s.production
+    with pytest.raises(SettingsError, match="refused in production"):
+        ServiceSettings.from_env(
+            dict(
+                unset,
+                CORS_ORIGINS="https://a.b",
+                BLOCKTRUST_FAULTS="debug",
+                BLOCKTRUST_ALLOW_FAULTS="1",
+            )
+        )
+
+
+@pytest.mark.parametrize("ttl", ["soon", "-5", "0", "1e9", "nan"])
+def test_an_invalid_jwt_ttl_stops_the_start(ttl: str) -> None:
+    with pytest.raises(SettingsError, match="JWT_TTL"):
+        ServiceSettings.from_env(dict(BASE, ENVIRONMENT="development", JWT_TTL=ttl))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PASSWORD_MEMORY_KIB", "4096"), ("PASSWORD_ITERATIONS", "1"), ("FAILSAFE_DELAY_MIN", "1")],
+)
+def test_production_has_floors(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name}: below the production floor"):
+        ServiceSettings.from_env(
+            dict(BASE, ENVIRONMENT="production", CORS_ORIGINS="https://a.b", **{name: value})
+        )
+    s = ServiceSettings.from_env(dict(BASE, ENVIRONMENT="development", **{name: value}))
+    assert not s.production
+
+
+def test_trusted_proxies_and_webhook_algorithms_are_checked() -> None:
+    with pytest.raises(SettingsError) as e:
+        ServiceSettings.from_env(
+            dict(BASE, TRUSTED_PROXIES="10.0.0.0/8,not-an-ip", WEBHOOK_ALGORITHMS="HMAC_MD5_HEX")
+        )
+    assert "TRUSTED_PROXIES: 'not-an-ip'" in str(e.value)
+    assert "WEBHOOK_ALGORITHMS" in str(e.value)

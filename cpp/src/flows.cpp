@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +20,7 @@
 #include <thread>
 
 #include "blocktrust/histogram.hpp"
+#include "cookie_jar.hpp"
 #include "flows_model.hpp"
 #include "http_conn.hpp"
 
@@ -72,6 +72,7 @@ struct StepStats {
   Histogram latency;
   std::int64_t requests = 0;
   std::int64_t attempts = 0;  // HTTP exchanges, retries included
+  std::int64_t retries = 0;   // requests resent after a kept-alive connection closed
   std::int64_t failures = 0;
   std::map<int, std::int64_t> statuses;
   std::map<std::string, std::int64_t> errors;  // transport failures by reason
@@ -97,7 +98,7 @@ struct VuState {
   std::int64_t id = 0;
   std::vector<std::unique_ptr<http::Conn>> conns;
   std::map<std::string, json, std::less<>> vars;
-  std::map<std::string, std::string> cookies;
+  http::CookieJar cookies;
 };
 
 }  // namespace
@@ -158,27 +159,30 @@ struct FlowRun::Impl {
                           std::move(reason), redacted_excerpt(res)});
   }
 
-  void build_request(const Step& st, const RenderContext& ctx, const VuState& vu,
-                     const http::ParsedUrl& u, bhttp::request<bhttp::string_body>& req,
-                     std::mt19937_64& rng) {
-    req.method_string(st.method);
+  // `method` is the step's, or GET after a 303; `same_origin` is false once a redirect left
+  // the step's origin: its Authorization, Cookie and Proxy-Authorization then stay behind.
+  void build_request(const Step& st, const std::string& method, bool same_origin,
+                     const RenderContext& ctx, const VuState& vu, const http::ParsedUrl& u,
+                     bhttp::request<bhttp::string_body>& req, std::mt19937_64& rng) {
+    req.method_string(method);
     req.target(u.target);
     req.version(11);
     req.set(bhttp::field::host, u.origin.host);
     req.set(bhttp::field::user_agent, "blocktrust-native-flows");
     bool has_cookie = false, has_ct = false;
     for (const auto& [k, t] : st.headers) {
+      if (!same_origin && http::credential_header(k)) continue;
       req.insert(k, t.render(ctx));
       has_cookie = has_cookie || iequals(k, "cookie");
       has_ct = has_ct || iequals(k, "content-type");
     }
-    if (!has_cookie && !vu.cookies.empty()) {
-      std::string c;
-      for (const auto& [k, v] : vu.cookies) {
-        if (!c.empty()) c += "; ";
-        c += k + "=" + v;
-      }
-      req.set(bhttp::field::cookie, c);
+    if (!has_cookie) {
+      auto c = vu.cookies.header_for(u, std::chrono::system_clock::now());
+      if (!c.empty()) req.set(bhttp::field::cookie, c);
+    }
+    if (method != st.method) {  // a 303 (or a POST's 301/302) turned into a GET: no body
+      req.prepare_payload();
+      return;
     }
     std::string ct = st.content_type;
     switch (st.body) {
@@ -247,19 +251,11 @@ struct FlowRun::Impl {
     }
   }
 
-  static void take_cookies(VuState& vu, const http::HttpResponse& res) {
+  static void take_cookies(VuState& vu, const http::ParsedUrl& from,
+                           const http::HttpResponse& res) {
+    const auto now = std::chrono::system_clock::now();
     for (const auto& [k, v] : res.headers) {
-      if (!iequals(k, "set-cookie")) continue;
-      auto semi = v.find(';');
-      std::string pair = v.substr(0, semi);
-      auto eq = pair.find('=');
-      if (eq == std::string::npos || eq == 0) continue;
-      std::string name = pair.substr(0, eq), value = pair.substr(eq + 1);
-      auto attrs = http::lower(semi == std::string::npos ? "" : v.substr(semi));
-      if (attrs.find("max-age=0") != std::string::npos || value.empty())
-        vu.cookies.erase(name);
-      else
-        vu.cookies[name] = value;
+      if (iequals(k, "set-cookie")) vu.cookies.store(from, v, now);
     }
   }
 
@@ -268,6 +264,9 @@ struct FlowRun::Impl {
                            const http::HttpOptions& hopts, http::HttpResponse& res) {
     std::string url = st.url.render(ctx);
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) url = base + url;
+    std::string method = st.method;
+    http::Origin first;
+    int retries = 0;
     for (int hop = 0;; ++hop) {
       http::ParsedUrl u;
       std::string why;
@@ -281,11 +280,15 @@ struct FlowRun::Impl {
         res.error = "https URL but TLS is not set up";
         co_return;
       }
+      if (hop == 0) first = u.origin;
       bhttp::request<bhttp::string_body> req;
-      build_request(st, ctx, vu, u, req, w.rng);
+      build_request(st, method, http::credentials_may_follow(first, u.origin), ctx, vu, u, req,
+                    w.rng);
       res = {};
       co_await conn_for(w, vu, u.origin).exchange(req, hopts, res);
-      if (res.ok()) take_cookies(vu, res);
+      retries += res.retries;
+      res.retries = retries;
+      if (res.ok()) take_cookies(vu, u, res);
       const auto* loc = res.header("location");
       bool redirect = res.ok() && loc && res.status >= 301 && res.status <= 308 &&
                       res.status != 304 && res.status != 305 && res.status != 306;
@@ -294,10 +297,31 @@ struct FlowRun::Impl {
         res.error = "too many redirects";
         co_return;
       }
-      url = (!loc->empty() && loc->front() == '/') ? (u.origin.tls ? "https://" : "http://") +
-                                                         u.origin.host + ":" + u.origin.port + *loc
-                                                   : *loc;
+      if (!http::resolve_location(u, *loc, url, why)) {
+        res.error = why;
+        co_return;
+      }
+      if ((res.status == 303 && method != "HEAD") ||
+          ((res.status == 301 || res.status == 302) && method == "POST")) {
+        method = "GET";
+      }
     }
+  }
+
+  // Completion of a top-level coroutine: an exception that escaped every step (it should not)
+  // is counted as a failed iteration with its reason, never swallowed.
+  auto on_exit(Worker& w) {
+    return [this, &w](const std::exception_ptr& e) {
+      if (!e) return;
+      ++w.iterations;
+      ++w.failed_iterations;
+      n_iter.fetch_add(1, std::memory_order_relaxed);
+      n_iter_failed.fetch_add(1, std::memory_order_relaxed);
+      if (static_cast<int>(w.failures.size()) < opts.max_failures) {
+        w.failures.push_back({(Clock::now() - started).count(), "(runner)", -1, -1, 0,
+                              "internal error: " + http::what(e), ""});
+      }
+    };
   }
 
   // A step's retry limits, rendered when the step starts; false when one is not a number.
@@ -356,7 +380,7 @@ struct FlowRun::Impl {
       http::HttpResponse res;
       std::string reason;
       int failed_assert = -1;
-      std::int64_t attempts = 0;
+      std::int64_t attempts = 0, retries = 0;
       bool ok = false;
       RetryPlan plan;
       const auto t0 = Clock::now();
@@ -367,16 +391,29 @@ struct FlowRun::Impl {
           ++attempts;
           res = {};
           const auto ta = Clock::now();
-          co_await exchange(w, vu, st, ctx, hopts, res);
+          // Whatever throws while building, sending or checking is this step's failure: never
+          // a coroutine that dies silently and leaves a green report behind.
+          try {
+            co_await exchange(w, vu, st, ctx, hopts, res);
+          } catch (const std::exception& e) {
+            res = {};
+            res.error = std::string("internal error: ") + e.what();
+          }
+          retries += res.retries;
           ok = res.ok();
           failed_assert = -1;
           if (!ok) {
             reason = res.error;
           } else {
-            Verdict v = check_response(st, res, (Clock::now() - ta).count(), vu.vars, ctx);
-            ok = v.ok;
-            reason = std::move(v.reason);
-            failed_assert = v.failed_assert;
+            try {
+              Verdict v = check_response(st, res, (Clock::now() - ta).count(), vu.vars, ctx);
+              ok = v.ok;
+              reason = std::move(v.reason);
+              failed_assert = v.failed_assert;
+            } catch (const std::exception& e) {
+              ok = false;
+              reason = std::string("internal error while checking the response: ") + e.what();
+            }
           }
           if (ok || !st.retry || attempts >= plan.attempts) break;
           const auto next = Clock::now() + plan.interval;
@@ -393,7 +430,8 @@ struct FlowRun::Impl {
       const auto latency = (Clock::now() - t0).count();
       ss.latency.record_ns(latency);
       ++ss.requests;
-      ss.attempts += attempts;
+      ss.attempts += attempts + retries;
+      ss.retries += retries;
       n_req.fetch_add(1, std::memory_order_relaxed);
       if (!ok) {
         if (!res.ok() || attempts == 0) {
@@ -482,7 +520,7 @@ struct FlowRun::Impl {
         ++w.slots_made;
       }
       if (slot) {
-        asio::co_spawn(*w.ioc, open_slot(w, std::move(slot), global, scheduled), asio::detached);
+        asio::co_spawn(*w.ioc, open_slot(w, std::move(slot), global, scheduled), on_exit(w));
       } else {
         w.backlog.push_back(scheduled);  // all slots busy: it waits, and its latency shows it
       }
@@ -553,13 +591,13 @@ void FlowRun::start() {
     m.workers.push_back(std::move(w));
   }
   if (open) {
-    for (auto& w : m.workers) asio::co_spawn(*w->ioc, m.arrivals(*w, n), asio::detached);
+    for (auto& w : m.workers) asio::co_spawn(*w->ioc, m.arrivals(*w, n), m.on_exit(*w));
   } else {
     for (int v = 0; v < m.opts.vus; ++v) {
       auto delay = std::chrono::duration_cast<Clock::duration>(
           std::chrono::duration<double>(m.opts.ramp_up_s * v / m.opts.vus));
       auto& w = *m.workers[static_cast<std::size_t>(v % n)];
-      asio::co_spawn(*w.ioc, m.closed_vu(w, v, delay), asio::detached);
+      asio::co_spawn(*w.ioc, m.closed_vu(w, v, delay), m.on_exit(w));
     }
   }
   m.running = n;
@@ -628,6 +666,7 @@ std::string FlowRun::report_json() {
       all.latency.merge(ws.latency);
       all.requests += ws.requests;
       all.attempts += ws.attempts;
+      all.retries += ws.retries;
       all.failures += ws.failures;
       for (auto [k, v] : ws.statuses) all.statuses[k] += v;
       for (const auto& [k, v] : ws.errors) all.errors[k] += v;
@@ -647,6 +686,7 @@ std::string FlowRun::report_json() {
     steps.push_back({{"name", m.flow.steps[s].name},
                      {"requests", all.requests},
                      {"attempts", all.attempts},
+                     {"retries", all.retries},
                      {"failures", all.failures},
                      {"status_counts", statuses},
                      {"errors", all.errors},

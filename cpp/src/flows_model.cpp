@@ -9,6 +9,8 @@
 #include <cctype>
 #include <cmath>
 
+#include "http_text.hpp"
+
 namespace blocktrust::flows {
 
 namespace {
@@ -124,17 +126,33 @@ Assertion compile_assert(const json& a, const std::string& where) {
   return out;
 }
 
+// Literal text that would split a request line or a header: refused before any request.
+void no_line_breaks(const std::string& text, const std::string& where) {
+  if (!http::field_value_safe(text)) fail(where, "must not contain CR, LF or NUL");
+}
+
 Step compile_step(const json& s, const std::string& where) {
   Step st;
   st.name = need_str(s, "name", where);
   st.method = need_str(s, "method", where);
+  if (!http::is_token(st.method)) fail(where + ".method", "not an HTTP method");
   const auto url = need_str(s, "url", where);
+  no_line_breaks(url, where + ".url");
   st.url = Template::parse(url, where + ".url");
-  if (s.contains("headers")) st.headers = pairs(s["headers"], where + ".headers");
+  if (s.contains("headers")) {
+    const auto& hs = s["headers"];
+    st.headers = pairs(hs, where + ".headers");
+    for (std::size_t i = 0; i < st.headers.size(); ++i) {
+      auto hw = where + ".headers[" + std::to_string(i) + "]";
+      if (!http::is_token(st.headers[i].first)) fail(hw, "the header name is not a token");
+      no_line_breaks(hs[i][1].get<std::string>(), hw);
+    }
+  }
   st.timeout_ms = s.value("timeout_ms", std::int64_t{0});
   st.follow_redirects = s.value("follow_redirects", false);
   st.may_use_tls = st.follow_redirects || !(url.rfind("/", 0) == 0 || url.rfind("http://", 0) == 0);
   st.content_type = s.value("content_type", std::string());
+  no_line_breaks(st.content_type, where + ".content_type");
   if (auto b = s.find("body"); b != s.end() && !b->is_null()) {
     auto w = where + ".body";
     auto kind = need_str(*b, "kind", w);
@@ -222,6 +240,7 @@ Step compile_step(const json& s, const std::string& where) {
     auto w = where + ".hmac";
     Signing sig;
     sig.header = need_str(*h, "header", w);
+    if (!http::is_token(sig.header)) fail(w + ".header", "not a header name");
     sig.algorithm = h->value("algorithm", std::string("sha256"));
     if (!known_hmac_algorithm(sig.algorithm)) fail(w + ".algorithm", "unknown " + sig.algorithm);
     sig.secret = Template::parse(need_str(*h, "secret", w), w + ".secret");
@@ -229,6 +248,7 @@ Step compile_step(const json& s, const std::string& where) {
     if (enc != "hex" && enc != "base64") fail(w + ".encoding", "must be hex or base64");
     sig.base64 = enc == "base64";
     sig.prefix = h->value("prefix", std::string());
+    no_line_breaks(sig.prefix, w + ".prefix");
     st.hmac = std::move(sig);
   }
   return st;

@@ -2,13 +2,17 @@
 // size caps, and the blocking HttpClient face. Every network failure becomes HttpResponse::error.
 #include "blocktrust/http.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "http_conn.hpp"
 #include "tls_trust.hpp"
@@ -42,7 +46,74 @@ std::string describe(std::string_view stage, const boost::system::error_code& ec
   return std::string(stage) + ": " + ec.message();
 }
 
+// One name lookup. getaddrinfo has no timeout and cannot be cancelled (Asio's resolver only
+// stops reporting, and still waits for it), so it runs on a thread of its own and the coroutine
+// stops waiting at the deadline; a late answer is dropped.
+struct Lookup {
+  std::mutex mu;
+  bool done = false;
+  boost::system::error_code ec;
+  std::vector<asio::ip::tcp::endpoint> eps;
+  asio::steady_timer* timer = nullptr;  // null once the waiting coroutine is gone
+};
+
+asio::awaitable<bool> resolve_within(asio::any_io_executor ex, const std::string& host,
+                                     const std::string& port, Clock::time_point deadline,
+                                     std::vector<asio::ip::tcp::endpoint>& eps, std::string& why) {
+  auto st = std::make_shared<Lookup>();
+  asio::steady_timer timer(ex, deadline);
+  st->timer = &timer;
+  // Also runs when the frame is destroyed unresumed (the run is torn down): no post after that.
+  struct Forget {
+    std::shared_ptr<Lookup> st;
+    ~Forget() {
+      std::lock_guard lk(st->mu);
+      st->timer = nullptr;
+    }
+  } forget{st};
+  std::thread([st, ex, host, port] {
+    asio::io_context own;
+    asio::ip::tcp::resolver resolver(own);
+    boost::system::error_code ec;
+    auto results = resolver.resolve(host, port, ec);
+    std::lock_guard lk(st->mu);
+    if (!st->timer) return;  // given up on
+    st->ec = ec;
+    for (const auto& r : results) st->eps.push_back(r.endpoint());
+    st->done = true;
+    asio::post(ex, [st] {
+      std::lock_guard lk2(st->mu);
+      if (st->timer) st->timer->cancel();  // wakes the coroutine before its deadline
+    });
+  }).detach();
+  boost::system::error_code ignored;  // expiry (deadline) or cancellation (answer): both resume
+  co_await timer.async_wait(redirect_error(use_awaitable, ignored));
+  {
+    std::lock_guard lk(st->mu);
+    if (!st->done) {
+      why = "resolve " + host + ": timed out";
+      co_return false;
+    }
+    if (st->ec) {
+      why = describe("resolve " + host, st->ec);
+      co_return false;
+    }
+    eps = std::move(st->eps);
+  }
+  co_return true;
+}
+
 }  // namespace
+
+std::string what(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
 
 const std::string* HttpResponse::header(std::string_view name) const noexcept {
   for (const auto& [k, v] : headers) {
@@ -57,6 +128,77 @@ std::string lower(std::string_view s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
+}
+
+bool field_value_safe(std::string_view s) noexcept {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum &&
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string unsafe_request(const bhttp::request<bhttp::string_body>& req) {
+  if (!is_token(req.method_string())) return "the method is not an HTTP token";
+  if (!field_value_safe(req.target())) return "CR, LF or NUL in the request target";
+  for (const auto& f : req) {
+    if (!is_token(f.name_string())) {
+      return "header name " + std::string(f.name_string().substr(0, 64)) + " is not a token";
+    }
+    if (!field_value_safe(f.value())) {
+      return "CR, LF or NUL in the value of header " + std::string(f.name_string());
+    }
+  }
+  return {};
+}
+
+bool idempotent_method(std::string_view m) noexcept {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
+}
+
+bool credentials_may_follow(const Origin& from, const Origin& to) noexcept {
+  return from.tls == to.tls && ieq(from.host, to.host) && from.port == to.port;
+}
+
+bool credential_header(std::string_view name) noexcept {
+  return ieq(name, "authorization") || ieq(name, "cookie") || ieq(name, "proxy-authorization");
+}
+
+bool resolve_location(const ParsedUrl& from, std::string_view loc, std::string& next,
+                      std::string& why) {
+  if (!field_value_safe(loc) || loc.empty()) {
+    why = "redirect: unusable Location";
+    return false;
+  }
+  const std::string scheme = from.origin.tls ? "https:" : "http:";
+  std::string authority = from.origin.host.find(':') != std::string::npos
+                              ? "[" + from.origin.host + "]"
+                              : from.origin.host;
+  authority += ":" + from.origin.port;
+  const std::string lowered = lower(loc.substr(0, 8));
+  if (lowered.rfind("http://", 0) == 0 || lowered.rfind("https://", 0) == 0) {
+    next = std::string(loc);
+  } else if (loc.substr(0, 2) == "//") {  // scheme-relative
+    next = scheme + std::string(loc);
+  } else if (loc.front() == '/') {
+    next = scheme + "//" + authority + std::string(loc);
+  } else if (loc.find(':') != std::string_view::npos && loc.find(':') < loc.find_first_of("/?#")) {
+    why = "redirect to a scheme other than http or https";
+    return false;
+  } else {  // relative to the directory of the current path
+    std::string base = from.target.substr(0, from.target.find('?'));
+    base = base.substr(0, base.rfind('/') + 1);
+    next = scheme + "//" + authority + base + std::string(loc);
+  }
+  return true;
 }
 
 bool parse_url(std::string_view url, ParsedUrl& out, std::string& why) {
@@ -98,9 +240,27 @@ bool parse_url(std::string_view url, ParsedUrl& out, std::string& why) {
     why = "no host in the URL";
     return false;
   }
+  // Range-checked: 65617 must not wrap around to port 81, nor 99999999999999999999 throw.
+  unsigned long port_number = 0;
   for (char c : port) {
     if (c < '0' || c > '9') {
       why = "bad port in the URL";
+      return false;
+    }
+    port_number = port_number * 10 + static_cast<unsigned long>(c - '0');
+    if (port_number > 65535) break;
+  }
+  if (!port.empty() && (port_number < 1 || port_number > 65535)) {
+    why = "port " + std::string(port) + " out of range (1-65535)";
+    return false;
+  }
+  if (!field_value_safe(host) || !field_value_safe(target)) {
+    why = "CR, LF or NUL in the URL";
+    return false;
+  }
+  for (char c : target) {
+    if (c == ' ' || c == '\t') {
+      why = "white space in the URL";
       return false;
     }
   }
@@ -144,22 +304,27 @@ void Conn::close() noexcept {
 asio::awaitable<bool> Conn::connect(const HttpOptions& opts, std::string& why) {
   close();
   boost::system::error_code ec;
-  const auto connect_timeout = std::chrono::milliseconds(opts.connect_timeout_ms);
+  // One budget for resolving, connecting and the TLS handshake.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(opts.connect_timeout_ms);
   std::vector<asio::ip::tcp::endpoint> eps;
-  auto port = static_cast<unsigned short>(std::stoul(origin_.port));
+  unsigned long port_number = 0;
+  for (char c : origin_.port) port_number = port_number * 10 + static_cast<unsigned long>(c - '0');
+  if (origin_.port.empty() || origin_.port.size() > 5 || port_number < 1 || port_number > 65535) {
+    why = "port " + origin_.port + " out of range (1-65535)";  // parse_url refuses these first
+    co_return false;
+  }
+  const auto port = static_cast<unsigned short>(port_number);
   auto addr = asio::ip::make_address(origin_.host, ec);
   if (!ec) {
     eps.emplace_back(addr, port);
   } else {
-    asio::ip::tcp::resolver resolver(ex_);
-    auto results = co_await resolver.async_resolve(origin_.host, origin_.port,
-                                                   redirect_error(use_awaitable, ec));
-    if (ec) {
-      why = describe("resolve " + origin_.host, ec);
+    if (!co_await resolve_within(ex_, origin_.host, origin_.port, deadline, eps, why)) {
       co_return false;
     }
-    for (const auto& r : results) eps.push_back(r.endpoint());
   }
+  const auto connect_timeout =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   if (origin_.tls) {
     if (!tls_ctx_) {
       why = "https is not enabled for this client";
@@ -219,19 +384,28 @@ asio::awaitable<bool> Conn::attempt(bhttp::request<bhttp::string_body>& req,
   parser.header_limit(opts.max_header_bytes);
   if (req.method() == bhttp::verb::head) parser.skip(true);
   // One deadline covers writing the request and reading the whole response (slow trickle).
+  bool sent = false;
   if (tls_) {
     beast::get_lowest_layer(*tls_).expires_after(deadline);
     co_await bhttp::async_write(*tls_, req, redirect_error(use_awaitable, ec));
-    if (!ec) co_await bhttp::async_read(*tls_, buf_, parser, redirect_error(use_awaitable, ec));
+    sent = !ec;
+    if (sent) co_await bhttp::async_read(*tls_, buf_, parser, redirect_error(use_awaitable, ec));
   } else {
     tcp_->expires_after(deadline);
     co_await bhttp::async_write(*tcp_, req, redirect_error(use_awaitable, ec));
-    if (!ec) co_await bhttp::async_read(*tcp_, buf_, parser, redirect_error(use_awaitable, ec));
+    sent = !ec;
+    if (sent) co_await bhttp::async_read(*tcp_, buf_, parser, redirect_error(use_awaitable, ec));
   }
   if (ec) {
-    // A kept-alive connection the server closed meanwhile: safe to retry once on a fresh one.
-    retryable = reused && !parser.got_some() && ec != beast::error::timeout;
-    out.error = describe(parser.got_some() ? "read response" : "send request", ec);
+    // A kept-alive connection the server closed before any byte of the response: RFC 9110
+    // allows resending an idempotent request once on a fresh connection. Anything else (a POST,
+    // a PATCH, a timeout, a reset mid-response) is a failure: the server may have acted on it.
+    retryable = reused && !parser.got_some() && ec != beast::error::timeout &&
+                idempotent_method(req.method_string());
+    out.error = describe(!sent               ? "send request"
+                         : parser.got_some() ? "read response"
+                                             : "await response (request sent)",
+                         ec);
     close();
     co_return false;
   }
@@ -248,10 +422,15 @@ asio::awaitable<bool> Conn::attempt(bhttp::request<bhttp::string_body>& req,
 
 asio::awaitable<void> Conn::exchange(bhttp::request<bhttp::string_body>& req,
                                      const HttpOptions& opts, HttpResponse& out) {
+  if (auto why = unsafe_request(req); !why.empty()) {
+    out.error = "refused to send: " + why;  // never written: it would split the request
+    co_return;
+  }
   bool retryable = false;
   if (co_await attempt(req, opts, out, retryable)) co_return;
   if (retryable) {
     out.error.clear();
+    ++out.retries;
     co_await attempt(req, opts, out, retryable);
   }
 }
@@ -288,16 +467,28 @@ HttpResponse HttpClient::request(const HttpRequest& request) {
   std::string method = request.method;
   std::string body = request.body;
   const auto start = Clock::now();
+  Origin first;
+  int retries = 0;
   for (int hop = 0;; ++hop) {
     ParsedUrl u;
     std::string why;
     if (!parse_url(url, u, why)) throw HttpConfigError("url " + url + ": " + why);
+    if (hop == 0) first = u.origin;
+    if (!is_token(method)) throw HttpConfigError("method " + method + ": not an HTTP method");
     Conn& conn = impl_->conn_for(u.origin);
     bhttp::request<bhttp::string_body> req;
     req.method_string(method);
     req.target(u.target);
     req.version(11);
-    for (const auto& [k, v] : request.headers) req.insert(k, v);
+    const bool same_origin = hop == 0 || credentials_may_follow(first, u.origin);
+    for (const auto& [k, v] : request.headers) {
+      if (!is_token(k) || !field_value_safe(v)) {
+        throw HttpConfigError("header " + (is_token(k) ? k : std::string("name")) +
+                              ": CR, LF or NUL, or not a token");
+      }
+      if (!same_origin && credential_header(k)) continue;  // never to another origin
+      req.insert(k, v);
+    }
     if (req.find(bhttp::field::host) == req.end()) req.set(bhttp::field::host, u.origin.host);
     if (req.find(bhttp::field::user_agent) == req.end()) {
       req.set(bhttp::field::user_agent, "blocktrust-native");
@@ -306,9 +497,19 @@ HttpResponse HttpClient::request(const HttpRequest& request) {
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       req.prepare_payload();
     }
-    asio::co_spawn(impl_->ioc, conn.exchange(req, impl_->opts, out), asio::detached);
+    out = {};
+    // An exception inside the exchange is a failure of this request, never a silent success.
+    asio::co_spawn(impl_->ioc, conn.exchange(req, impl_->opts, out),
+                   [&out, &conn](const std::exception_ptr& e) {
+                     if (!e) return;
+                     out = {};
+                     out.error = "internal error: " + what(e);
+                     conn.close();
+                   });
     impl_->ioc.run();
     impl_->ioc.restart();
+    retries += out.retries;
+    out.retries = retries;
     const auto* loc = out.header("location");
     const bool redirect = out.ok() && loc &&
                           (out.status == 301 || out.status == 302 || out.status == 303 ||
@@ -319,12 +520,14 @@ HttpResponse HttpClient::request(const HttpRequest& request) {
           "too many redirects (more than " + std::to_string(impl_->opts.max_redirects) + ")";
       break;
     }
-    std::string next = *loc;
-    if (!next.empty() && next.front() == '/') {
-      next = (u.origin.tls ? "https://" : "http://") + u.origin.host + ":" + u.origin.port + next;
+    std::string next;
+    if (!resolve_location(u, *loc, next, why)) {
+      out.error = why;
+      break;
     }
     url = next;
-    if (out.status == 303 || ((out.status == 301 || out.status == 302) && method == "POST")) {
+    if ((out.status == 303 && method != "HEAD") ||
+        ((out.status == 301 || out.status == 302) && method == "POST")) {
       method = "GET";
       body.clear();
     }

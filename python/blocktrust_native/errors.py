@@ -6,6 +6,8 @@ passwords are redacted before they reach a message).
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "ChainConnectionError",
     "ChainError",
@@ -14,6 +16,7 @@ __all__ = [
     "ContractsConfigError",
     "DatabaseError",
     "Error",
+    "FileAccessError",
     "FileReadError",
     "FlowSpecError",
     "HistogramFormatError",
@@ -24,6 +27,7 @@ __all__ = [
     "JsonRpcError",
     "LeadershipLost",
     "LeafIndexError",
+    "MissingFileError",
     "NotBytesLike",
     "OperationalError",
     "PasswordError",
@@ -44,7 +48,32 @@ class ConfigError(Error, ValueError):
 
 
 class FileReadError(Error, OSError):
-    """Raised when a file cannot be opened or read; ``filename`` names it, ``errno`` says why."""
+    """Raised when a file cannot be opened or read; ``filename`` names it, ``errno`` says why.
+
+    Like ``open()``, a missing file is also a :class:`FileNotFoundError` and a refused one a
+    :class:`PermissionError`: ``FileReadError(errno, message, filename)`` picks
+    :class:`MissingFileError` or :class:`FileAccessError` from the errno, as ``OSError`` does.
+    """
+
+    def __new__(cls, *args: object, **kwargs: object) -> FileReadError:
+        if cls is FileReadError and len(args) >= 2 and isinstance(args[0], int):
+            cls = _FILE_ERRORS_BY_ERRNO.get(args[0], cls)
+        return super().__new__(cls, *args, **kwargs)
+
+
+class MissingFileError(FileReadError, FileNotFoundError):
+    """Raised when the file to read does not exist (a FileReadError and a FileNotFoundError)."""
+
+
+class FileAccessError(FileReadError, PermissionError):
+    """Raised when reading the file is not permitted (a FileReadError and a PermissionError)."""
+
+
+_FILE_ERRORS_BY_ERRNO: dict[int, type[FileReadError]] = {
+    errno.ENOENT: MissingFileError,
+    errno.EACCES: FileAccessError,
+    errno.EPERM: FileAccessError,
+}
 
 
 # --- pool

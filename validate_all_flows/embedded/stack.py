@@ -179,7 +179,13 @@ class Stack:
         import uvicorn
 
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            workers=1,
+            proxy_headers=False,  # the app trusts X-Forwarded-For from TRUSTED_PROXIES only
         )
         self.server = uvicorn.Server(config)
         self._server_thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)

@@ -69,7 +69,7 @@ class SloReport:
 
     @property
     def passed(self) -> bool:
-        """True when every objective with data passed."""
+        """True when every objective passed (one without samples never does)."""
         return all(v.passed for v in self.verdicts)
 
     @property
@@ -157,25 +157,24 @@ class SloReport:
 def build_report(
     instance: str, inputs: SloInputs, slo: Slo, window_s: float, now: dt.datetime
 ) -> SloReport:
-    """Judges ``inputs`` against ``slo`` (objectives without data get no verdict)."""
+    """Judges ``inputs`` against ``slo``. Uptime, latency and error rate are always judged, and
+    fail with no samples (a window with nothing measured is never MET); listener lag only when
+    the listener was checked."""
     i = inputs
     uptime = i.up_cycles / i.cycles if i.cycles else None
     error_rate = i.probe_errors / i.probes if i.probes else None
     up_rem, up_burn = budget(i.cycles - i.up_cycles, i.cycles, availability=slo.availability)
     _, up_burn_1h = budget(i.cycles_1h - i.up_cycles_1h, i.cycles_1h, availability=slo.availability)
     err_rem, err_burn = budget(i.probe_errors, i.probes, error_rate=slo.error_rate)
-    verdicts = []
-    if uptime is not None:
-        verdicts.append(Verdict("uptime", uptime, slo.availability, uptime >= slo.availability, ""))
-    if i.p95_ms is not None:
-        verdicts.append(Verdict("p95 latency", i.p95_ms, slo.p95_ms, i.p95_ms <= slo.p95_ms, " ms"))
-    if error_rate is not None:
-        verdicts.append(
-            Verdict("error rate", error_rate, slo.error_rate, error_rate <= slo.error_rate, "")
-        )
+    verdicts = [
+        Verdict.judge("uptime", uptime, slo.availability, samples=i.cycles, at_least=True),
+        Verdict.judge("p95 latency", i.p95_ms, slo.p95_ms, samples=i.probes, unit=" ms"),
+        Verdict.judge("error rate", error_rate, slo.error_rate, samples=i.probes),
+    ]
     if i.max_lag_s is not None:
-        ok = i.max_lag_s <= slo.listener_lag_s
-        verdicts.append(Verdict("listener lag", i.max_lag_s, slo.listener_lag_s, ok, " s"))
+        verdicts.append(
+            Verdict.judge("listener lag", i.max_lag_s, slo.listener_lag_s, samples=1, unit=" s")
+        )
     return SloReport(
         instance=instance,
         generated_at=now,

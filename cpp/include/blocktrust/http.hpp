@@ -68,6 +68,9 @@ struct HttpResponse {
   std::int64_t latency_ns = 0;
   /// True when the request went over a connection that had already served a request.
   bool reused_connection = false;
+  /// How many times the request was resent (an idempotent request whose reused connection
+  /// closed before any byte of the response); 0 or 1.
+  int retries = 0;
   /// True when a complete response was received.
   [[nodiscard]] bool ok() const noexcept { return error.empty(); }
   /// The first header named `name` (case-insensitive) or nullptr.

@@ -87,7 +87,7 @@ def _expiry(expires: datetime | timedelta | None, now: datetime) -> datetime | N
     elif not isinstance(expires, datetime):
         raise ConfigError(f"expires must be a datetime or timedelta, not {type(expires).__name__}")
     elif expires.tzinfo is None:
-        raise ConfigError("expires must be timezone-aware (e.g. datetime.now(UTC) + ...)")
+        raise ConfigError("expires must be timezone-aware (e.g. datetime.now(timezone.utc) + ...)")
     if expires <= now:
         raise ConfigError("expires must be in the future")
     return expires

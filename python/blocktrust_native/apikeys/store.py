@@ -6,7 +6,12 @@ then does one indexed lookup by key id, a constant-time digest compare, and the 
 revocation checks. With the verification cache on, a key verified once costs no round trip until
 it changes: every revocation, rotation or expiry change fires a PostgreSQL NOTIFY (from a trigger,
 so changes made with plain SQL count too) that evicts it from the cache of every process at once.
-If the LISTEN session is lost, the cache is emptied and bypassed until it is back.
+If the LISTEN session is lost, the cache is emptied and bypassed until it is back; a session that
+dies silently (no FIN: a dead NAT entry, a DROP rule) is caught by a liveness round trip every
+``liveness_interval`` s: the cache is trusted only while the last one is recent, so a revocation is
+seen within a few seconds whatever happened to the socket (the pool's TCP keepalives and user
+timeout then close it). In a forked child (gunicorn's pre-fork workers) the copied cache is
+dropped and the child starts its own LISTEN session (``os.register_at_fork``).
 ``last_used_at`` is written in batches by a background thread, never once per request.
 """
 
@@ -15,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,7 +109,9 @@ class PgKeyStore:
     :class:`~blocktrust_native.apikeys.KeyRing` (keys made under a previous secret of the ring are
     accepted and their stored digest is upgraded). ``cache`` keeps verified keys in memory for up
     to ``cache_ttl`` s, evicted at once on any change through LISTEN/NOTIFY (it holds one pool
-    connection for that). ``last_used_at`` is written every ``last_used_interval`` s.
+    connection for that), and used only while that session proved it is alive within the last
+    three ``liveness_interval`` s (a round trip each interval). ``last_used_at`` is written
+    every ``last_used_interval`` s.
     ``create`` creates the table and trigger when missing.
     """
 
@@ -115,12 +124,15 @@ class PgKeyStore:
         cache: bool = True,
         cache_ttl: float = 300.0,
         last_used_interval: float = 5.0,
+        liveness_interval: float = 1.0,
         create: bool = True,
     ) -> None:
         if not _IDENT.match(table):
             raise ConfigError(f"PgKeyStore: table name {table!r} must match {_IDENT.pattern}")
-        if cache_ttl <= 0 or last_used_interval <= 0:
-            raise ConfigError("PgKeyStore: cache_ttl and last_used_interval must be positive")
+        if cache_ttl <= 0 or last_used_interval <= 0 or liveness_interval <= 0:
+            raise ConfigError(
+                "PgKeyStore: cache_ttl, last_used_interval and liveness_interval must be positive"
+            )
         self._pool = pool
         self._codec = _Codec(codec)
         self.table = table
@@ -128,6 +140,11 @@ class PgKeyStore:
         self._cache_on = cache
         self._ttl = cache_ttl
         self._flush_every = last_used_interval
+        self._ping_every = liveness_interval
+        # The cache is trusted only while the LISTEN session answered within this window.
+        self._alive_window = 3 * liveness_interval
+        self._alive_at = 0.0  # monotonic time of the LISTEN session's last proven round trip
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         # key_id -> (digest, info, cached_at monotonic)
         self._cache: dict[str, tuple[bytes, KeyInfo, float]] = {}
@@ -138,10 +155,36 @@ class PgKeyStore:
         self._thread: threading.Thread | None = None
         if create:
             self.create_schema()
+        self._start_thread()
+        _STORES.add(self)
+
+    def _start_thread(self) -> None:
         # One background thread: LISTEN + batched last_used_at with the cache, else batches only.
-        target = self._background if cache else self._flusher
+        target = self._background if self._cache_on else self._flusher
         self._thread = threading.Thread(target=target, name="bt-keystore", daemon=True)
         self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        """The child inherits no thread: forget the parent's cache and LISTEN state (it would
+        never be evicted again); the child's own thread starts at its first use of the store."""
+        self._lock = threading.Lock()
+        self._cache.clear()
+        self._epoch += 1
+        self._listening = threading.Event()
+        self._alive_at = 0.0
+        self._thread = None
+
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():
+            with _FORK_LOCK:
+                if self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self._stop = threading.Event()
+                    self._start_thread()
+
+    def _trusted(self) -> bool:
+        """True while cached entries may be used: LISTEN is on and proved alive recently."""
+        return self._listening.is_set() and time.monotonic() - self._alive_at < self._alive_window
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -210,7 +253,8 @@ class PgKeyStore:
         if key_id is None:
             return None  # malformed or bad checksum: no database lookup
         now = dt.datetime.now(dt.timezone.utc)
-        entry = self._cached(key_id) if self._listening.is_set() else None
+        self._ensure_thread()
+        entry = self._cached(key_id) if self._trusted() else None
         if entry is None:
             epoch = self._epoch
             rows = self._pool.execute(
@@ -219,7 +263,7 @@ class PgKeyStore:
             if not rows:
                 return None
             digest, info = bytes(rows[0][0]), _info(rows[0][1:])
-            if self._cache_on and self._listening.is_set():
+            if self._cache_on and self._trusted():
                 with self._lock:
                     if epoch == self._epoch:
                         self._cache[key_id] = (digest, info, time.monotonic())
@@ -361,10 +405,20 @@ class PgKeyStore:
                 conn.keep_out_of_pool()
                 conn.execute(f'LISTEN "{self.channel}"')
                 self._evict(None)  # anything cached before LISTEN may be stale
+                self._alive_at = time.monotonic()
                 self._listening.set()
+                next_ping = time.monotonic() + self._ping_every
                 while not self._stop.is_set():
-                    for _chan, key_id, _pid in conn.notifications(timeout=0.5):
+                    wait = max(0.0, min(0.5, next_ping - time.monotonic()))
+                    for _chan, key_id, _pid in conn.notifications(timeout=wait):
                         self._evict(key_id)
+                    if time.monotonic() >= next_ping:
+                        # Silence proves nothing: a session that died without a FIN looks like
+                        # one with no news. A round trip does (it blocks on a dead socket, and
+                        # _trusted() stops using the cache meanwhile).
+                        conn.execute("SELECT 1")
+                        self._alive_at = time.monotonic()
+                        next_ping = self._alive_at + self._ping_every
                     if time.monotonic() >= next_flush:
                         self.flush_last_used()
                         next_flush = time.monotonic() + self._flush_every
@@ -389,6 +443,21 @@ class PgKeyStore:
 
 
 _COLUMNS = "key_id, role, owner, scopes, created_at, expires_at, revoked_at, last_used_at"
+
+# Every live store, so a forked child can drop what it inherited (see _after_fork_in_child).
+_STORES: weakref.WeakSet[PgKeyStore] = weakref.WeakSet()
+_FORK_LOCK = threading.Lock()
+
+
+def _reset_stores_in_child() -> None:
+    global _FORK_LOCK
+    _FORK_LOCK = threading.Lock()
+    for store in list(_STORES):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_stores_in_child)
 
 
 def _info(row: Sequence[Any]) -> KeyInfo:

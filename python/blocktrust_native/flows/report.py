@@ -44,6 +44,9 @@ class StepStats:
     asserts: list[dict[str, Any]]
     latency: dict[str, Any]
     attempts: int = 0
+    #: Requests resent after a kept-alive connection closed before any byte of the answer (only
+    #: idempotent methods: GET, HEAD, OPTIONS, TRACE, PUT, DELETE); included in ``attempts``.
+    retries: int = 0
 
     def histogram(self) -> Histogram:
         """The step's latency histogram (µs), mergeable with other runs."""
@@ -75,6 +78,7 @@ class Report:
                 asserts=list(s["asserts"]),
                 latency=s["latency"],
                 attempts=s.get("attempts", s["requests"]),
+                retries=s.get("retries", 0),
             )
             for s in data["steps"]
         ]
@@ -123,19 +127,25 @@ class Report:
         return int(self._d["failed_requests"])
 
     @property
+    def retries(self) -> int:
+        """Requests resent after a kept-alive connection closed before the answer (see
+        StepStats.retries): a run that needed them says so."""
+        return sum(s.retries for s in self.steps)
+
+    @property
     def requests_per_s(self) -> float:
         """Requests per second over the run."""
         return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
-    def error_rate(self) -> float:
-        """Failed requests / requests (0 when nothing ran)."""
-        return self.failed_requests / self.requests if self.requests else 0.0
+    def error_rate(self) -> float | None:
+        """Failed requests / requests (None when no request ran: nothing was measured)."""
+        return self.failed_requests / self.requests if self.requests else None
 
     @property
-    def availability(self) -> float:
-        """Share of iterations that passed every step (1 when nothing ran)."""
-        return 1 - self.failed_iterations / self.iterations if self.iterations else 1.0
+    def availability(self) -> float | None:
+        """Share of iterations that passed every step (None when no iteration ran)."""
+        return 1 - self.failed_iterations / self.iterations if self.iterations else None
 
     @property
     def flow_latency(self) -> dict[str, Any]:
@@ -174,6 +184,7 @@ class Report:
         d["requests_per_s"] = self.requests_per_s
         d["error_rate"] = self.error_rate
         d["availability"] = self.availability
+        d["retries"] = self.retries
         if slo is not None:
             d["slo"] = slo.evaluate(self).to_dict()
         return d

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,28 +19,52 @@ _PCT = re.compile(r"^p(\d+)_ms$")
 
 @dataclass(frozen=True)
 class Verdict:
-    """One objective: what was measured, the target, and whether it passed."""
+    """One objective: what was measured over how many samples, the target, and whether it
+    passed. Build it with :meth:`judge`, which never passes an objective measured on nothing."""
 
     objective: str
     measured: float
     target: float
     passed: bool
     unit: str
+    #: How many measurements the figure stands on (None: not said by the caller).
+    samples: int | None = None
+
+    @classmethod
+    def judge(
+        cls,
+        objective: str,
+        measured: float | None,
+        target: float,
+        *,
+        samples: int,
+        at_least: bool = False,
+        unit: str = "",
+    ) -> Verdict:
+        """`measured` against `target` (at most it, or at least it with `at_least`). Zero
+        samples (or no figure) is a failed verdict: a run that measured nothing proves nothing."""
+        if samples <= 0 or measured is None or math.isnan(measured):
+            return cls(objective, math.nan, target, False, unit, 0)
+        ok = measured >= target if at_least else measured <= target
+        return cls(objective, float(measured), target, ok, unit, samples)
 
     def describe(self) -> str:
         """A one-line human description."""
+        t, u = self.target, self.unit
+        if self.samples == 0:
+            return f"{self.objective}: no samples, target {t:.6g}{u} (FAILED: nothing measured)"
         word = "ok" if self.passed else "FAILED"
-        m, t, u = self.measured, self.target, self.unit
-        return f"{self.objective}: measured {m:.6g}{u}, target {t:.6g}{u} ({word})"
+        return f"{self.objective}: measured {self.measured:.6g}{u}, target {t:.6g}{u} ({word})"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
+        """Plain data for JSON (``measured`` is null when there were no samples)."""
         return {
             "objective": self.objective,
-            "measured": self.measured,
+            "measured": None if math.isnan(self.measured) else self.measured,
             "target": self.target,
             "passed": self.passed,
             "unit": self.unit,
+            "samples": self.samples,
         }
 
 
@@ -53,8 +78,9 @@ class SloResult:
 
     @property
     def passed(self) -> bool:
-        """True when every objective passed."""
-        return all(v.passed for v in self.verdicts)
+        """True when there is at least one verdict and every one passed (an objective measured
+        on zero samples never passes)."""
+        return bool(self.verdicts) and all(v.passed for v in self.verdicts)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -112,37 +138,39 @@ class Slo:
         return self.error_rate
 
     def evaluate(self, report: Report) -> SloResult:
-        """Judges `report`; KeyError when `step` names no step of it."""
+        """Judges `report`; KeyError when `step` names no step of it. A report with no sample
+        (no iteration, or no request of the step) fails every objective."""
         scope = f"step {self.step}" if self.step else "flow"
         verdicts = []
         if self.step:
             st = report.step(self.step)
             hist = st.histogram()
-            err = st.failures / st.requests if st.requests else 0.0
-            avail = 1 - err
-            failed, total = st.failures, st.requests
+            requests = st.requests
+            err = st.failures / requests if requests else None
+            avail = None if err is None else 1 - err
+            failed, total = st.failures, requests
+            timed = requests
         else:
             hist = report.flow_histogram()
+            requests = report.requests
             err = report.error_rate
             avail = report.availability
             failed, total = report.failed_iterations, report.iterations
+            timed = report.iterations
         for p, target in sorted(self.percentiles.items()):
-            measured = hist.percentile_us(p) / 1000.0
+            n = min(timed, hist.count)
+            measured = hist.percentile_us(p) / 1000.0 if n else None
             verdicts.append(
-                Verdict(f"{scope} p{p:g} latency", measured, target, measured <= target, " ms")
+                Verdict.judge(f"{scope} p{p:g} latency", measured, target, samples=n, unit=" ms")
             )
         if self.error_rate is not None:
             verdicts.append(
-                Verdict(f"{scope} error rate", err, self.error_rate, err <= self.error_rate, "")
+                Verdict.judge(f"{scope} error rate", err, self.error_rate, samples=requests)
             )
         if self.availability is not None:
             verdicts.append(
-                Verdict(
-                    f"{scope} availability",
-                    avail,
-                    self.availability,
-                    avail >= self.availability,
-                    "",
+                Verdict.judge(
+                    f"{scope} availability", avail, self.availability, samples=total, at_least=True
                 )
             )
         remaining, burn = _budget(self._allowed_failure_ratio(), failed, total)

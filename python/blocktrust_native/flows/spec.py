@@ -56,6 +56,9 @@ _RETRY_KEYS = {"attempts", "within", "interval"}
 _HMAC_KEYS = {"header", "algorithm", "secret", "encoding", "prefix"}
 _HMAC_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# What would split or truncate a request line or a header (refused in literals; the runner refuses
+# rendered values, captures a server sent included, as a failure of the step).
+_BREAKS = re.compile(r"[\r\n\x00]")
 _MAX_FILE = 64 << 20
 
 
@@ -417,6 +420,9 @@ class _Compiler:
             raise _fail(f"{rw}.path", "must start with /")
         if key == "url" and not re.match(r"^(https?://|\{\{)", target):
             raise _fail(f"{rw}.url", "must be an http:// or https:// URL")
+        literal = re.sub(r"\{\{.*?\}\}", "", target)
+        if _BREAKS.search(target) or " " in literal or "\t" in literal:
+            raise _fail(f"{rw}.{key}", "must not contain white space, CR, LF or NUL")
         scope.check(target, f"{rw}.{key}")
         out: dict[str, Any] = {"name": name, "method": method.upper(), "url": target}
         headers = req.get("headers", {})
@@ -429,15 +435,15 @@ class _Compiler:
             if not isinstance(v, (str, int, float)) or isinstance(v, bool):
                 raise _fail(f"{rw}.headers.{k}", "must be a string or number")
             text = str(v)
-            if "\r" in text or "\n" in text:
-                raise _fail(f"{rw}.headers.{k}", "must not contain line breaks")
+            if _BREAKS.search(text):
+                raise _fail(f"{rw}.headers.{k}", "must not contain CR, LF or NUL")
             scope.check(text, f"{rw}.headers.{k}")
             hs.append([k, text])
         out["headers"] = hs
         out["body"] = self.body(req, rw, scope)
         if "content_type" in req:
-            if not isinstance(req["content_type"], str):
-                raise _fail(f"{rw}.content_type", "must be a string")
+            if not isinstance(req["content_type"], str) or _BREAKS.search(req["content_type"]):
+                raise _fail(f"{rw}.content_type", "must be a string without CR, LF or NUL")
             out["content_type"] = req["content_type"]
         if "timeout" in req:
             t = req["timeout"]

@@ -1,7 +1,7 @@
 """A rate limiter shared by many server processes through PostgreSQL (GCRA, one round trip).
 
     pool = Pool(dsn, max_size=8)                        # blocktrust_native.pool
-    limiter = PgRateLimiter(pool, "5/15minutes")
+    limiter = PgRateLimiter(pool, "5/15minutes", fail_open=False)
     decision = limiter.hit(f"login:{user}")             # or: await limiter.hit_async(...)
 
 Each decision is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on the database's clock
@@ -14,9 +14,13 @@ The table (``UNLOGGED`` by default: limits are ephemeral, and a crash only forge
 created idempotently on first use. Rows whose quota is fully back are deleted in small batches
 with ``FOR UPDATE SKIP LOCKED`` by a background thread, so cleanup never blocks a caller.
 
-When the database cannot be reached, ``fail_open=True`` (the default) admits the request and
-``fail_open=False`` denies it; either way the decision has ``degraded=True`` and a warning is
-logged (at most every 10 seconds).
+Failure policy, per rule and required (``fail_open=False``, or one bool per rule): when the
+database cannot be reached, a decision is admitted only if every rule fails open; otherwise it is
+denied by the first fail-closed rule with ``Retry-After: retry_after_on_error``. Either way the
+decision has ``degraded=True`` and a warning is logged (at most every 10 seconds). There is no
+default, because the right policy depends on the rule: a login limit that fails open turns a
+database outage into unlimited password guessing; a limit on cheap reads may rather stay out of
+the way.
 """
 
 from __future__ import annotations
@@ -91,8 +95,9 @@ class PgRateLimiter:
 
     ``pool``: a :class:`blocktrust_native.pool.Pool`. ``rules``: as for RateLimiter.
     ``table``: the table name (default ``blocktrust_ratelimit``). ``namespace``: prefixes every
-    key (default: the rules text, so changing the rules starts afresh). ``fail_open``: admit
-    (True, default) or deny (False) when the database is unreachable; ``retry_after_on_error``:
+    key (default: the rules text, so changing the rules starts afresh). ``fail_open`` (required,
+    one bool or one per rule): admit (True) or deny (False) when the database is unreachable;
+    ``retry_after_on_error``:
     the Retry-After of such a denial (default 1s). ``cleanup_interval``: seconds between
     background cleanup passes (None: no background thread; call :meth:`cleanup` yourself).
     ``clock``: a :class:`ManualClock` to decide at its time instead of the database's (tests).
@@ -105,8 +110,8 @@ class PgRateLimiter:
         *,
         table: str = "blocktrust_ratelimit",
         namespace: str | None = None,
+        fail_open: bool | Sequence[bool],
         unlogged: bool = True,
-        fail_open: bool = True,
         retry_after_on_error: float = 1.0,
         cleanup_interval: float | None = 60.0,
         cleanup_batch: int = 500,
@@ -115,6 +120,15 @@ class PgRateLimiter:
         if not _IDENT.match(table):
             raise ConfigError(f"table {table!r}: use lowercase letters, digits and _ (schema.name)")
         self.rules: list[Rule] = as_rules(rules)
+        policy = [fail_open] * len(self.rules) if isinstance(fail_open, bool) else fail_open
+        if not isinstance(policy, Sequence) or not all(isinstance(f, bool) for f in policy):
+            raise ConfigError(
+                "fail_open must be True or False (or one per rule): the policy when the store fails"
+            )
+        if len(policy) != len(self.rules):
+            raise ConfigError(f"fail_open has {len(policy)} entries for {len(self.rules)} rules")
+        #: Per rule: admit (True) or deny (False) when the store cannot be reached.
+        self.fail_open: list[bool] = list(policy)
         for r in self.rules:
             if r.limit > r.period_ns // 1000:
                 raise ConfigError(f"rule {r.text!r}: more than one unit per microsecond")
@@ -128,7 +142,6 @@ class PgRateLimiter:
         self.namespace = (
             namespace if namespace is not None else ";".join(r.text for r in self.rules)
         )
-        self.fail_open = fail_open
         self.retry_after_on_error = float(retry_after_on_error)
         self.cleanup_batch = cleanup_batch
         self._unlogged = unlogged
@@ -261,20 +274,23 @@ class PgRateLimiter:
 
     def _degraded(self, exc: BaseException) -> Decision:
         now = time.monotonic()
+        open_ = all(self.fail_open)
         if now - self._last_warning >= 10.0:
             self._last_warning = now
-            state = "admitting (fail open)" if self.fail_open else "denying (fail closed)"
+            state = "admitting (fail open)" if open_ else "denying (fail closed)"
             log.warning("rate limit store unavailable, %s: %s: %s", state, type(exc).__name__, exc)
-        limit = self.rules[0].limit
-        if self.fail_open:
+        if open_:
+            limit = self.rules[0].limit
             return Decision(allowed=True, limit=limit, remaining=limit, degraded=True)
+        index = self.fail_open.index(False)
         return Decision(
             allowed=False,
-            limit=limit,
+            limit=self.rules[index].limit,
             remaining=0,
             degraded=True,
             retry_after=self.retry_after_on_error,
             reset_after=self.retry_after_on_error,
+            rule_index=index,
         )
 
     def hit(self, key: str, cost: int = 1) -> Decision:
@@ -369,5 +385,5 @@ class PgRateLimiter:
 
     def __repr__(self) -> str:
         rules = ";".join(r.text for r in self.rules)
-        mode = "fail-open" if self.fail_open else "fail-closed"
+        mode = "fail-open" if all(self.fail_open) else "fail-closed"
         return f"<PgRateLimiter {rules!r} table={self.table} {mode}>"

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             codec = ApiKeyCodec("btk_live", settings.api_key_salt.encode())
             keys = PgKeyStore(pool, codec)
             app = create_app(Services(settings, pool, contracts, keys))
-            uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+            # The app takes the client address from TRUSTED_PROXIES only; uvicorn must not
+            # rewrite it from X-Forwarded-For on its own.
+            uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
         finally:
             if worker is not None:
                 worker.stop()

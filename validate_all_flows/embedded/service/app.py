@@ -16,6 +16,7 @@ delay through the same queue as all chain work.
 """
 
 import hashlib
+import ipaddress
 import json
 import logging
 import secrets
@@ -33,8 +34,9 @@ from blocktrust_native import __version__, passwords
 from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.digest import sha256
 from blocktrust_native.pool import Pool
-from blocktrust_native.ratelimit import RateLimiter
+from blocktrust_native.ratelimit.postgres import PgRateLimiter
 from validate_all_flows.embedded.chain import BlocktrustContracts
+from validate_all_flows.embedded.service.limits import BodyLimit, Busy, HashingGate
 from validate_all_flows.embedded.service.security import (
     UploadRejected,
     WebhookRejected,
@@ -49,6 +51,9 @@ from validate_all_flows.embedded.service.store import EmailTaken, Store
 __all__ = ["Services", "create_app"]
 
 log = logging.getLogger("blocktrust.service")
+
+#: The rate-limit rules that deny when their store cannot be reached (see create_app).
+_FAIL_CLOSED = frozenset({"login", "login_ip", "login_account", "register"})
 
 
 @dataclass
@@ -77,8 +82,29 @@ class LoginIn(BaseModel):
     password: str = Field(max_length=1024)
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request, trusted: tuple[Any, ...]) -> str:
+    """The client's address: the peer's, or when the peer is one of the ``trusted`` proxies, the
+    nearest address in X-Forwarded-For that is not a trusted proxy. Never a header from anyone
+    else (a client could name any address and spread its attempts over them)."""
+    peer = request.client.host if request.client else "unknown"
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr.strip())
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage from beyond the proxies: the proxy is all we know
+    return peer
 
 
 def create_app(services: Services) -> FastAPI:
@@ -94,8 +120,36 @@ def create_app(services: Services) -> FastAPI:
         passwords.hash_password(secrets.token_urlsafe(24), params=params),
     )
     limits_on = "no_rate_limits" not in s.faults
-    limiters = {name: RateLimiter(rule) for name, rule in s.rate_limits.items()}
+    # Shared by every worker process through PostgreSQL. The failure policy is explicit per
+    # rule: the login and register limits fail closed (a database outage must not unlock password
+    # guessing or mass sign-ups); uploads fail open (the body cap and the hashing gate bound them).
+    limiters = {
+        name: PgRateLimiter(services.pool, rule, fail_open=name not in _FAIL_CLOSED)
+        for name, rule in s.rate_limits.items()
+    }
+    hashing = HashingGate(s.password_hash_concurrency)
     app = FastAPI(title="Blocktrust reference service", version=__version__, debug=s.debug)
+    app.state.hashing = hashing
+    # Bodies are capped before anything reads them (uploads are never spooled whole first).
+    app.add_middleware(
+        BodyLimit,
+        default=s.max_body_bytes,
+        per_path={
+            "/api/kyc/webhook": s.webhook_max_bytes,
+            "/api/documents/sign": s.max_upload_bytes + 64 * 1024,  # the file plus the form
+        },
+    )
+
+    def _client_ip(request: Request) -> str:
+        return client_address(request, s.trusted_proxies)
+
+    def argon2(fn: Any, *args: Any) -> Any:
+        """Runs Argon2 work with at most password_hash_concurrency at once; 503 when busy."""
+        try:
+            return hashing.run(fn, *args)
+        except Busy:
+            raise HTTPException(503, "busy, try again", headers={"Retry-After": "1"}) from None
+
     if s.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -123,6 +177,8 @@ def create_app(services: Services) -> FastAPI:
             return {}
         decision = limiter.hit(f"{name}:{key}")
         headers = limiter.headers(decision)
+        if not decision and decision.degraded:
+            raise HTTPException(503, "rate limits unavailable, try again", headers=headers)
         if not decision:
             raise HTTPException(429, "too many requests", headers=headers)
         return headers
@@ -136,7 +192,18 @@ def create_app(services: Services) -> FastAPI:
         return user_id
 
     def dual_check(password: str, normal: str, duress: str) -> str:
-        return passwords.check_dual(password, normal, duress).name
+        return str(argon2(lambda: passwords.check_dual(password, normal, duress).name))
+
+    def rehash_if_needed(user: Any, result: str, password: str) -> None:
+        # Hashes made under weaker parameters are upgraded at the first login that proves them.
+        column, old = (
+            ("password_hash", user.password_hash)
+            if result == "NORMAL"
+            else ("duress_password_hash", user.duress_password_hash)
+        )
+        if passwords.needs_rehash(old, params=params):
+            new = argon2(lambda: passwords.hash_password(password, params=params))
+            store.replace_hash(user.id, column, old, new)
 
     def failsafe_delay() -> float:
         lo, hi = s.failsafe_delay
@@ -179,25 +246,35 @@ def create_app(services: Services) -> FastAPI:
             raise HTTPException(400, "the duress password must differ from the password")
         # Every account has a duress hash, a random one when the user sets none.
         duress = body.duress_password or secrets.token_urlsafe(32)
-        normal_hash = passwords.hash_password(body.password, params=params)
-        duress_hash = passwords.hash_password(duress, params=params)
+        normal_hash = argon2(lambda: passwords.hash_password(body.password, params=params))
+        duress_hash = argon2(lambda: passwords.hash_password(duress, params=params))
         wallet = Account.create().address.lower()  # custodial: the registrar signs for it
         try:
-            user_id = store.create_user(body.email, normal_hash, duress_hash, wallet)
+            store.create_user(body.email, normal_hash, duress_hash, wallet)
         except EmailTaken:
-            raise HTTPException(409, "an account with this e-mail exists") from None
-        content = {"id": user_id, "email": body.email, "wallet_address": wallet}
+            # The same answer, after the same work, as for a new account: register must not
+            # tell who has one. (The account, its passwords and wallet stay as they were.)
+            log.info("register: the e-mail already has an account; answered as for a new one")
+        # The id and wallet come from GET /api/identity once logged in.
+        content = {"email": body.email, "status": "registered"}
         return JSONResponse(content, status_code=201, headers=headers)
 
     @app.post("/api/auth/login")
     def login(body: LoginIn, request: Request) -> JSONResponse:
-        # Per address and account: a duress login spends exactly what a normal one does.
-        headers = spend("login", f"{_client_ip(request)}:{body.email.lower()}")
+        # Per client address whatever the e-mail (varying it buys no Argon2 work), per account
+        # whatever the address (a loose cap on distributed guessing), and per address and account
+        # (the tight one: a guesser locks out himself, not the owner, when addresses are real).
+        # A duress login spends exactly what a normal one does.
+        ip, email = _client_ip(request), body.email.strip().lower()
+        spend("login_ip", ip)
+        spend("login_account", email)
+        headers = spend("login", f"{ip}:{email}")
         user = store.user_by_email(body.email)
         normal, duress = (user.password_hash, user.duress_password_hash) if user else decoy
         result = dual_check(body.password, normal, duress)
         if user is None or result == "REJECTED":
             raise HTTPException(401, "invalid e-mail or password", headers=headers)
+        rehash_if_needed(user, result, body.password)
         if result == "DURESS" and "duress_noop" not in s.faults:
             store.queue_failsafe(user.id, "login", reason_hash(user.id, "login"), failsafe_delay())
         token, ttl = issue_token(s.jwt_secret, user.id, s.jwt_ttl)
@@ -210,7 +287,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.post("/api/kyc/webhook")
     async def kyc_webhook(request: Request) -> JSONResponse:
-        body = await request.body()
+        body = await request.body()  # capped by BodyLimit before it is read
         if "unsigned_webhooks" not in s.faults:
             try:
                 verify_webhook(
@@ -218,6 +295,7 @@ def create_app(services: Services) -> FastAPI:
                     body,
                     request.headers.get("x-payload-digest"),
                     request.headers.get("x-payload-digest-alg"),
+                    algorithms=s.webhook_algorithms,
                 )
             except WebhookRejected as exc:
                 raise HTTPException(401, f"webhook refused: {exc}") from None
@@ -237,7 +315,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/api/identity")
     def identity(user_id: Annotated[int, Depends(current_user)]) -> dict[str, Any]:
-        return store.identity(user_id)
+        return {"user_id": user_id, **store.identity(user_id)}
 
     @app.post("/api/documents/sign", status_code=201)
     def sign(

@@ -49,19 +49,30 @@ def decode_token(secret: str, token: str) -> int | None:
         return None
 
 
-def verify_webhook(secret: str, body: bytes, digest: str | None, alg: str | None) -> None:
+def verify_webhook(
+    secret: str,
+    body: bytes,
+    digest: str | None,
+    alg: str | None,
+    *,
+    algorithms: frozenset[str] | None = None,
+) -> None:
     """Checks a Sumsub-style signature: ``X-Payload-Digest`` is the hex HMAC of the raw body
-    with the webhook secret, ``X-Payload-Digest-Alg`` names the hash. Constant-time compare."""
+    with the webhook secret, ``X-Payload-Digest-Alg`` names the hash, one of ``algorithms`` (the
+    configured set; default SHA-256 and SHA-512). Constant-time compare; anything malformed
+    (non-ASCII included) is a WebhookRejected, never an error of ours."""
+    allowed = sorted(algorithms or {"HMAC_SHA256_HEX", "HMAC_SHA512_HEX"})
     if not digest:
         raise WebhookRejected("missing X-Payload-Digest header")
-    fn = _WEBHOOK_ALGS.get(alg or "")
+    fn = _WEBHOOK_ALGS.get(alg or "") if (alg or "") in allowed else None
     if fn is None:
-        raise WebhookRejected(
-            f"X-Payload-Digest-Alg must be one of {sorted(_WEBHOOK_ALGS)}"
-            + ("" if alg is None else f", got {alg[:32]!r}")
-        )
+        shown = "" if alg is None else f", got {alg[:32].encode('ascii', 'replace').decode()!r}"
+        raise WebhookRejected(f"X-Payload-Digest-Alg must be one of {allowed}{shown}")
+    given = digest.strip().lower()
+    if not given.isascii():
+        raise WebhookRejected("X-Payload-Digest is not a hex digest")
     expected = hmac.new(secret.encode(), body, fn).hexdigest()
-    if not hmac.compare_digest(expected, digest.strip().lower()):
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise WebhookRejected("X-Payload-Digest does not match the body")
 
 

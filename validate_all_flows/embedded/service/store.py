@@ -58,6 +58,16 @@ class Store:
         )
         return UserRow(*rows[0]) if rows else None
 
+    def replace_hash(self, user_id: int, column: str, old: str, new: str) -> None:
+        """Stores a re-made password hash (``column`` password_hash or duress_password_hash),
+        only if the stored one is still ``old`` (a concurrent password change wins)."""
+        if column not in ("password_hash", "duress_password_hash"):
+            raise ValueError(f"not a password hash column: {column}")
+        self.pool.execute(
+            f"UPDATE users SET {column} = $3 WHERE id = $1 AND {column} = $2",
+            (user_id, old, new),
+        )
+
     def user_by_id(self, user_id: int) -> UserRow | None:
         """The user with this id, or None."""
         rows = self.pool.execute(
