@@ -12,6 +12,11 @@
 #include "bindings.hpp"
 #include "blocktrust/pool.hpp"
 
+// Py_IsFinalizing is public from Python 3.13 on, where the private _Py_IsFinalizing is gone.
+#if PY_VERSION_HEX < 0x030D0000
+#define Py_IsFinalizing _Py_IsFinalizing
+#endif
+
 namespace blocktrust::bindings {
 
 namespace {
@@ -556,12 +561,12 @@ void register_pool(py::module_& parent) {
             // The maintainer copies the handler without the GIL: share it through a pointer
             // whose last owner takes the GIL to drop the reference.
             std::shared_ptr<py::object> held(new py::object(fn), [](py::object* o) {
-              if (Py_IsInitialized() == 0 || _Py_IsFinalizing()) return;  // leak at exit
+              if (Py_IsInitialized() == 0 || Py_IsFinalizing()) return;  // leak at exit
               py::gil_scoped_acquire gil;
               delete o;
             });
             self.set_leak_handler([held](const pg::LeakReport& r) {
-              if (Py_IsInitialized() == 0 || _Py_IsFinalizing()) return;
+              if (Py_IsInitialized() == 0 || Py_IsFinalizing()) return;
               py::gil_scoped_acquire gil;
               try {
                 (*held)(r.where, r.held_seconds, r.connection_id);
