@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 
@@ -34,3 +36,32 @@ def test_both_packages_have_modules() -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_module_imports(name: str) -> None:
     importlib.import_module(name)
+
+
+#: Modules the capability modules must not import at import time (issue 17: import in <= 80 ms);
+#: each is imported by the function that needs it. Timing is a benchmark's job
+#: (bench/bench_import.py); this test keeps the heavy imports from creeping back.
+DEFERRED = (
+    "asyncio",
+    "concurrent.futures",
+    "decimal",
+    "importlib.abc",
+    "ipaddress",
+    "pathlib",
+    "urllib.parse",
+    "uuid",
+    "xml.sax.saxutils",
+)
+
+
+def test_capability_modules_defer_heavy_imports() -> None:
+    code = (
+        "import sys, blocktrust_native.digest, blocktrust_native.pool, blocktrust_native.flows, "
+        "blocktrust_native.apikeys, blocktrust_native.passwords, blocktrust_native.ratelimit, "
+        "blocktrust_native.http, blocktrust_native.jsonrpc, blocktrust_native.redis\n"
+        f"print(' '.join(m for m in {DEFERRED!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [], f"imported at import time: {out}"

@@ -6,7 +6,6 @@ import base64
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import quoteattr
 
 from blocktrust_native._native.flows import Histogram
 
@@ -195,6 +194,8 @@ class Report:
 
     def to_junit_xml(self, slo: Slo | None = None) -> str:
         """JUnit XML: one test case per functional assert, one per SLO objective."""
+        from xml.sax.saxutils import quoteattr  # not at import: it pulls in urllib and ssl
+
         cases: list[str] = []
         n_fail = 0
         for s in self.steps:
