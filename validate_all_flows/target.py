@@ -146,7 +146,7 @@ class Slo:
         """Raises InputError naming the option (``{prefix}p95-ms`` ...) of an objective that is
         not a finite number in its range: a negative or NaN objective would judge a healthy
         service (or any service) wrongly."""
-        rules = (
+        rules: tuple[tuple[str, float, str, Callable[[float], bool]], ...] = (
             ("p95-ms", self.p95_ms, "a number of milliseconds > 0", lambda v: v > 0),
             ("error-rate", self.error_rate, "a ratio in [0, 1]", lambda v: 0 <= v <= 1),
             ("availability", self.availability, "a ratio in (0, 1]", lambda v: 0 < v <= 1),

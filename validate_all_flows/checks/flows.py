@@ -412,7 +412,7 @@ class _Session:
                 )
 
         if self.chain and self.chain.identity:
-            chain = self.chain
+            chain, identity = self.chain, self.chain.identity
 
             def cancelled() -> bool:
                 failed_event()  # a failed fail-safe ends the wait with its reason
@@ -420,17 +420,17 @@ class _Session:
 
             if not _wait(wait, cancelled):
                 row = event()
-                seen = f"database: fail-safe event row {row[0]}" if row else ""
+                last = f"database: fail-safe event row {row[0]}" if row else ""
                 if row and row[1]:
-                    seen += f", last_error: {row[1]}"
+                    last += f", last_error: {row[1]}"
                 raise _FlowFailed(
                     f"the NFT was not cancelled on chain within "
                     f"{wait:.0f} s of the duress signature",
-                    [seen] if seen else [],
+                    [last] if last else [],
                     fix="check that the duress path queues the fail-safe "
                     "and that the worker runs it",
                 )
-            evidence.append(f"chain: {chain.describe(chain.identity)} = Cancelled")
+            evidence.append(f"chain: {chain.describe(identity)} = Cancelled")
             seen_cancelled, wait = True, 10.0
         else:
             # No chain to ask: the cancellation must show through the API or the database

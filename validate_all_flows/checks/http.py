@@ -154,7 +154,9 @@ def debug_off(t: Target) -> list[CheckResult]:
     # Requests that reach a framework's error paths: an unknown route (next to the health
     # path) and a malformed body to the login route.
     prefix = health_path.rsplit("/", 1)[0]
-    probes = [("GET", f"{prefix}/validate-all-flows-probe-{uuid.uuid4().hex[:8]}", None)]
+    probes: list[tuple[str, str, bytes | None]] = [
+        ("GET", f"{prefix}/validate-all-flows-probe-{uuid.uuid4().hex[:8]}", None)
+    ]
     if t.profile.login is not None:
         probes.append((t.profile.login.method, t.profile.login.path, b"{not json"))
     for method, path, body in probes:

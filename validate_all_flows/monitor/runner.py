@@ -476,7 +476,9 @@ class Monitor:
             ]
         if rep is not None:
 
-            def some(pairs: list[tuple[dict[str, str], float | None]]) -> list:
+            def some(
+                pairs: list[tuple[dict[str, str], float | None]],
+            ) -> list[tuple[dict[str, str], float]]:
                 return [(k, v) for k, v in pairs if v is not None]
 
             i = rep.inputs
