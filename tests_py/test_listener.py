@@ -19,8 +19,9 @@ from fix_rpc_proxy import RpcProxy
 
 from blocktrust_native.errors import ChainError, ChainIdMismatch, ConfigError
 from blocktrust_native.jsonrpc import JsonRpcClient
-from blocktrust_native.listener import Listener, ListenerSettings
+from blocktrust_native.listener import Listener, ListenerSettings, Projection, Subscription
 from blocktrust_native.listener.contracts import ContractsConfig
+from blocktrust_native.listener.schema import TABLES, missing_tables
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
 from validate_all_flows.embedded.chain import BlocktrustContracts
@@ -176,6 +177,48 @@ def test_follows_decodes_applies_and_replays_nothing(
     assert again.inserted == 0
     assert pool.execute("SELECT count(*) FROM chain_events")[0][0] == before
     assert pool.execute("SELECT status FROM identity_nfts")[0][0] == "pending"
+
+
+def test_a_generic_subscription_gets_its_tables_from_the_library(
+    anvil: Anvil, deployed: ContractsConfig, bt: BlocktrustContracts, fresh_pg_dsn: str
+) -> None:
+    # No migrations: the listener creates its own tables; the application's projection (one
+    # CTE and one statement after the insert) fills a table of its own from one contract's logs.
+    with Pool(fresh_pg_dsn, min_size=0, max_size=4) as pool:
+        pool.execute("CREATE TABLE seen (tx_hash text PRIMARY KEY, signer text, after boolean)")
+        sub = Subscription(
+            {"Registry": deployed.proof_registry},
+            chain_id=anvil.chain_id,
+            projection=Projection(
+                ctes=(
+                    "seen_rows AS (INSERT INTO seen SELECT i.tx_hash, i.args->>'signer', false "
+                    "FROM ins i WHERE i.event_name = 'ProofRegistered' RETURNING 1)",
+                ),
+                after=(
+                    (
+                        "ProofRegistered",
+                        "UPDATE seen SET after = $1::bigint > 0 FROM json_array_elements($2::json)"
+                        " AS c WHERE seen.tx_hash = c->>0 AND seen.signer = c->1->>'signer'",
+                    ),
+                ),
+            ),
+        )
+        assert missing_tables(pool) == list(TABLES)
+        wallet = Account.create().address
+        bt.mint_identity(wallet)
+        proof = bt.register_proof("0x" + "ef" * 32, signer=wallet)
+        listener = Listener(pool, anvil.rpc_url, sub, finality="confirmations", leader=False)
+        assert missing_tables(pool) == []
+        _drain(listener)
+        stored = {r[0] for r in pool.execute("SELECT DISTINCT contract_address FROM chain_events")}
+        assert stored == {deployed.proof_registry.address.lower()}
+        proofs = pool.execute(
+            "SELECT tx_hash, args->>'signer' FROM chain_events "
+            "WHERE event_name = 'ProofRegistered' ORDER BY 1"
+        )
+        assert (proof.tx_hash.lower(), wallet.lower()) in proofs  # the module's chain has more
+        seen = pool.execute("SELECT tx_hash, signer, after FROM seen ORDER BY 1")
+        assert seen == [(tx, signer, True) for tx, signer in proofs]
 
 
 def test_a_restarted_listener_resumes_exactly_at_its_checkpoint(
