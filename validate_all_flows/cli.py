@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["load_profile_arg", "main"]
 
-from validate_all_flows.checks import GROUPS, Status
+from validate_all_flows.check_model import GROUPS, Status
 from validate_all_flows.checks.load import add_load_arguments, load_plan
 from validate_all_flows.profile import BUILTIN_PROFILES
 from validate_all_flows.report import FORMATS

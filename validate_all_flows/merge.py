@@ -114,7 +114,7 @@ def main(argv: Sequence[str]) -> int:
     """Runs ``merge``; returns the exit code (0 GO, 1 NO-GO, 2 cannot run)."""
     args = _parser().parse_args(list(argv))
     try:
-        from validate_all_flows.checks import CheckResult, Status
+        from validate_all_flows.check_model import CheckResult, Status
         from validate_all_flows.checks.load import judge_load
         from validate_all_flows.report import decide, to_json, to_junit, to_text
         from validate_all_flows.target import Slo, Target

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from validate_all_flows.check_model import catalogue_ids
+
 __all__ = [
     "BUILTIN_PROFILES",
     "PROFILES_DIR",
@@ -273,10 +275,7 @@ class Profile:
 
 def _known_checks(p: Profile, ids: Collection[str], where: str) -> None:
     """Each of ``ids`` is a group, a declared check id, or one of the profile's flows checks."""
-    from validate_all_flows.checks import all_checks, declared_ids
-
-    declared = {d for _, fn in all_checks() for d in declared_ids(fn) if "*" not in d}
-    declared |= {f"flows.{n}" for n in p.flows.checks}
+    declared = catalogue_ids() | {f"flows.{n}" for n in p.flows.checks}
     for i, cid in enumerate(ids):
         if "." in cid and cid not in declared:
             near = sorted(d for d in declared if d.startswith(cid.split(".")[0] + "."))

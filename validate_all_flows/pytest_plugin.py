@@ -243,7 +243,7 @@ def judge(cid: str, group: str, fn: CheckFn, results: list[CheckResult]) -> tupl
     ]
     if cid == declared[0] and undeclared:
         ids = ", ".join(r.id for r in undeclared)
-        head = f"{fn.__name__} returned id(s) it does not declare in @check(ids=...): {ids}"
+        head = f"{fn.__name__} returned id(s) it does not declare (check_model.CHECK_IDS): {ids}"
         return Status.FAIL, "\n".join([head, *_describe(undeclared)])
     bad = [r for r in mine if r.status in (Status.FAIL, Status.ERROR)]
     if bad:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from validate_all_flows.checks import CheckResult, Status
+from validate_all_flows.check_model import CheckResult, Status
 from validate_all_flows.redact import redact_data, redact_url
 from validate_all_flows.target import Target
 

@@ -6,7 +6,7 @@ from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import ContractsConfigError, FileReadError
 from blocktrust_native.jsonrpc import JsonRpcClient
 from blocktrust_native.listener.contracts import CONTRACT_NAMES
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.target import Target
 
 
@@ -22,7 +22,7 @@ def _selectors(abi: list[dict[str, object]]) -> dict[str, bytes]:
     return out
 
 
-@check("chain", ids=("chain.contracts",))
+@check("chain")
 def contracts(t: Target) -> list[CheckResult]:
     """Every configured contract has code, and its ABI's functions exist in that code."""
     title = "contract code at every configured address, matching the config's ABI"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.embedded.migrate import MIGRATIONS_DIR, MigrationState, migration_status
 from validate_all_flows.migration_sources import alembic_heads, sql_dir_objects
 from validate_all_flows.profile import Migrations
@@ -10,7 +10,7 @@ from validate_all_flows.redact import redact_url
 from validate_all_flows.target import Target
 
 
-@check("database", ids=("database.reachable", "database.migrations", "database.schema"))
+@check("database")
 def database(t: Target) -> list[CheckResult]:
     """The database is reachable, migrated and has the expected schema."""
     if not t.database_url:

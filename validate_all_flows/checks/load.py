@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CHECK_IDS, CheckResult, Status, check
 from validate_all_flows.httpcall import HttpResult, call
 from validate_all_flows.target import LoadPlan, Slo, Target
 
@@ -56,7 +56,7 @@ BUILTIN_LOAD_SPEC = Path(__file__).resolve().parents[1] / "flows" / "load.yaml"
 #: The variable through which a spec receives the probe user's access token.
 PROBE_VAR = "probe_token"
 
-_IDS = ("load.p95", "load.error_rate", "load.availability")
+_IDS = CHECK_IDS["load"]["slo_under_load"]
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -392,7 +392,7 @@ def _titles(slo: Slo) -> dict[str, str]:
     }
 
 
-@check("load", ids=_IDS)
+@check("load")
 def slo_under_load(t: Target) -> list[CheckResult]:
     """Under --load, the flow meets the SLOs (p95 latency, error rate, availability)."""
     from blocktrust_native.errors import FlowSpecError

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from blocktrust_native.errors import ConfigError
 from blocktrust_native.http import http_request
-from validate_all_flows.checks import CheckResult, Status
+from validate_all_flows.check_model import CheckResult, Status
 
 __all__ = [
     "AVAILABILITY_CHECKS",

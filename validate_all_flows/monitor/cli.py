@@ -29,7 +29,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from validate_all_flows.checks import GROUPS
+from validate_all_flows.check_model import GROUPS
 from validate_all_flows.target import add_target_arguments
 
 if TYPE_CHECKING:
