@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from validate_all_flows.check_model import CHECK_IDS, CheckResult, Status, check
 from validate_all_flows.httpcall import HttpResult, call
-from validate_all_flows.target import LoadPlan, Slo, Target
+from validate_all_flows.target import DeploymentSlo, LoadPlan, Target
 
 if TYPE_CHECKING:
     from blocktrust_native.flows import FlowSpec, Report
@@ -384,7 +384,7 @@ def _evidence(t: Target, report: Report, plan: LoadPlan) -> list[str]:
     return [t.redact(line) for line in lines]
 
 
-def _titles(slo: Slo) -> dict[str, str]:
+def _titles(slo: DeploymentSlo) -> dict[str, str]:
     return {
         "load.p95": f"p95 request latency under load <= {slo.p95_ms:g} ms",
         "load.error_rate": f"request error rate under load <= {slo.error_rate:.2%}",
@@ -447,7 +447,7 @@ def slo_under_load(t: Target) -> list[CheckResult]:
     return judge_load(report, slo, evidence)
 
 
-def judge_load(report: Report, slo: Slo, evidence: list[str]) -> list[CheckResult]:
+def judge_load(report: Report, slo: DeploymentSlo, evidence: list[str]) -> list[CheckResult]:
     """The three load checks for a finished (possibly merged) report against ``slo``."""
     from blocktrust_native.flows import Verdict
 
