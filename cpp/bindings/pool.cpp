@@ -23,23 +23,34 @@ namespace {
 
 namespace pg = blocktrust::pool;
 
-// Python callables used by the conversions; created once and deliberately never freed (they
-// must outlive every static destructor that could still run after the interpreter is gone).
-struct PyTypes {
-  py::object decimal, uuid, json_loads, json_dumps, utc;
+// A Python object the conversions need, imported on first use rather than at module import
+// (uuid and decimal would add ~15 ms to every program's start-up), and deliberately never freed
+// (it must outlive every static destructor that could still run after the interpreter is gone).
+// Only called with the GIL held, which serialises the first use.
+struct LazyAttr {
+  const char* module;
+  const char* attr;
+  py::object* value = nullptr;
+
+  const py::object& get() {
+    if (value == nullptr) value = new py::object(py::module_::import(module).attr(attr));
+    return *value;
+  }
+  // A value cannot be an instance of a class whose module was never imported: asking
+  // sys.modules first keeps every other parameter from importing the module.
+  bool instance(py::handle v) {
+    if (value == nullptr && PyDict_GetItemString(PyImport_GetModuleDict(), module) == nullptr)
+      return false;
+    return py::isinstance(v, get());
+  }
 };
-PyTypes& types() {
-  static PyTypes* t = [] {
-    auto* p = new PyTypes();
-    p->decimal = py::module_::import("decimal").attr("Decimal");
-    p->uuid = py::module_::import("uuid").attr("UUID");
-    auto json = py::module_::import("json");
-    p->json_loads = json.attr("loads");
-    p->json_dumps = json.attr("dumps");
-    p->utc = py::reinterpret_borrow<py::object>(PyDateTime_TimeZone_UTC);
-    return p;
-  }();
-  return *t;
+LazyAttr g_decimal{"decimal", "Decimal"};
+LazyAttr g_uuid{"uuid", "UUID"};
+LazyAttr g_json_loads{"json", "loads"};
+LazyAttr g_json_dumps{"json", "dumps"};
+
+py::object utc() {
+  return py::reinterpret_borrow<py::object>(PyDateTime_TimeZone_UTC);
 }
 
 // PostgreSQL type OIDs (pg_type.dat).
@@ -72,7 +83,7 @@ enum Oid : std::uint32_t {
 };
 
 py::object tz_for(int seconds) {
-  if (seconds == 0) return types().utc;
+  if (seconds == 0) return utc();
   static auto* cache = new std::unordered_map<int, py::object>();
   auto it = cache->find(seconds);
   if (it != cache->end()) return it->second;
@@ -112,7 +123,7 @@ py::object to_python(std::string_view v, std::uint32_t oid, const char* col) {
     case kFloat8:
       return steal(PyFloat_FromDouble(std::strtod(std::string(v).c_str(), nullptr)));
     case kNumeric:
-      return types().decimal(py::str(v.data(), v.size()));
+      return g_decimal.get()(py::str(v.data(), v.size()));
     case kText:
     case kVarchar:
     case kBpchar:
@@ -125,10 +136,10 @@ py::object to_python(std::string_view v, std::uint32_t oid, const char* col) {
       return py::bytes(raw);
     }
     case kUuid:
-      return types().uuid(py::str(v.data(), v.size()));
+      return g_uuid.get()(py::str(v.data(), v.size()));
     case kJson:
     case kJsonb:
-      return types().json_loads(py::str(v.data(), v.size()));
+      return g_json_loads.get()(py::str(v.data(), v.size()));
     case kDate: {
       pg::text::DateTime d;
       if (!pg::text::parse_date(v, d)) bad_value("date", v, col);
@@ -240,14 +251,14 @@ pg::Param to_param(const py::handle& v, std::size_t index) {
               std::to_string(PyDateTime_DELTA_GET_SECONDS(o)) + " seconds " +
               std::to_string(PyDateTime_DELTA_GET_MICROSECONDS(o)) + " microseconds";
     p.oid = kInterval;
-  } else if (py::isinstance(v, types().decimal)) {
+  } else if (g_decimal.instance(v)) {
     p.value = str_of(v);
     p.oid = kNumeric;
-  } else if (py::isinstance(v, types().uuid)) {
+  } else if (g_uuid.instance(v)) {
     p.value = str_of(v);
     p.oid = kUuid;
   } else if (PyDict_Check(o) || PyList_Check(o)) {
-    p.value = types().json_dumps(v).cast<std::string>();
+    p.value = g_json_dumps.get()(v).cast<std::string>();
     p.oid = kJsonb;
   } else {
     auto t = py::type::of(v);
@@ -341,7 +352,6 @@ void raise_db(const char* cls, const pg::DatabaseError& e) {
 void register_pool(py::module_& parent) {
   PyDateTime_IMPORT;
   if (PyDateTimeAPI == nullptr) throw py::error_already_set();
-  (void)types();
   auto m = parent.def_submodule("pool", "Native PostgreSQL pool; use blocktrust_native.pool.");
 
   py::register_exception_translator([](std::exception_ptr p) {

@@ -5,11 +5,16 @@ DeprecationWarning naming the new one; ``_polling`` was private and moves silent
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import warnings
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader as _Loader
+else:
+    _Loader = object  # importlib.abc would cost ~30 ms of imports at start-up
 
 #: Old module -> the module that holds its names now (public paths: removed in 0.3).
 DEPRECATED = {
@@ -25,8 +30,9 @@ RENAMED = {
 }
 
 
-class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds an old path and fills a module with the names of the new one."""
+class _Alias(_Loader):
+    """Finds an old path and fills a module with the names of the new one (a meta path finder
+    and its loader, by protocol)."""
 
     def find_spec(
         self, fullname: str, path: object = None, target: object = None
@@ -34,6 +40,9 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if fullname in DEPRECATED or fullname in RENAMED:
             return importlib.machinery.ModuleSpec(fullname, self)
         return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None  # the default module object
 
     def exec_module(self, module: ModuleType) -> None:
         name = module.__name__

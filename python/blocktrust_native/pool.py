@@ -13,16 +13,14 @@ never blocks and one pool serves both worlds.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import logging
+import sys
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blocktrust_native._native import pool as _native
 from blocktrust_native.errors import (
@@ -33,6 +31,12 @@ from blocktrust_native.errors import (
     PoolClosed,
     PoolTimeout,
 )
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+# asyncio, concurrent.futures and traceback are imported where they are used: a program that
+# never awaits the pool does not pay for them at import time (asyncio alone is ~50 ms).
 
 __all__ = [
     "AsyncConnection",
@@ -167,6 +171,8 @@ class AsyncConnection:
     async def _run(self, fn: Any, *args: Any) -> Any:
         if self._pending is not None and not self._pending.done():
             raise OperationalError("a cancelled statement is still running on this connection")
+        import asyncio
+
         cf = self._pool._ops().submit(fn, *args)
         self._pending = cf
         try:
@@ -195,7 +201,7 @@ class AsyncConnection:
             # After a cancellation the cancelled statement may still be stopping: release()
             # rolls back then. Otherwise roll back now so the connection stays usable.
             idle = self._pending is None or self._pending.done()
-            if idle and not isinstance(exc, asyncio.CancelledError):
+            if idle and not isinstance(exc, _cancelled_error()):
                 with contextlib.suppress(DatabaseError):
                     await self.execute("ROLLBACK")
             raise
@@ -217,6 +223,8 @@ class AsyncConnection:
         if native.tx_status == "idle":
             native.release()  # no network round trip on this path
         else:
+            import asyncio
+
             await asyncio.wrap_future(self._pool._ops().submit(native.release))
 
     @property
@@ -323,6 +331,8 @@ class Pool:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def __repr__(self) -> str:
@@ -337,7 +347,7 @@ class Pool:
         caller must ``release()`` it. Prefer ``with pool.connection()``."""
         native = self._native.acquire(timeout)
         if self._track_where:
-            native.set_where("".join(traceback.format_stack(limit=12)[:-1]))
+            native.set_where(_where())
         return Connection(native)
 
     @contextlib.contextmanager
@@ -382,6 +392,8 @@ class Pool:
             attr = f"_{which}_executor"
             ex: concurrent.futures.ThreadPoolExecutor | None = getattr(self, attr)
             if ex is None:
+                import concurrent.futures
+
                 # Waiting for a connection and running statements use separate threads, so
                 # tasks queued for a connection can never starve the holders of connections.
                 ex = concurrent.futures.ThreadPoolExecutor(
@@ -408,8 +420,10 @@ class Pool:
                 raise PoolTimeout(f"no connection available after {budget:.3f}s", budget)
             native = self._native.acquire(left)
             if self._track_where:
-                native.set_where("".join(traceback.format_stack(limit=12)[:-1]))
+                native.set_where(_where())
             return native
+
+        import asyncio
 
         cf = self._executor("acq").submit(wait)
         try:
@@ -437,6 +451,19 @@ class Pool:
         """Runs one statement on any free connection without blocking the event loop."""
         async with self.connection_async() as conn:
             return await conn.execute(sql, params, as_dict=as_dict)
+
+
+def _where() -> str:
+    """The caller's stack, for the leak report."""
+    import traceback
+
+    return "".join(traceback.format_stack(sys._getframe(2), limit=12))
+
+
+def _cancelled_error() -> type[BaseException]:
+    import asyncio
+
+    return asyncio.CancelledError
 
 
 def _release_result(f: concurrent.futures.Future[Any]) -> None:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +46,8 @@ def junit_xml(
 ) -> str:
     """One suite ``name`` of ``cases`` (with its counts and ``properties``) as an XML document;
     inside a ``<testsuites>`` root unless ``testsuites`` is False (a bare ``<testsuite>``)."""
+    import xml.etree.ElementTree as ET  # not at import: importing the flows stays light
+
     suite = ET.Element(
         "testsuite",
         name=name,

@@ -19,9 +19,7 @@ runs on worker threads, so the event loop never waits on the database.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,6 +107,8 @@ def client_address(
     ``trusted_proxies`` (addresses or CIDR networks), and is walked from the right past further
     trusted hops, so a client cannot pick its own key. IPv6 clients are grouped by their
     ``/ipv6_prefix`` network (default /64, what one subscriber usually holds)."""
+    import ipaddress  # here, not at import: only apps that key by address pay for it
+
     try:
         nets = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
     except ValueError as e:
@@ -153,6 +153,7 @@ def api_key_id(
 ) -> KeyFunc:
     """Keys by API key. The key is ``id_of(token)`` (e.g. the key's public id) or a SHA-256
     fingerprint of the token, so the secret itself is never held as a key; None without one."""
+    import hashlib  # here, not at import: only apps that key by API key pay for it
 
     def key(req: RequestInfo) -> str | None:
         value = req.header(header)
