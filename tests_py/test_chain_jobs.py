@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from fix_anvil import anvil  # noqa: F401
-from fix_fault_proxy import BOR_EXTRA_DATA, FaultProxy
+from fix_proxy import BOR_EXTRA_DATA, FaultProxy
 from web3 import Web3
 from web3.exceptions import ExtraDataLengthError
 

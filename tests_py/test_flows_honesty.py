@@ -19,12 +19,12 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from fix_proxy import ResettingProxy
 
 from blocktrust_native.errors import ConfigError, FlowSpecError
 from blocktrust_native.flows import FlowSpec, Slo, run_flow, start_flow
 from blocktrust_native.http import http_request
 from tests_py.fix_http_server import MisbehavingServer
-from tests_py.fix_reset_proxy import ResettingProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 

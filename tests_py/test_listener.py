@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from fix_listener import drain, listener_env, migrated_pool, start_listener
-from fix_rpc_proxy import RpcProxy
+from fix_proxy import RpcProxy
 
 from blocktrust_native.errors import ChainError, ChainIdMismatch, ConfigError
 from blocktrust_native.jsonrpc import JsonRpcClient
