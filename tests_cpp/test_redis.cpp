@@ -85,5 +85,8 @@ TEST(RedisRateLimiter, RejectsRulesTheScriptCannotHoldExactly) {
                blocktrust::ConfigError);
   EXPECT_NO_THROW(
       rl::RedisRateLimiter(client, rl::parse_rules("5/15minutes"), rl::Algorithm::kGcra, "p:"));
-  EXPECT_NE(rl::redis_script().find("redis.call('TIME')"), std::string::npos);
+  for (const auto a :
+       {rl::Algorithm::kGcra, rl::Algorithm::kSlidingWindow, rl::Algorithm::kFixedWindow}) {
+    EXPECT_NE(rl::redis_script(a).find("redis.call('TIME')"), std::string::npos);
+  }
 }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,32 @@ def test_the_tool_has_no_import_cycle() -> None:
         if start in seen:
             on_cycle.append(start)
     assert on_cycle == []
+
+
+#: Modules the capability modules must not import at import time (issue 17: import in <= 80 ms);
+#: each is imported by the function that needs it. Timing is a benchmark's job
+#: (bench/bench_import.py); this test keeps the heavy imports from creeping back.
+DEFERRED = (
+    "asyncio",
+    "concurrent.futures",
+    "decimal",
+    "importlib.abc",
+    "ipaddress",
+    "pathlib",
+    "urllib.parse",
+    "uuid",
+    "xml.sax.saxutils",
+)
+
+
+def test_capability_modules_defer_heavy_imports() -> None:
+    code = (
+        "import sys, blocktrust_native.digest, blocktrust_native.pool, blocktrust_native.flows, "
+        "blocktrust_native.apikeys, blocktrust_native.passwords, blocktrust_native.ratelimit, "
+        "blocktrust_native.http, blocktrust_native.jsonrpc, blocktrust_native.redis\n"
+        f"print(' '.join(m for m in {DEFERRED!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [], f"imported at import time: {out}"

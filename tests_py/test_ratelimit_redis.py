@@ -191,9 +191,11 @@ def test_decisions_match_the_model_and_the_in_process_store(
 # --- contention across processes
 
 
-def _hammer(url: str, namespace: str, algorithm: str, out: multiprocessing.Queue) -> None:
+def _hammer(
+    url: str, namespace: str, algorithm: str, rule: str, out: multiprocessing.Queue
+) -> None:
     client = RedisClient(url, pool_size=16)
-    limiter = RedisRateLimiter(client, "200/hour", algorithm, namespace=namespace)
+    limiter = RedisRateLimiter(client, rule, algorithm, namespace=namespace)
     barrier = threading.Barrier(16)
     counts: list[int] = []
     lock = threading.Lock()
@@ -212,16 +214,29 @@ def _hammer(url: str, namespace: str, algorithm: str, out: multiprocessing.Queue
     out.put(sum(counts))
 
 
+def _server_time_s(client: RedisClient) -> int:
+    return int(client.execute("TIME")[0])
+
+
+def _one_window_rule(client: RedisClient, limit: int) -> str:
+    """A fixed-window rule whose current window began a minute ago on the server's clock and
+    lasts decades: windows are aligned to the epoch, so a period of (now - 60) seconds puts the
+    second boundary 60 s behind now and the next one as far ahead as the epoch is behind."""
+    return f"{limit}/{_server_time_s(client) - 60}seconds"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm", ["gcra", "sliding_window"])
+@pytest.mark.parametrize("algorithm", ["gcra", "sliding_window", "fixed_window"])
 def test_four_processes_of_sixteen_threads_admit_exactly_the_limit(
-    redis_server: TempRedis, algorithm: str
+    redis_server: TempRedis, client: RedisClient, algorithm: str
 ) -> None:
     namespace = ns()
+    # A fixed window admits the limit again once a window boundary passes: the run stays in one.
+    rule = _one_window_rule(client, 200) if algorithm == "fixed_window" else "200/hour"
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     procs = [
-        ctx.Process(target=_hammer, args=(redis_server.url, namespace, algorithm, out))
+        ctx.Process(target=_hammer, args=(redis_server.url, namespace, algorithm, rule, out))
         for _ in range(4)
     ]
     for p in procs:

@@ -1,6 +1,6 @@
 """One rule, three stores: the in-process limiter, PostgreSQL and Redis make the same decisions
-as the reference model on the same sequence of hits (GCRA, the algorithm every store has), each
-on a ManualClock so the sequence is exact."""
+as the reference model on the same sequence of hits, for each algorithm (gcra, sliding_window,
+fixed_window), each on a ManualClock so the sequence is exact."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def client(redis_server: TempRedis) -> RedisClient:
     return RedisClient(redis_server.url)
 
 
+@pytest.mark.parametrize("algorithm", ["gcra", "sliding_window", "fixed_window"])
 @settings(max_examples=40, deadline=None)
 @given(
     rules=st.sampled_from(RULESETS),
@@ -49,7 +50,12 @@ def client(redis_server: TempRedis) -> RedisClient:
     ops=st.lists(OPS, min_size=1, max_size=30),
 )
 def test_the_three_stores_decide_like_the_model(
-    pool: Pool, client: RedisClient, rules: str, start: int, ops: list[tuple[str, str, int, int]]
+    pool: Pool,
+    client: RedisClient,
+    algorithm: str,
+    rules: str,
+    start: int,
+    ops: list[tuple[str, str, int, int]],
 ) -> None:
     clock = ManualClock()
     clock.set_ns(start * US)
@@ -58,17 +64,18 @@ def test_the_three_stores_decide_like_the_model(
         "postgres": PgRateLimiter(
             pool,
             rules,
+            algorithm,
             namespace=name,
             table="rl_model",
             cleanup_interval=None,
             clock=clock,
             fail_open=True,
         ),
-        "redis": RedisRateLimiter(client, rules, namespace=name, clock=clock),
+        "redis": RedisRateLimiter(client, rules, algorithm, namespace=name, clock=clock),
     }
-    local = RateLimiter(rules, clock=clock)
-    model = Model("gcra", [(r.limit, r.period_ns // US) for r in local.rules])  # microseconds
-    local_model = Model("gcra", [(r.limit, r.period_ns) for r in local.rules])  # nanoseconds
+    local = RateLimiter(rules, algorithm, clock=clock)
+    model = Model(algorithm, [(r.limit, r.period_ns // US) for r in local.rules])  # microseconds
+    local_model = Model(algorithm, [(r.limit, r.period_ns) for r in local.rules])  # nanoseconds
     cost_cap = min(r.limit for r in local.rules)
     now = start
     for op, key, cost, advance in ops:

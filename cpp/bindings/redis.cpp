@@ -135,7 +135,10 @@ void register_redis(py::module_& m) {
       .def_property_readonly("script_sha", &rl::RedisRateLimiter::script_sha,
                              "SHA-1 of the decision script.")
       .def_property_readonly("client", &rl::RedisRateLimiter::client, "The client.");
-  sub.def("script", &rl::redis_script, "The Lua source of the decision script.");
+  sub.def(
+      "script",
+      [](const std::string& algorithm) { return rl::redis_script(rl::parse_algorithm(algorithm)); },
+      py::arg("algorithm"), "The Lua source of the decision script of an algorithm.");
 }
 
 }  // namespace blocktrust::bindings

@@ -12,149 +12,175 @@ namespace blocktrust::ratelimit {
 
 namespace {
 
-// KEYS[1]: a string holding every rule's state, separated by '|' (one GET, one SET PX: the
-// fewest server calls; a hash with a field per rule cost a third more redis-server CPU). ARGV:
-// consume (1/0), cost, algorithm (g/s/f), now in us ('' = the server's TIME), then limit, period,
-// emission (us) per rule. Returns {allowed, rule index, limit, remaining, reset_after_us,
-// retry_after_us}.
-constexpr const char* kScript = R"lua(
-local consume = ARGV[1] == '1'
-local cost = tonumber(ARGV[2])
-local algo = ARGV[3]
-local now = tonumber(ARGV[4])
-if not now then
+// One script per algorithm, each the same three parts. KEYS[1]: a string holding every rule's
+// state, rules separated by '|' (one GET, at most one write: the fewest server calls). ARGV: the
+// cost (negative: test, consume nothing), the time in us ('' = the server's TIME), then two
+// numbers per rule (gcra: emission interval and capacity in us; the windows: limit and period in
+// us). Returns {allowed, rule index, remaining, reset_after_us, retry_after_us}. Every number is
+// an integer below 2^53, so Lua's doubles hold them and math.floor of a quotient is exact. The
+// code keeps to locals (no table per rule, no closures, no string work for one rule): the
+// server's time per call is what limits throughput on a busy Redis.
+constexpr const char* kPrologue = R"lua(
+local cost = tonumber(ARGV[1])
+local consume = cost > 0
+if not consume then cost = -cost end
+local now = tonumber(ARGV[2])
+local slack = 0
+if now then
+  slack = 60000
+else
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  now = t[1] * 1000000 + t[2]
 end
-local n = (#ARGV - 4) / 3
-local function fdiv(a, b)
-  local q = math.floor(a / b)
-  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
-  return q
-end
-local function cdiv(a, b) return -fdiv(-a, b) end
-local function int(x) return string.format('%d', x) end
-local raw = {}
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local i = 0
-  for part in string.gmatch(stored, '[^|]+') do
-    i = i + 1
-    raw[i] = part
+local floor = math.floor
+local n = (#ARGV - 2) / 2
+local raw = redis.call('GET', KEYS[1])
+local parts
+if raw and n > 1 then
+  parts = {}
+  local j = 0
+  for p in string.gmatch(raw, '[^|]+') do
+    j = j + 1
+    parts[j] = p
   end
 end
-local steps = {}
 local all = true
+local best, brem, breset = 0, 0, 0
+local deny, drem, dreset, dretry = 0, 0, 0, -1
+local nx = {}
+local ttl = 0
+local incr = false
 for i = 1, n do
-  local b = 4 + (i - 1) * 3
-  local L, P, em = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  local s = {ok = true, rem = 0, reset = 0, retry = 0}
-  if algo == 'g' then
-    local cap = em * L
-    local tat = tonumber(raw[i]) or now
-    if tat < now then tat = now end
-    local new = tat + cost * em
-    local backlog = tat - now
-    if new - now > cap then
-      s.ok = false
-      s.rem = math.max(0, fdiv(cap - backlog, em))
-      s.reset = backlog
-      s.retry = new - cap - now
-    else
-      local after = consume and (new - now) or backlog
-      s.next = int(new)
-      s.ttl = new - now
-      s.rem = math.max(0, fdiv(cap - after, em))
-      s.reset = after
+  local a, b = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+  local st = raw
+  if parts then st = parts[i] end
+  local ok, rem, reset, retry = true, 0, 0, 0
+)lua";
+
+// a: emission interval, b: capacity (emission x limit). State: the theoretical arrival time.
+constexpr const char* kGcra = R"lua(
+  local tat = st and tonumber(st) or now
+  if tat < now then tat = now end
+  local new = tat + cost * a
+  local backlog = tat - now
+  if new - now > b then
+    ok = false
+    rem = floor((b - backlog) / a)
+    reset = backlog
+    retry = new - b - now
+  else
+    local after = backlog
+    if consume then after = new - now end
+    rem = floor((b - after) / a)
+    reset = after
+    nx[i] = new
+    if new - now > ttl then ttl = new - now end
+  end
+  if rem < 0 then rem = 0 end
+)lua";
+
+// a: limit, b: period. State: window index x (limit + 1) + count, one integer, so one rule's
+// next hit in the same window is an INCRBY.
+constexpr const char* kFixed = R"lua(
+  local idx = floor(now / b)
+  local base = idx * (a + 1)
+  local v = st and tonumber(st)
+  local count = 0
+  if v and v >= base then count = v - base end
+  local to_end = (idx + 1) * b - now
+  if count + cost > a then
+    ok = false
+    rem = a - count
+    if count > 0 then reset = to_end end
+    retry = to_end
+  else
+    local after = count
+    if consume then after = count + cost end
+    rem = a - after
+    if after > 0 then reset = to_end end
+    nx[i] = base + count + cost
+    incr = count > 0
+    if to_end > ttl then ttl = to_end end
+  end
+)lua";
+
+// a: limit, b: period. State: 'window:previous count:current count'.
+constexpr const char* kSliding = R"lua(
+  local idx = floor(now / b)
+  local e = now - idx * b
+  local prev, curr = 0, 0
+  if st then
+    local w, p, c = string.match(st, '^(%-?%d+):(%d+):(%d+)$')
+    w = tonumber(w)
+    if w == idx then
+      prev, curr = tonumber(p), tonumber(c)
+    elseif w == idx - 1 then
+      prev = tonumber(c)
     end
-  elseif algo == 'f' then
-    local idx = fdiv(now, P)
-    local count = 0
-    if raw[i] then
-      local w, c = string.match(raw[i], '^(-?%d+):(%d+)$')
-      if tonumber(w) == idx then count = tonumber(c) end
-    end
-    local to_end = (idx + 1) * P - now
-    if count + cost > L then
-      s.ok = false
-      s.rem = L - count
-      s.reset = count > 0 and to_end or 0
-      s.retry = to_end
+  end
+  local before = prev * (b - e) + curr * b
+  local c = curr
+  if consume then c = curr + cost end
+  if before + cost * b > a * b then
+    ok = false
+    rem = floor((a * b - before) / b)
+    if rem < 0 then rem = 0 end
+    c = curr
+    if curr + cost <= a then
+      retry = -floor(-(b * (prev - (a - curr - cost))) / prev) - e
     else
-      local after = consume and (count + cost) or count
-      s.next = int(idx) .. ':' .. int(count + cost)
-      s.ttl = to_end
-      s.rem = L - after
-      s.reset = after > 0 and to_end or 0
+      retry = (idx + 1) * b - floor(-(b * (curr - (a - cost))) / curr) - now
     end
   else
-    local idx = fdiv(now, P)
-    local e = now - idx * P
-    local prev, curr = 0, 0
-    if raw[i] then
-      local w, p, c = string.match(raw[i], '^(-?%d+):(%d+):(%d+)$')
-      w = tonumber(w)
-      if w == idx then prev, curr = tonumber(p), tonumber(c)
-      elseif w == idx - 1 then prev = tonumber(c) end
+    local used = before
+    if consume then used = before + cost * b end
+    rem = floor((a * b - used) / b)
+    nx[i] = string.format('%d:%d:%d', idx, prev, curr + cost)
+    if (idx + 2) * b - now > ttl then ttl = (idx + 2) * b - now end
+  end
+  if c > 0 then
+    reset = (idx + 2) * b - now
+  elseif prev > 0 then
+    reset = (idx + 1) * b - now
+  end
+)lua";
+
+// Denied: the rule that keeps the caller waiting longest. Admitted: the one with least left,
+// then the longest reset. Ties: the first rule. One write when every rule admits a hit.
+constexpr const char* kEpilogue = R"lua(
+  if ok then
+    if best == 0 or rem < brem or (rem == brem and reset > breset) then
+      best, brem, breset = i, rem, reset
     end
-    local before = prev * (P - e) + curr * P
-    local used_after = before + cost * P
-    local function reset_for(c)
-      if c > 0 then return (idx + 2) * P - now end
-      if prev > 0 then return (idx + 1) * P - now end
-      return 0
+  else
+    all = false
+    if retry > dretry then
+      deny, drem, dreset, dretry = i, rem, reset, retry
     end
-    if used_after > L * P then
-      s.ok = false
-      s.rem = math.max(0, fdiv(L * P - before, P))
-      s.reset = reset_for(curr)
-      if curr + cost <= L then
-        s.retry = cdiv(P * (prev - (L - curr - cost)), prev) - e
-      else
-        s.retry = (idx + 1) * P + cdiv(P * (curr - (L - cost)), curr) - now
-      end
+  end
+end
+if not all then return {0, deny - 1, drem, dreset, dretry} end
+if consume then
+  if n == 1 then
+    if incr then
+      redis.call('INCRBY', KEYS[1], cost)
     else
-      s.next = int(idx) .. ':' .. int(prev) .. ':' .. int(curr + cost)
-      s.ttl = (idx + 2) * P - now
-      local used = consume and used_after or before
-      s.rem = fdiv(L * P - used, P)
-      s.reset = reset_for(consume and (curr + cost) or curr)
+      redis.call('SET', KEYS[1], nx[1], 'PX', floor((ttl + 999) / 1000) + slack)
     end
-  end
-  s.limit = L
-  steps[i] = s
-  all = all and s.ok
-end
--- Denied: the rule that keeps the caller waiting longest. Admitted: the one with least left.
-local best = nil
-for i = 1, n do
-  local s = steps[i]
-  if s.ok == all then
-    if best == nil then best = i
-    else
-      local t = steps[best]
-      if all then
-        if s.rem < t.rem or (s.rem == t.rem and s.reset > t.reset) then best = i end
-      elseif s.retry > t.retry then best = i end
+  else
+    for i = 1, n do
+      if type(nx[i]) == 'number' then nx[i] = string.format('%d', nx[i]) end
     end
+    redis.call('SET', KEYS[1], table.concat(nx, '|'), 'PX', floor((ttl + 999) / 1000) + slack)
   end
 end
-if all and consume then
-  local states, ttl = {}, 0
-  for i = 1, n do
-    states[i] = steps[i].next
-    if steps[i].ttl > ttl then ttl = steps[i].ttl end
-  end
-  redis.call('SET', KEYS[1], table.concat(states, '|'), 'PX', math.max(1, cdiv(ttl, 1000)))
-end
-local d = steps[best]
-return {all and 1 or 0, best - 1, d.limit, d.rem, d.reset, d.retry}
+return {1, best - 1, brem, breset, 0}
 )lua";
 
 struct Script {
-  std::string text = kScript;
+  std::string text;
   std::string sha;
-  Script() {
+  explicit Script(const char* body) : text(std::string(kPrologue) + body + kEpilogue) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
     char hex[2 * SHA_DIGEST_LENGTH + 1];
@@ -163,9 +189,19 @@ struct Script {
   }
 };
 
-const Script& script() {
-  static const Script s;
-  return s;
+const Script& script(Algorithm a) {
+  static const Script gcra(kGcra);
+  static const Script fixed(kFixed);
+  static const Script sliding(kSliding);
+  switch (a) {
+    case Algorithm::kGcra:
+      return gcra;
+    case Algorithm::kSlidingWindow:
+      return sliding;
+    case Algorithm::kFixedWindow:
+      break;
+  }
+  return fixed;
 }
 
 constexpr std::int64_t kExact = std::int64_t{1} << 53;  // integers below it: exact doubles
@@ -180,12 +216,12 @@ std::int64_t reply_int(const redis::Reply& r, std::size_t i) {
 
 }  // namespace
 
-const std::string& redis_script() {
-  return script().text;
+const std::string& redis_script(Algorithm algorithm) {
+  return script(algorithm).text;
 }
 
 const std::string& RedisRateLimiter::script_sha() const noexcept {
-  return script().sha;
+  return script(algorithm_).sha;
 }
 
 RedisRateLimiter::RedisRateLimiter(std::shared_ptr<redis::Client> client, std::vector<Rule> rules,
@@ -210,10 +246,19 @@ RedisRateLimiter::RedisRateLimiter(std::shared_ptr<redis::Client> client, std::v
             static_cast<double>(kExact)) {
       throw ConfigError("rule '" + r.text + "': limit x period too large for the Redis store");
     }
-    const std::int64_t emission = (period_us + r.limit - 1) / r.limit;
-    rule_args_.push_back(std::to_string(r.limit));
-    rule_args_.push_back(std::to_string(period_us));
-    rule_args_.push_back(std::to_string(emission));
+    // The fixed window stores window x (limit + 1) + count: below 2^53 until 2112 (2^52 us).
+    if (algorithm_ == Algorithm::kFixedWindow && r.limit + 1 >= 2 * period_us) {
+      throw ConfigError("rule '" + r.text +
+                        "': too many units per microsecond for the Redis store");
+    }
+    if (algorithm_ == Algorithm::kGcra) {
+      const std::int64_t emission = (period_us + r.limit - 1) / r.limit;
+      rule_args_.push_back(std::to_string(emission));
+      rule_args_.push_back(std::to_string(emission * r.limit));
+    } else {
+      rule_args_.push_back(std::to_string(r.limit));
+      rule_args_.push_back(std::to_string(period_us));
+    }
     min_limit_ = std::min(min_limit_, r.limit);
   }
 }
@@ -234,31 +279,32 @@ Decision RedisRateLimiter::run(std::string_view key, std::int64_t cost, bool con
     throw ConfigError("cost " + std::to_string(cost) + " exceeds the smallest limit (" +
                       std::to_string(min_limit_) + "), so it could never be admitted");
   }
-  const char algo = algorithm_ == Algorithm::kGcra            ? 'g'
-                    : algorithm_ == Algorithm::kSlidingWindow ? 's'
-                                                              : 'f';
+  const Script& sc = script(algorithm_);
   const std::string rkey = redis_key(key);
   std::vector<std::string> args;
-  args.reserve(8 + rule_args_.size());
-  args.insert(args.end(), {"EVALSHA", script().sha, "1", rkey, consume ? "1" : "0",
-                           std::to_string(cost), std::string(1, algo),
+  args.reserve(6 + rule_args_.size());
+  args.insert(args.end(), {"EVALSHA", sc.sha, "1", rkey, std::to_string(consume ? cost : -cost),
                            fixed_now_us_ ? std::to_string(*fixed_now_us_) : std::string()});
   args.insert(args.end(), rule_args_.begin(), rule_args_.end());
   redis::Reply r = client_->command(args, rkey);
   if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
     // A fresh or restarted server: EVAL runs it once and caches it for the next EVALSHA.
     args[0] = "EVAL";
-    args[1] = script().text;
+    args[1] = sc.text;
     r = client_->command(args, rkey);
   }
   if (r.is_error()) throw redis::ReplyError("Redis rate limit script failed: " + r.str);
   Decision d;
   d.allowed = reply_int(r, 0) == 1;
-  d.rule_index = static_cast<int>(reply_int(r, 1));
-  d.limit = reply_int(r, 2);
-  d.remaining = reply_int(r, 3);
-  d.reset_after_ns = reply_int(r, 4) * 1000;
-  d.retry_after_ns = reply_int(r, 5) * 1000;
+  const std::int64_t index = reply_int(r, 1);
+  if (index < 0 || index >= static_cast<std::int64_t>(rules_.size())) {
+    throw redis::ReplyError("Redis rate limit script: rule index out of range");
+  }
+  d.rule_index = static_cast<int>(index);
+  d.limit = rules_[static_cast<std::size_t>(index)].limit;
+  d.remaining = reply_int(r, 2);
+  d.reset_after_ns = reply_int(r, 3) * 1000;
+  d.retry_after_ns = reply_int(r, 4) * 1000;
   return d;
 }
 

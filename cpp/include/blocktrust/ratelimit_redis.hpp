@@ -1,6 +1,6 @@
-// The rate limiter shared through Redis / Valkey: one server-side Lua script holds the GCRA,
-// sliding-window and fixed-window arithmetic of ratelimit.hpp, in microseconds on the server's
-// clock; every decision, whatever the number of rules, is one EVALSHA on one key.
+// The rate limiter shared through Redis / Valkey: a server-side Lua script per algorithm holds the
+// GCRA, sliding-window or fixed-window arithmetic of ratelimit.hpp, in microseconds on the
+// server's clock; every decision, whatever the number of rules, is one EVALSHA on one key.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +41,7 @@ class RedisRateLimiter final {
   [[nodiscard]] Algorithm algorithm() const noexcept { return algorithm_; }
   /// The key prefix.
   [[nodiscard]] const std::string& prefix() const noexcept { return prefix_; }
-  /// The script's SHA-1 (what EVALSHA calls).
+  /// The SHA-1 of the algorithm's script (what EVALSHA calls).
   [[nodiscard]] const std::string& script_sha() const noexcept;
   /// The client.
   [[nodiscard]] const std::shared_ptr<redis::Client>& client() const noexcept { return client_; }
@@ -53,12 +53,12 @@ class RedisRateLimiter final {
   std::vector<Rule> rules_;
   Algorithm algorithm_;
   std::string prefix_;
-  std::vector<std::string> rule_args_;  // limit, period, emission (us) per rule
+  std::vector<std::string> rule_args_;  // two numbers (us) per rule: see the script
   std::int64_t min_limit_ = 0;
   std::optional<std::int64_t> fixed_now_us_;
 };
 
-/// The Lua source of the decision script (for inspection and tests).
-[[nodiscard]] const std::string& redis_script();
+/// The Lua source of the decision script of `algorithm` (for inspection and tests).
+[[nodiscard]] const std::string& redis_script(Algorithm algorithm);
 
 }  // namespace blocktrust::ratelimit

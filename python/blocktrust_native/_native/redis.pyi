@@ -10,8 +10,8 @@ def redact_url(url: str) -> str:
 def key_slot(key: str) -> int:
     """The Redis Cluster hash slot of a key."""
 
-def script() -> str:
-    """The Lua source of the decision script."""
+def script(algorithm: str) -> str:
+    """The Lua source of the decision script of an algorithm."""
 
 class Client:
     """A thread-safe Redis client with a pool of connections per node."""

@@ -20,9 +20,7 @@ denied by the first fail-closed rule with ``Retry-After: retry_after_on_error``.
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Iterable, Sequence
 
 from blocktrust_native._native import redis as _native
@@ -35,11 +33,10 @@ from blocktrust_native.ratelimit.limiter import (
     as_rules,
     rate_limit_headers,
 )
+from blocktrust_native.ratelimit.policy import FailurePolicy
 from blocktrust_native.redis import RedisClient
 
 __all__ = ["RedisRateLimiter"]
-
-log = logging.getLogger("blocktrust_native.ratelimit")
 
 
 class RedisRateLimiter:
@@ -72,29 +69,21 @@ class RedisRateLimiter:
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"unknown algorithm {algorithm!r}; use one of {ALGORITHMS}")
         rule_list = as_rules(rules)
-        if isinstance(fail_open, bool):
-            self.fail_open = [fail_open] * len(rule_list)
-        else:
-            self.fail_open = [bool(f) for f in fail_open]
-            if len(self.fail_open) != len(rule_list):
-                raise ConfigError(
-                    f"fail_open has {len(self.fail_open)} entries for {len(rule_list)} rules"
-                )
-        if not (retry_after_on_error > 0):
-            raise ConfigError("retry_after_on_error must be positive")
+        self._policy = FailurePolicy(fail_open, rule_list, retry_after_on_error)
+        #: Per rule: admit (True) or deny (False) when the store cannot be reached.
+        self.fail_open: list[bool] = self._policy.fail_open
         if clock is not None and not isinstance(clock, ManualClock):
             raise ConfigError("clock must be a ManualClock (the default is the server's TIME)")
         if namespace is None:
             namespace = algorithm + ":" + ";".join(r.text for r in rule_list)
         self.client = redis
         self.namespace = namespace
-        self.retry_after_on_error = float(retry_after_on_error)
+        self.retry_after_on_error = self._policy.retry_after_on_error
         self._core = _native.RedisRateLimiter(redis, rule_list, algorithm, f"{prefix}{namespace}|")
         self.rules: list[Rule] = list(self._core.rules)
         self.algorithm = algorithm
         self._clock = clock
         self._clock_lock = threading.Lock()
-        self._last_warning = 0.0
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -108,28 +97,7 @@ class RedisRateLimiter:
                 self._core.set_fixed_time_us(self._clock.now_ns() // 1000)
                 return getattr(self._core, op)(key, cost)  # type: ignore[no-any-return]
         except RedisError as exc:
-            return self._degraded(exc)
-
-    def _degraded(self, exc: BaseException) -> Decision:
-        now = time.monotonic()
-        open_ = all(self.fail_open)
-        if now - self._last_warning >= 10.0:
-            self._last_warning = now
-            state = "admitting (fail open)" if open_ else "denying (fail closed)"
-            log.warning("rate limit store unavailable, %s: %s: %s", state, type(exc).__name__, exc)
-        if open_:
-            limit = self.rules[0].limit
-            return Decision(allowed=True, limit=limit, remaining=limit, degraded=True)
-        index = self.fail_open.index(False)
-        return Decision(
-            allowed=False,
-            limit=self.rules[index].limit,
-            remaining=0,
-            degraded=True,
-            retry_after=self.retry_after_on_error,
-            reset_after=self.retry_after_on_error,
-            rule_index=index,
-        )
+            return self._policy.degraded(exc)
 
     def hit(self, key: str, cost: int = 1) -> Decision:
         """Consumes ``cost`` from every rule of ``key`` if all admit it (one round trip)."""
@@ -176,5 +144,5 @@ class RedisRateLimiter:
 
     def __repr__(self) -> str:
         rules = ";".join(r.text for r in self.rules)
-        policy = ",".join("open" if f else "closed" for f in self.fail_open)
+        policy = self._policy.describe()
         return f"<RedisRateLimiter {rules!r} {self.algorithm} {self.client!r} fail={policy}>"
