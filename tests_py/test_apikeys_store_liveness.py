@@ -9,12 +9,12 @@ import time
 import urllib.parse
 
 import pytest
+from fix_fork import Channel, Forked
+from fix_proxy import FreezingProxy
 
 from blocktrust_native.apikeys import ApiKeyCodec
 from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.pool import Pool
-from tests_py.fix_fork import Channel, Forked
-from tests_py.fix_tcp_proxy import FreezingProxy
 
 pytestmark = pytest.mark.pg
 

@@ -15,9 +15,9 @@ import time
 import uuid
 
 import pytest
+from fix_fork import Channel, Forked
 
 from blocktrust_native.pool import OperationalError, Pool, PoolClosed
-from tests_py.fix_fork import Channel, Forked
 
 pytestmark = [
     pytest.mark.pg,
