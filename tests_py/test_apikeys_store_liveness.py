@@ -1,17 +1,20 @@
 """PgKeyStore refuses a revoked key within seconds everywhere: also when its LISTEN session dies
-without a FIN (a proxy that stops forwarding it). Real PostgreSQL, started by the fixtures."""
+without a FIN (a proxy that stops forwarding it), and in a worker forked after the store was made
+(gunicorn's pre-fork model). Real PostgreSQL, started by the fixtures."""
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.parse
 
 import pytest
+from fix_fork import Channel, Forked
+from fix_proxy import FreezingProxy
 
 from blocktrust_native.apikeys import ApiKeyCodec
 from blocktrust_native.apikeys.store import PgKeyStore
 from blocktrust_native.pool import Pool
-from tests_py.fix_tcp_proxy import FreezingProxy
 
 pytestmark = pytest.mark.pg
 
@@ -52,3 +55,43 @@ def test_a_revocation_is_seen_when_the_listen_session_dies_without_a_fin(fresh_p
             f"UPDATE {store.table} SET revoked_at = now() WHERE key_id = $1", (key.key_id,)
         )
         assert _wait_for(lambda: store.authenticate(key.token) is None, 10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_revocation_is_seen_in_a_forked_worker_within_seconds(fresh_pg_dsn: str):
+    codec = ApiKeyCodec("btk_test", SECRET)
+    # The master process makes the pool and the store (and uses them) before it forks.
+    with (
+        Pool(fresh_pg_dsn, min_size=1, max_size=4) as pool,
+        Pool(fresh_pg_dsn, min_size=0, max_size=1) as admin,
+        PgKeyStore(pool, codec) as store,
+    ):
+        assert _wait_for(store._listening.is_set, 10)
+        key = store.issue("client", "alice")
+        other = store.issue("client", "bob")
+        assert store.authenticate(key.token) is not None  # cached in the master
+
+        def worker(channel: Channel) -> bool:
+            # The worker's first requests; its own LISTEN session comes up meanwhile.
+            assert store.authenticate(key.token) is not None
+            assert _wait_for(store._listening.is_set, 10)
+            assert store.authenticate(key.token) is not None  # now in the worker's own cache
+            assert store.authenticate(other.token) is not None
+            channel.send("ready")
+            assert channel.recv() == "revoked"
+            # Revoked with plain SQL by someone else: only the NOTIFY tells this process.
+            refused = _wait_for(lambda: store.authenticate(key.token) is None, 5)
+            still = store.authenticate(other.token) is not None
+            return refused and still
+
+        child = Forked(worker)
+        assert child.recv() == "ready"
+        admin.execute(
+            f"UPDATE {store.table} SET revoked_at = now() WHERE key_id = $1", (key.key_id,)
+        )
+        child.send("revoked")
+        assert child.result() is True
+        # The master's store was not disturbed by the worker: it refuses too, and still works.
+        assert _wait_for(lambda: store.authenticate(key.token) is None, 5)
+        assert store.authenticate(other.token) is not None
+        assert store._listening.is_set()

@@ -8,6 +8,7 @@ the worker's own rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from fix_anvil import anvil  # noqa: F401
-from fix_fault_proxy import BOR_EXTRA_DATA, FaultProxy
+from fix_proxy import BOR_EXTRA_DATA, FaultProxy
 from web3 import Web3
 from web3.exceptions import ExtraDataLengthError
 
@@ -122,6 +123,30 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     return str(proc.log_path.read_text(errors="replace")[-3000:])  # type: ignore[attr-defined]
 
 
+class _Running:
+    """A worker process started by :func:`_running`; ``log`` holds its log's tail once stopped."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.log = ""
+
+
+@contextlib.contextmanager
+def _running(
+    setup: dict[str, Any],
+    node: Anvil,
+    rpc_url: str | None = None,
+    *extra: str,
+    key: str | None = None,
+) -> Iterator[_Running]:
+    """A worker (see :func:`_worker`) for the ``with`` block, stopped after it however it ends."""
+    running = _Running(_worker(setup, node, rpc_url, *extra, key=key))
+    try:
+        yield running
+    finally:
+        running.log = _stop(running.proc)
+
+
 def _wait(what: str, fn: Callable[[], Any], timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -190,11 +215,9 @@ def test_jobs_finish_exactly_once_through_an_rpc_failing_30_percent_of_calls(
     for uid, _ in coerced:
         _failsafe(pool, uid)
     with FaultProxy(anvil.rpc_url, fail_rate=0.3, hang_s=3, seed=7) as proxy:
-        proc = _worker(setup, anvil, proxy.url)
-        try:
+        with _running(setup, anvil, proxy.url) as worker:
             _wait("every job to finish", lambda: _open_jobs(pool) == 0, timeout=240)
-        finally:
-            err = _stop(proc)
+        err = worker.log
         assert sum(proxy.failures.values()) >= 20, proxy.failures  # the faults really happened
     assert pool.execute("SELECT count(*) FROM identity_nfts WHERE status = 'failed'")[0][0] == 0
     assert pool.execute("SELECT count(*) FROM proofs WHERE status <> 'confirmed'")[0][0] == 0, err
@@ -232,8 +255,7 @@ def test_a_failsafe_due_while_the_node_is_stopped_fires_once_after_it_returns(
 ) -> None:
     pool = setup["pool"]
     uid, wallet = _user(pool, config)
-    proc = _worker(setup, anvil)
-    try:
+    with _running(setup, anvil):
         _wait("the mint", lambda: _open_jobs(pool) == 0)
         assert anvil.pid is not None
         os.kill(anvil.pid, signal.SIGSTOP)
@@ -252,8 +274,6 @@ def test_a_failsafe_due_while_the_node_is_stopped_fires_once_after_it_returns(
             "the fail-safe after the node returned",
             lambda: pool.execute("SELECT status FROM failsafe_events") == [("confirmed",)],
         )
-    finally:
-        _stop(proc)
     bt = BlocktrustContracts(admin, config)
     assert bt.status_of(bt.token_of(wallet)) is IdentityStatus.CANCELLED
     triggered = _logs(admin, config, "FailSafe", "FailSafeTriggered")
@@ -273,8 +293,7 @@ def test_a_worker_killed_after_sending_finishes_the_job_on_restart_with_one_mint
     sent_before = admin.w3.eth.get_transaction_count(hot)
     anvil.rpc("evm_setAutomine", [False])  # the transaction waits in the pool: no receipt yet
     try:
-        proc = _worker(setup, anvil)
-        try:
+        with _running(setup, anvil) as worker:
             tx_hash = _wait(
                 "the recorded and sent mint",
                 lambda: (
@@ -284,15 +303,12 @@ def test_a_worker_killed_after_sending_finishes_the_job_on_restart_with_one_mint
                 ),
             )
             assert pool.execute("SELECT status FROM identity_nfts") == [("submitted",)]
-            proc.kill()  # SIGKILL: no cleanup, the row stays 'submitted'
-            proc.wait(10)
-        finally:
-            _stop(proc)
+            worker.proc.kill()  # SIGKILL: no cleanup, the row stays 'submitted'
+            worker.proc.wait(10)
         anvil.rpc("evm_mine")
     finally:
         anvil.rpc("evm_setAutomine", [True])
-    proc = _worker(setup, anvil)
-    try:
+    with _running(setup, anvil) as worker:
         _wait(
             "the mint recorded after the restart",
             lambda: (
@@ -301,8 +317,6 @@ def test_a_worker_killed_after_sending_finishes_the_job_on_restart_with_one_mint
             ),
             timeout=60,
         )
-    finally:
-        _stop(proc)
     minted = _logs(admin, config, "IdentityNFT", "IdentityMinted")
     assert sum(1 for e in minted if e["args"]["wallet"].lower() == wallet) == 1
     assert admin.w3.eth.get_transaction_count(hot) == sent_before + 1  # nothing sent twice
@@ -319,8 +333,7 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees_at_the_same_nonce(
     _, wallet = _user(pool, config)
     anvil.rpc("evm_setAutomine", [False])  # nothing is mined: the transaction looks stuck
     try:
-        proc = _worker(setup, anvil, None, "--stuck-after", "2", "--receipt-wait", "1")
-        try:
+        with _running(setup, anvil, None, "--stuck-after", "2", "--receipt-wait", "1"):
             txs = _wait(
                 "a replacement",
                 lambda: (
@@ -336,8 +349,6 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees_at_the_same_nonce(
                 "the mint",
                 lambda: pool.execute("SELECT status FROM identity_nfts") == [("active",)],
             )
-        finally:
-            _stop(proc)
     finally:
         anvil.rpc("evm_setAutomine", [True])
     minted = _logs(admin, config, "IdentityNFT", "IdentityMinted")
@@ -359,8 +370,7 @@ def test_a_refused_batch_fails_none_of_its_documents(
     uid, _ = _user(pool, config)
     bt = BlocktrustContracts(admin, config)
     hot = anvil.accounts[HOT_KEY]
-    proc = _worker(setup, anvil)
-    try:
+    with _running(setup, anvil):
         _wait("the mint", lambda: _open_jobs(pool) == 0)
         bt.client.transact(
             bt.contract("ProofRegistry").functions.revokeRole(
@@ -386,8 +396,6 @@ def test_a_refused_batch_fails_none_of_its_documents(
             "the documents anchored once the role is back",
             lambda: pool.execute("SELECT DISTINCT status FROM proofs") == [("confirmed",)],
         )
-    finally:
-        _stop(proc)
     for doc in docs:
         ((batch, index, path),) = pool.execute(
             "SELECT b.onchain_batch_id, p.leaf_index, array_to_json(p.inclusion_path) "
@@ -409,11 +417,12 @@ def test_two_worker_processes_on_one_key_never_share_a_nonce(
     docs = [(w, _sign(pool, config, u)) for u, w in users[:6]]
     for uid, _ in users[6:]:
         _failsafe(pool, uid)
-    procs = [_worker(setup, anvil, None, "--name", f"w{i}") for i in range(2)]
-    try:
+    with (
+        _running(setup, anvil, None, "--name", "w0") as w0,
+        _running(setup, anvil, None, "--name", "w1") as w1,
+    ):
         _wait("every job to finish", lambda: _open_jobs(pool) == 0, timeout=180)
-    finally:
-        errs = [_stop(p) for p in procs]
+    errs = [w0.log, w1.log]
     assert pool.execute("SELECT count(*) FROM chain_txs WHERE status <> 'mined'")[0][0] == 0, errs
     nonces = [r[0] for r in pool.execute("SELECT nonce FROM chain_txs")]
     assert len(nonces) == len(set(nonces)) == 8 + 6 + 2
@@ -437,8 +446,7 @@ def test_a_document_registered_by_another_signer_is_a_conflict_not_a_confirmatio
     pool = setup["pool"]
     victim, _ = _user(pool, config)
     _, other_wallet = _user(pool, config)
-    proc = _worker(setup, anvil)
-    try:
+    with _running(setup, anvil):
         _wait("the mints", lambda: _open_jobs(pool) == 0)
         doc = uuid.uuid4().hex * 2
         third = ChainClient(anvil.rpc_url, anvil.private_key(TEST_REGISTRAR), timeout=30)
@@ -455,8 +463,6 @@ def test_a_document_registered_by_another_signer_is_a_conflict_not_a_confirmatio
                 and r[0]
             ),
         )
-    finally:
-        _stop(proc)
     assert row[0] == "conflict"
     assert other_wallet in row[1].lower()
     assert pool.execute("SELECT count(*) FROM chain_txs WHERE job_kind = 'proof'") == [(0,)]
@@ -479,11 +485,8 @@ def test_a_poa_chain_with_97_byte_extra_data_is_served(
         uid, wallet = _user(pool, config)
         doc = _sign(pool, config, uid)
         _failsafe(pool, uid, delay=1.0)
-        proc = _worker(setup, anvil, proxy.url)
-        try:
+        with _running(setup, anvil, proxy.url):
             _wait("the jobs through the PoA proxy", lambda: _open_jobs(pool) == 0)
-        finally:
-            _stop(proc)
     bt = BlocktrustContracts(admin, config)
     record = bt.get_proof("0x" + doc)
     assert record is not None
@@ -521,8 +524,7 @@ def test_workers_chain_passes_for_a_live_funded_worker_and_fails_for_a_dead_one(
 ) -> None:
     pool = setup["pool"]
     _user(pool, setup["config"])
-    proc = _worker(setup, anvil, None, "--name", "alive")
-    try:
+    with _running(setup, anvil, None, "--name", "alive") as worker:
         _wait("the mint", lambda: _open_jobs(pool) == 0)
         result = _chain_check(setup, anvil, worker_stale_s=30)
         assert result.status is Status.PASS, (result.found, result.evidence)
@@ -530,14 +532,12 @@ def test_workers_chain_passes_for_a_live_funded_worker_and_fails_for_a_dead_one(
         short = _chain_check(setup, anvil, worker_stale_s=30, min_gas_balance_wei=10**30)
         assert short.status is Status.FAIL
         assert "is short of gas" in short.found
-        proc.kill()  # SIGKILL: the heartbeat row is never marked stopped
-        proc.wait(10)
+        worker.proc.kill()  # SIGKILL: the heartbeat row is never marked stopped
+        worker.proc.wait(10)
         dead = _wait(
             "workers.chain to see the dead worker",
             lambda: (r := _chain_check(setup, anvil, worker_stale_s=1)).status is Status.FAIL and r,
         )
-    finally:
-        _stop(proc)
     assert "worker alive is dead: no heartbeat for" in dead.found
 
 
@@ -562,15 +562,12 @@ def test_workers_chain_fails_for_a_failed_job_with_its_reason(
     pool = setup["pool"]
     uid, _ = _user(pool, setup["config"])
     _failsafe(pool, uid)
-    proc = _worker(setup, anvil)
-    try:
+    with _running(setup, anvil):
         _wait("the fail-safe", lambda: _open_jobs(pool) == 0)
         # Signed after the identity was cancelled: the chain refuses the proof for good.
         _sign(pool, setup["config"], uid)
         _wait("the proof's verdict", lambda: _open_jobs(pool) == 0)
         result = _chain_check(setup, anvil, worker_stale_s=30)
-    finally:
-        _stop(proc)
     pid = pool.execute("SELECT id FROM proofs")[0][0]
     assert result.status is Status.FAIL
     assert f"proofs {pid} failed: ProofRegistry: identity cancelled" in result.evidence
@@ -581,8 +578,7 @@ def test_workers_chain_fails_for_a_signer_without_gas(
     anvil: Anvil,  # noqa: F811
 ) -> None:
     broke = Account.create()
-    proc = _worker(setup, anvil, None, "--name", "broke", key="0x" + bytes(broke.key).hex())
-    try:
+    with _running(setup, anvil, None, "--name", "broke", key="0x" + bytes(broke.key).hex()):
         result = _wait(
             "the broke worker's heartbeat and verdict",
             lambda: (r := _chain_check(setup, anvil, worker_stale_s=30)).evidence and r,
@@ -593,8 +589,6 @@ def test_workers_chain_fails_for_a_signer_without_gas(
                 (r := _chain_check(setup, anvil, worker_stale_s=30)).status is Status.FAIL and r
             ),
         )
-    finally:
-        _stop(proc)
     assert f"signer {broke.address.lower()} is short of gas" in result.found
 
 

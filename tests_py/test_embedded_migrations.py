@@ -1,7 +1,8 @@
 """The embedded stack's SQL migrations apply in order to a real cluster and enforce their rules.
 
-The runner (checksums, advisory lock, migrations table) is tested with the runner; here each file is
-applied in its own transaction, as the runner does, with psycopg.
+The runner (checksums, advisory lock, migrations table) is tested with the runner; here each
+migration (the folder's files and the library's DDL it applies) is applied in its own
+transaction, as the runner does, with psycopg.
 """
 
 from __future__ import annotations
@@ -13,22 +14,24 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from blocktrust_native.listener.schema import SCHEMA_SQL
 from validate_all_flows.embedded import migrations_dir
+from validate_all_flows.embedded.migrate import LIBRARY_MIGRATIONS, load_migrations
 
 pytestmark = pytest.mark.pg
 
 EXPECTED = [
-    "001_initial_schema.sql",
-    "002_add_wallet_fields.sql",
-    "003_add_nft_tables.sql",
-    "004_add_signature_tables.sql",
-    "005_failsafe_password.sql",
-    "006_failsafe_events.sql",
-    "007_chain_events.sql",
-    "008_monitor.sql",
-    "009_monitor_heartbeats.sql",
-    "010_listener_indexes.sql",
-    "011_chain_jobs.sql",
+    "001_initial_schema",
+    "002_add_wallet_fields",
+    "003_add_nft_tables",
+    "004_add_signature_tables",
+    "005_failsafe_password",
+    "006_failsafe_events",
+    "007_chain_events",  # the listener's tables: the library's DDL, not a file here
+    "008_monitor",
+    "009_monitor_heartbeats",
+    "010_listener_indexes",
+    "011_chain_jobs",
 ]
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 H64 = "0x" + "ab" * 32
@@ -39,10 +42,15 @@ def _files() -> list[Path]:
     return sorted(migrations_dir().glob("*.sql"))
 
 
-def _apply(conn: psycopg.Connection, files: list[Path]) -> None:
-    for f in files:
+def _migrations() -> list[str]:
+    """The SQL of each migration, in order."""
+    return [m.sql for m in load_migrations()]
+
+
+def _apply(conn: psycopg.Connection, migrations: list[str]) -> None:
+    for sql in migrations:
         with conn.transaction():
-            conn.execute(f.read_text())  # type: ignore[call-overload]
+            conn.execute(sql)  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -52,16 +60,19 @@ def db(fresh_pg_dsn: str) -> Iterator[psycopg.Connection]:
 
 
 def test_files_are_the_expected_plain_sql_in_order() -> None:
-    assert [f.name for f in _files()] == EXPECTED
+    assert [m.version for m in load_migrations()] == EXPECTED
+    assert [f.stem for f in _files()] == [v for v in EXPECTED if v not in LIBRARY_MIGRATIONS]
+    assert LIBRARY_MIGRATIONS == {"007_chain_events": SCHEMA_SQL}
     for f in _files():
         text = f.read_text()
-        # The runner owns the transaction: no transaction control inside a file.
-        assert not re.search(r"^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION)\b", text, re.I | re.M)
         assert text.startswith(f"-- {f.name[:3]} "), f.name
+    for text in _migrations():
+        # The runner owns the transaction: no transaction control inside a migration.
+        assert not re.search(r"^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION)\b", text, re.I | re.M)
 
 
 def test_all_apply_in_order_and_create_the_tables(db: psycopg.Connection) -> None:
-    _apply(db, _files())
+    _apply(db, _migrations())
     tables = {
         r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     }
@@ -86,11 +97,11 @@ def test_all_apply_in_order_and_create_the_tables(db: psycopg.Connection) -> Non
     }
     # Applying a file twice is an error (the runner records what it applied and skips it).
     with pytest.raises(psycopg.errors.DuplicateTable):
-        _apply(db, _files()[:1])
+        _apply(db, _migrations()[:1])
 
 
 def test_duress_constraint_binds_new_rows_but_not_older_ones(db: psycopg.Connection) -> None:
-    files = _files()
+    files = _migrations()
     _apply(db, files[:4])
     db.execute("INSERT INTO users (email, password_hash) VALUES ('old@x.io', %s)", (ARGON,))
     _apply(db, files[4:])  # an existing account without a duress hash does not block 005
@@ -109,7 +120,7 @@ def test_duress_constraint_binds_new_rows_but_not_older_ones(db: psycopg.Connect
 
 
 def test_constraints_reject_malformed_chain_values(db: psycopg.Connection) -> None:
-    _apply(db, _files())
+    _apply(db, _migrations())
     uid = db.execute(
         "INSERT INTO users (email, password_hash, duress_password_hash, wallet_address, "
         "wallet_linked_at) VALUES ('a@x.io', %s, %s, %s, now()) RETURNING id",
@@ -139,7 +150,7 @@ def test_constraints_reject_malformed_chain_values(db: psycopg.Connection) -> No
 
 
 def test_chain_events_are_idempotent_and_alerts_deduplicated(db: psycopg.Connection) -> None:
-    _apply(db, _files())
+    _apply(db, _migrations())
     insert = (
         "INSERT INTO chain_events (chain_id, tx_hash, log_index, block_number, block_hash, "
         "contract_address, topics, data) VALUES (31337, %s, 0, 5, %s, %s, ARRAY[%s], '0x') "

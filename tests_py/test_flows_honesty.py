@@ -19,12 +19,12 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from fix_proxy import ResettingProxy
 
 from blocktrust_native.errors import ConfigError, FlowSpecError
 from blocktrust_native.flows import FlowSpec, Slo, run_flow, start_flow
 from blocktrust_native.http import http_request
 from tests_py.fix_http_server import MisbehavingServer
-from tests_py.fix_reset_proxy import ResettingProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,20 +89,20 @@ def test_an_slo_on_a_run_that_measured_nothing_never_passes(srv):
     assert [v.samples for v in result.verdicts] == [0, 0, 0]
     assert all("no samples" in v.describe() for v in result.verdicts)
     assert not Slo(p99_ms=100, step="slow").evaluate(report).passed
-    doc = json.loads(report.to_json(slo))
+    doc = json.loads(report.to_json(result))
     assert doc["slo"]["passed"] is False
     assert doc["slo"]["verdicts"][0]["measured"] is None
-    assert 'failures="3"' in report.to_junit_xml(slo)
+    assert 'failures="3"' in report.to_junit_xml(result)
 
 
 def test_the_monitor_slo_report_on_an_empty_window_is_missed():
     from validate_all_flows.monitor.sloreport import build_report
     from validate_all_flows.monitor.store import SloInputs
-    from validate_all_flows.target import Slo as TargetSlo
+    from validate_all_flows.target import DeploymentSlo
 
     now = dt.datetime.now(dt.timezone.utc)
     empty = SloInputs(now - dt.timedelta(days=1), now, None, 0, 0, 0, 0, 0, 0, None, None)
-    report = build_report("test", empty, TargetSlo(), 86400, now)
+    report = build_report("test", empty, DeploymentSlo(), 86400, now)
     assert not report.passed
     assert [v.objective for v in report.verdicts if not v.passed] == [
         "uptime",

@@ -280,17 +280,23 @@ def test_slo_verdicts_budget_and_junit(srv):
     strict = Slo(step="login", p50_ms=0.001).evaluate(r)
     assert not strict.passed
     assert strict.verdicts[0].measured > 0.001
-    xml = ET.fromstring(r.to_junit_xml(Slo(p99_ms=0.001, error_rate=0.5)))
+    xml = ET.fromstring(r.to_junit_xml(Slo(p99_ms=0.001, error_rate=0.5).evaluate(r)))
     suite = xml.find("testsuite")
     cases = suite.findall("testcase")
     assert {c.get("classname") for c in cases} == {"login.asserts", "login.slo"}
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
     assert failed == ["flow p99 latency"]
     assert suite.get("failures") == "1"
-    doc = json.loads(r.to_json(Slo(error_rate=0.01)))
+    doc = json.loads(r.to_json(Slo(error_rate=0.01).evaluate(r)))
     assert doc["schema"] == 1
     assert doc["slo"]["passed"]
     assert doc["steps"][0]["name"] == "login"
+    # The Slo itself, as before the report took the finished result: the same, with a warning.
+    slo = Slo(p99_ms=0.001, error_rate=0.5)
+    for method in (r.to_dict, r.to_json, r.to_junit_xml):
+        with pytest.warns(DeprecationWarning, match="SloResult"):
+            old = method(slo)
+        assert old == method(slo.evaluate(r))
 
 
 def test_error_budget_over_repeated_runs(srv):

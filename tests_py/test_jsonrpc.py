@@ -6,7 +6,7 @@ import socket
 import threading
 
 import pytest
-from fix_rpc_proxy import RpcProxy
+from fix_proxy import RpcProxy
 
 from blocktrust_native.errors import ChainConnectionError, ConfigError, JsonRpcError
 from blocktrust_native.jsonrpc import JsonRpcClient, redact_url

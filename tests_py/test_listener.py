@@ -10,17 +10,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from eth_account import Account
-from fix_rpc_proxy import RpcProxy
+from fix_listener import drain, listener_env, migrated_pool, start_listener
+from fix_proxy import RpcProxy
 
 from blocktrust_native.errors import ChainError, ChainIdMismatch, ConfigError
 from blocktrust_native.jsonrpc import JsonRpcClient
-from blocktrust_native.listener import Listener, ListenerSettings
+from blocktrust_native.listener import Listener, ListenerSettings, Projection, Subscription
 from blocktrust_native.listener.contracts import ContractsConfig
+from blocktrust_native.listener.schema import TABLES, missing_tables
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
 from validate_all_flows.embedded.chain import BlocktrustContracts
@@ -30,19 +32,7 @@ pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture
-def pool(fresh_pg_dsn: str) -> Iterator[Pool]:
-    with Pool(fresh_pg_dsn, min_size=0, max_size=4) as p:
-        apply_migrations(p)
-        yield p
-
-
-def _drain(listener: Listener) -> None:
-    for _ in range(1000):
-        if listener.poll():
-            return
-    raise AssertionError("the listener never caught up")
+pool = migrated_pool  # the fixture the tests take
 
 
 def _events(pool: Pool) -> list[str]:
@@ -121,7 +111,7 @@ def test_follows_decodes_applies_and_replays_nothing(
     listener = Listener(
         pool, anvil.rpc_url, deployed, max_range=3, finality="confirmations"
     )  # small: many ranges
-    _drain(listener)
+    drain(listener)
     # FailSafe.trigger cancels first (IdentityNFT emits), then emits its own event.
     assert _events(pool) == [
         "IdentityMinted",
@@ -172,10 +162,52 @@ def test_follows_decodes_applies_and_replays_nothing(
     )
     listener.stop()  # gives the leader lock up, as a stopped process does
     again = Listener(pool, anvil.rpc_url, deployed, finality="confirmations")
-    _drain(again)
+    drain(again)
     assert again.inserted == 0
     assert pool.execute("SELECT count(*) FROM chain_events")[0][0] == before
     assert pool.execute("SELECT status FROM identity_nfts")[0][0] == "pending"
+
+
+def test_a_generic_subscription_gets_its_tables_from_the_library(
+    anvil: Anvil, deployed: ContractsConfig, bt: BlocktrustContracts, fresh_pg_dsn: str
+) -> None:
+    # No migrations: the listener creates its own tables; the application's projection (one
+    # CTE and one statement after the insert) fills a table of its own from one contract's logs.
+    with Pool(fresh_pg_dsn, min_size=0, max_size=4) as pool:
+        pool.execute("CREATE TABLE seen (tx_hash text PRIMARY KEY, signer text, after boolean)")
+        sub = Subscription(
+            {"Registry": deployed.proof_registry},
+            chain_id=anvil.chain_id,
+            projection=Projection(
+                ctes=(
+                    "seen_rows AS (INSERT INTO seen SELECT i.tx_hash, i.args->>'signer', false "
+                    "FROM ins i WHERE i.event_name = 'ProofRegistered' RETURNING 1)",
+                ),
+                after=(
+                    (
+                        "ProofRegistered",
+                        "UPDATE seen SET after = $1::bigint > 0 FROM json_array_elements($2::json)"
+                        " AS c WHERE seen.tx_hash = c->>0 AND seen.signer = c->1->>'signer'",
+                    ),
+                ),
+            ),
+        )
+        assert missing_tables(pool) == list(TABLES)
+        wallet = Account.create().address
+        bt.mint_identity(wallet)
+        proof = bt.register_proof("0x" + "ef" * 32, signer=wallet)
+        listener = Listener(pool, anvil.rpc_url, sub, finality="confirmations", leader=False)
+        assert missing_tables(pool) == []
+        drain(listener)
+        stored = {r[0] for r in pool.execute("SELECT DISTINCT contract_address FROM chain_events")}
+        assert stored == {deployed.proof_registry.address.lower()}
+        proofs = pool.execute(
+            "SELECT tx_hash, args->>'signer' FROM chain_events "
+            "WHERE event_name = 'ProofRegistered' ORDER BY 1"
+        )
+        assert (proof.tx_hash.lower(), wallet.lower()) in proofs  # the module's chain has more
+        seen = pool.execute("SELECT tx_hash, signer, after FROM seen ORDER BY 1")
+        assert seen == [(tx, signer, True) for tx, signer in proofs]
 
 
 def test_a_restarted_listener_resumes_exactly_at_its_checkpoint(
@@ -191,7 +223,7 @@ def test_a_restarted_listener_resumes_exactly_at_its_checkpoint(
     first.stop()  # gives the leader lock up, as a stopped process does
     with RpcProxy(anvil.rpc_url) as proxy:
         second = Listener(pool, proxy.url, deployed, max_range=2, finality="confirmations")
-        _drain(second)
+        drain(second)
         assert min(first_block for first_block, _ in proxy.ranges) == next_block
     assert second.inserted + stored == pool.execute("SELECT count(*) FROM chain_events")[0][0]
     assert _checkpoint(pool)[0] == _head(anvil) + 1
@@ -201,17 +233,17 @@ def test_a_reorganisation_is_rewound(
     anvil: Anvil, deployed: ContractsConfig, bt: BlocktrustContracts, pool: Pool
 ) -> None:
     listener = Listener(pool, anvil.rpc_url, deployed, max_range=1, finality="confirmations")
-    _drain(listener)
+    drain(listener)
     snap = anvil.snapshot()
     doomed = Account.create().address
     bt.mint_identity(doomed)  # lives only on the branch that will be dropped
-    _drain(listener)
+    drain(listener)
     assert doomed.lower() in _minted_wallets(pool)
     anvil.revert(snap)
     anvil.mine(3)  # the new branch is longer, without the mint
     kept = Account.create().address
     bt.mint_identity(kept)
-    _drain(listener)
+    drain(listener)
     assert listener.reorgs >= 1
     wallets = _minted_wallets(pool)
     assert doomed.lower() not in wallets
@@ -232,7 +264,7 @@ def test_a_refused_range_shrinks_and_grows_back(
     anvil.mine(40)
     with RpcProxy(anvil.rpc_url, max_range=4, refuse_as=refuse_as) as proxy:
         listener = Listener(pool, proxy.url, deployed, max_range=64, finality="confirmations")
-        _drain(listener)
+        drain(listener)
         assert proxy.refused >= 2  # the first wide range, then every time it grew past 4 again
         assert all(last - first + 1 <= 4 for first, last in proxy.ranges)
         # Blocks are contiguous: every block from the deployment to the head was read once.
@@ -268,14 +300,14 @@ def test_the_finalized_tag_is_the_safe_block_where_the_chain_has_one(
     listener = Listener(pool, anvil.rpc_url, deployed, confirmations=0)  # finality="auto"
     wallet = Account.create().address
     minted = bt.mint_identity(wallet)
-    _drain(listener)
+    drain(listener)
     assert listener.safe_source == "finalized"
     final = int(anvil.rpc("eth_getBlockByNumber", ["finalized", False])["number"], 16)
     assert final < minted.receipt.block_number
     assert _checkpoint(pool)[0] == final + 1
     assert wallet.lower() not in _minted_wallets(pool)
     anvil.mine(64)
-    _drain(listener)
+    drain(listener)
     assert wallet.lower() in _minted_wallets(pool)
     final = int(anvil.rpc("eth_getBlockByNumber", ["finalized", False])["number"], 16)
     assert _checkpoint(pool)[0] == final + 1
@@ -290,7 +322,7 @@ def test_without_a_finalized_block_auto_falls_back_to_confirmations(
     anvil.mine(2)
     with RpcProxy(anvil.rpc_url, finalized=answer, batches=False) as proxy:
         listener = Listener(pool, proxy.url, deployed, confirmations=2)
-        _drain(listener)
+        drain(listener)
         assert listener.safe_source == "confirmations"
         assert wallet.lower() in _minted_wallets(pool)
         assert _checkpoint(pool)[0] == _head(anvil) - 2 + 1
@@ -349,26 +381,10 @@ def test_runs_as_a_process_and_follows_new_events(
         config = deployed.write(tmp_path / "contracts_config.json")
         secret = "k3y" + os.urandom(8).hex()
         with RpcProxy(anvil.rpc_url) as proxy:
-            env = {
-                **os.environ,
-                "PYTHONPATH": f"{ROOT / 'python'}{os.pathsep}{ROOT}",
-                "DATABASE_URL": fresh_pg_dsn,
-                # the deploy docs' name; the path carries an API key that must never be printed
-                "POLYGON_RPC_URL": f"{proxy.url}/v2/{secret}",
-                "CONTRACTS_CONFIG": str(config),
-                "LISTENER_POLL_INTERVAL": "0.2",
-                "LISTENER_FINALITY": "confirmations",
-                "LISTENER_CONFIRMATIONS": "0",
-            }
-            env.pop("RPC_URL", None)
+            # the path carries an API key that must never be printed
+            env = listener_env(fresh_pg_dsn, f"{proxy.url}/v2/{secret}", config, 0.2)
             log_path = tmp_path / "listener.log"
-            with open(log_path, "wb") as log_file:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "blocktrust_native.listener"],
-                    env=env,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
+            proc = start_listener(env, log_path)
             try:
                 deadline = time.monotonic() + 60
                 head = _head(anvil)

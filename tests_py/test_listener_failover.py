@@ -4,17 +4,15 @@ over to a standby within two poll intervals, with every chain log stored exactly
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from fix_listener import drain, listener_env, migrated_pool, start_listener
 
 from blocktrust_native.errors import LeadershipLost
 from blocktrust_native.listener import Listener
@@ -22,25 +20,10 @@ from blocktrust_native.listener.contracts import ContractsConfig
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.anvil import Anvil
 from validate_all_flows.embedded.chain import BlocktrustContracts
-from validate_all_flows.embedded.migrate import apply_migrations
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def pool(fresh_pg_dsn: str) -> Iterator[Pool]:
-    with Pool(fresh_pg_dsn, min_size=0, max_size=6) as p:
-        apply_migrations(p)
-        yield p
-
-
-def _drain(listener: Listener) -> None:
-    for _ in range(1000):
-        if listener.poll():
-            return
-    raise AssertionError("the listener never caught up")
+pool = migrated_pool  # the fixture the tests take
 
 
 def _stored(pool: Pool) -> list[tuple[str, int]]:
@@ -91,14 +74,14 @@ def test_one_leads_a_standby_writes_nothing_and_a_fenced_ex_leader_cannot_write(
     assert b.poll() is False  # a standby: no transaction, no write
     assert not b.leader.leading
     assert _next_block(pool) == before
-    _drain(a)
+    drain(a)
     caught_up = _next_block(pool)
     # A "pauses" (we stop calling it); meanwhile its lock session is ended (a partition, an
     # operator, a keepalive timeout), B takes over and follows new events.
     pool.execute("SELECT pg_terminate_backend($1)", [a.leader.pid])
     _wait("B to take the lock", b.leader.ensure)
     bt.mint_identity(Account.create().address)
-    _drain(b)
+    drain(b)
     after_b = _next_block(pool)
     assert after_b > caught_up
     stored = _stored(pool)
@@ -114,16 +97,6 @@ def test_one_leads_a_standby_writes_nothing_and_a_fenced_ex_leader_cannot_write(
     b.stop()
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "blocktrust_native.listener"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def test_sigkill_of_the_leader_hands_over_within_two_poll_intervals_with_no_log_lost(
     anvil: Anvil,
     deployed: ContractsConfig,
@@ -134,18 +107,9 @@ def test_sigkill_of_the_leader_hands_over_within_two_poll_intervals_with_no_log_
 ) -> None:
     interval = 1.0
     config = deployed.write(tmp_path / "contracts_config.json")
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'python'}{os.pathsep}{ROOT}",
-        "DATABASE_URL": fresh_pg_dsn,
-        "POLYGON_RPC_URL": anvil.rpc_url,
-        "CONTRACTS_CONFIG": str(config),
-        "LISTENER_POLL_INTERVAL": str(interval),
-        "LISTENER_FINALITY": "confirmations",
-        "LISTENER_CONFIRMATIONS": "0",
-    }
+    env = listener_env(fresh_pg_dsn, anvil.rpc_url, config, interval)
     logs = [tmp_path / f"listener-{i}.log" for i in range(3)]
-    procs = [_start(env, log) for log in logs]
+    procs = [start_listener(env, log) for log in logs]
     try:
         for _ in range(3):
             bt.mint_identity(Account.create().address)

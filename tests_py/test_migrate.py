@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from blocktrust_native.listener.schema import SCHEMA_SQL
 from blocktrust_native.pool import Pool
 from validate_all_flows.embedded.migrate import (
+    LIBRARY_MIGRATIONS,
     MigrationError,
     MigrationState,
     apply_migrations,
@@ -116,3 +118,22 @@ def test_concurrent_starters_apply_each_file_once(pool: Pool, tmp_path: Path) ->
     assert errors == []
     applied = sorted(v for r in results for v in r)
     assert applied == [f"{i:03d}_t" for i in range(1, 9)]
+
+
+def test_a_database_migrated_before_the_listener_owned_its_tables_stays_applied(
+    pool: Pool,
+) -> None:
+    # 007 was a file of the folder (checksum below) until the listener's DDL moved into the
+    # library; databases that recorded it have the same tables and stay migrated.
+    assert LIBRARY_MIGRATIONS["007_chain_events"] == SCHEMA_SQL
+    apply_migrations(pool)
+    former = "2fc709c0f712a00e7659533bdff3dc633dc0fb37ce017a42f6dc132c4df3b9b8"
+    set_007 = "UPDATE schema_migrations SET checksum = $1 WHERE version = '007_chain_events'"
+    pool.execute(set_007, (former,))
+    assert {s.state for s in migration_status(pool)} == {MigrationState.APPLIED}
+    assert apply_migrations(pool) == []
+    pool.execute(set_007, ("0" * 64,))  # any other text is an edit
+    states = {s.version: s.state for s in migration_status(pool)}
+    assert states["007_chain_events"] is MigrationState.MODIFIED
+    with pytest.raises(MigrationError, match="007_chain_events"):
+        apply_migrations(pool)

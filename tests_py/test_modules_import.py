@@ -3,8 +3,12 @@ scripts/test-interpreters runs this file, with the fast subset it names, on 3.10
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +38,72 @@ def test_both_packages_have_modules() -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_module_imports(name: str) -> None:
     importlib.import_module(name)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The modules of ``modules`` that ``path`` imports, at any level of the file."""
+
+    def owner(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out |= {owner(f"{node.module}.{a.name}") or owner(node.module) for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {owner(a.name) for a in node.names}
+    return out - {""}
+
+
+def test_the_tool_has_no_import_cycle() -> None:
+    # Imports inside functions count: a cycle through one is still a cycle of the design.
+    root = Path(validate_all_flows.__file__).parent
+    files = {
+        ".".join(p.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in root.rglob("*.py")
+        if "node_modules" not in p.parts
+    }
+    graph = {m: _imports(p, set(files)) - {m} for m, p in files.items()}
+    # A module is on a cycle when it reaches itself.
+    on_cycle = []
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            m = todo.pop()
+            if m not in seen:
+                seen.add(m)
+                todo += graph[m]
+        if start in seen:
+            on_cycle.append(start)
+    assert on_cycle == []
+
+
+#: Modules the capability modules must not import at import time (issue 17: import in <= 80 ms);
+#: each is imported by the function that needs it. Timing is a benchmark's job
+#: (bench/bench_import.py); this test keeps the heavy imports from creeping back.
+DEFERRED = (
+    "asyncio",
+    "concurrent.futures",
+    "decimal",
+    "importlib.abc",
+    "ipaddress",
+    "pathlib",
+    "urllib.parse",
+    "uuid",
+    "xml.sax.saxutils",
+)
+
+
+def test_capability_modules_defer_heavy_imports() -> None:
+    code = (
+        "import sys, blocktrust_native.digest, blocktrust_native.pool, blocktrust_native.flows, "
+        "blocktrust_native.apikeys, blocktrust_native.passwords, blocktrust_native.ratelimit, "
+        "blocktrust_native.http, blocktrust_native.jsonrpc, blocktrust_native.redis\n"
+        f"print(' '.join(m for m in {DEFERRED!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [], f"imported at import time: {out}"

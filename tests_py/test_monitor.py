@@ -31,7 +31,7 @@ from validate_all_flows.monitor import Monitor, MonitorConfig, MonitorStore
 from validate_all_flows.monitor.alerts import SlackWebhook, TelegramBot
 from validate_all_flows.monitor.cli import parse_duration
 from validate_all_flows.monitor.runner import DEFAULT_GROUPS
-from validate_all_flows.target import Slo, Target
+from validate_all_flows.target import DeploymentSlo, Target
 
 pytestmark = pytest.mark.pg
 
@@ -164,11 +164,11 @@ def _monitor(
     deployment: Deployment,
     channels: list[Any],
     *,
-    slo: Slo | None = None,
+    slo: DeploymentSlo | None = None,
     clock: Any = None,
     **config: Any,
 ) -> Monitor:
-    target = Target(base_url=deployment.url, database_url=dsn, slo=slo or Slo())
+    target = Target(base_url=deployment.url, database_url=dsn, slo=slo or DeploymentSlo())
     target.add_secrets([TOKEN])
     store = MonitorStore(dsn, "test")
     cfg = MonitorConfig(**{"instance": "test", "groups": ("database", "http"), **config})
@@ -393,7 +393,7 @@ def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(
     # The monitored database lacks the listener's table: the check raises (an ERROR under its
     # own declared id); once migrated, it completes and fails (no checkpoint): the same alert.
     watched = pg_cluster.create_database("monitor_watched_bare")
-    target = Target(database_url=watched, slo=Slo())
+    target = Target(database_url=watched, slo=DeploymentSlo())
     m = Monitor(
         target,
         MonitorStore(dsn, "test"),
@@ -422,7 +422,7 @@ def test_an_alert_for_a_check_that_raised_resolves_once_the_check_completes(
 def test_slo_report_on_a_known_sequence_of_up_and_down_cycles(
     dsn: str, db: Pool, deployment: Deployment, tmp_path: Path
 ) -> None:
-    slo = Slo(p95_ms=5000, error_rate=0.2, availability=0.5, listener_lag_s=180)
+    slo = DeploymentSlo(p95_ms=5000, error_rate=0.2, availability=0.5, listener_lag_s=180)
     m = _monitor(
         dsn,
         deployment,
@@ -491,7 +491,7 @@ def test_slow_answers_are_up_but_miss_the_latency_objective(
     dsn: str, deployment: Deployment
 ) -> None:
     deployment.mode, deployment.slow_s = "slow", 0.3
-    m = _monitor(dsn, deployment, [], slo=Slo(p95_ms=150))
+    m = _monitor(dsn, deployment, [], slo=DeploymentSlo(p95_ms=150))
     m.start()
     try:
         c = m.run_cycle()
@@ -513,7 +513,7 @@ def test_samples_wait_for_a_store_that_does_not_answer(
     dsn: str, deployment: Deployment, pg_cluster: Any
 ) -> None:
     later = dsn.rsplit("/", 1)[0] + "/monitor_store_later"
-    target = Target(base_url=deployment.url, slo=Slo())
+    target = Target(base_url=deployment.url, slo=DeploymentSlo())
     store = MonitorStore(later, "test")
     m = Monitor(target, store, MonitorConfig(instance="test", groups=("http",)))
     m.start()

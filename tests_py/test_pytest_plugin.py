@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from blocktrust_native.errors import FlowSpecError
+from validate_all_flows.check_model import CHECK_IDS, catalogue_ids
 from validate_all_flows.checks import (
     CheckResult,
     Status,
@@ -178,7 +179,7 @@ def test_judge_reports_each_declared_id_on_its_own() -> None:
     ]
     status, why = judge("database.reachable", "database", fn, extra)
     assert status is Status.FAIL
-    assert "does not declare in @check(ids=...): database.surprise" in why
+    assert "does not declare (check_model.CHECK_IDS): database.surprise" in why
     assert judge("database.schema", "database", fn, extra)[0] is Status.PASS
     skipped = [CheckResult(c, "t", Status.SKIP, "no database given") for c in declared_ids(fn)]
     assert judge("database.schema", "database", fn, skipped) == (Status.SKIP, "no database given")
@@ -187,9 +188,23 @@ def test_judge_reports_each_declared_id_on_its_own() -> None:
 def test_declarations_are_checked() -> None:
     with pytest.raises(ValueError, match=r"do not start with 'env\.'"):
         check("env", ids=("http.health",))(lambda t: [])
+
+    def environment(t: object) -> list[CheckResult]:  # a name the catalogue gives other ids
+        return []
+
+    with pytest.raises(ValueError, match="CHECK_IDS"):
+        check("env", ids=("env.other",))(environment)
     assert id_matches("env.var.JWT_SECRET", "env.var.*")
     assert not id_matches("env.schema", "env.var.*")
     assert not id_matches("env.var_x", "env.var")
+
+
+def test_the_catalogue_is_every_check_with_its_ids() -> None:
+    registered: dict[str, dict[str, tuple[str, ...]]] = {}
+    for group, fn in all_checks():
+        registered.setdefault(group, {})[fn.__name__] = declared_ids(fn)
+    assert registered == CHECK_IDS
+    assert {d for d in DECLARED if "*" not in d} == catalogue_ids()
 
 
 @pytest.fixture(scope="module")

@@ -181,9 +181,9 @@ def test_monitor_slo_report(browser: Browser, tmp_path: Path) -> None:
     from validate_all_flows.monitor.alerts import Alert
     from validate_all_flows.monitor.sloreport import build_report, write_report
     from validate_all_flows.monitor.store import SloInputs
-    from validate_all_flows.target import Slo, Target
+    from validate_all_flows.target import DeploymentSlo, Target
 
-    slo = Slo(p95_ms=800, error_rate=0.01, availability=0.99)
+    slo = DeploymentSlo(p95_ms=800, error_rate=0.01, availability=0.99)
     target = Target(slo=slo)  # the monitor's redaction: the same as every other output's
     target.add_secrets([SECRET])
     t0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.timezone.utc)

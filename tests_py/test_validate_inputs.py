@@ -235,3 +235,13 @@ def test_every_documented_monitor_option_has_a_bad_input_row() -> None:
     covered = {a for _, argv, _ in MONITOR_BAD for a in argv if a.startswith("--")}
     missing = documented - MONITOR_FLAGS - covered
     assert not missing, f"add bad-input rows to MONITOR_BAD for {sorted(missing)}"
+
+
+def test_the_old_name_of_the_deployment_slo_warns() -> None:
+    from validate_all_flows import target
+
+    with pytest.warns(DeprecationWarning, match="DeploymentSlo"):
+        old = target.Slo
+    assert old is target.DeploymentSlo
+    with pytest.raises(AttributeError):
+        _ = target.NoSuchName

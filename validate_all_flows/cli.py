@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["load_profile_arg", "main"]
 
-from validate_all_flows.checks import GROUPS, Status
+from validate_all_flows.check_model import GROUPS, Status
 from validate_all_flows.checks.load import add_load_arguments, load_plan
 from validate_all_flows.profile import BUILTIN_PROFILES
 from validate_all_flows.report import FORMATS
@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_arguments(args: argparse.Namespace) -> set[str] | None:
     """Every argument checked before anything runs (exit 2 naming it); returns the groups."""
-    from validate_all_flows.target import InputError, Slo, check_inputs, check_output_path
+    from validate_all_flows.target import DeploymentSlo, InputError, check_inputs, check_output_path
 
     groups = None
     if args.only is not None:
@@ -218,7 +218,7 @@ def _check_arguments(args: argparse.Namespace) -> set[str] | None:
             contracts=args.contracts,
             env_schema=args.env_schema,
         )
-        Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag).check()
+        DeploymentSlo(args.p95_ms, args.error_rate, args.availability, args.listener_lag).check()
         if args.output:
             check_output_path("--output", args.output)
     except InputError as exc:
@@ -232,7 +232,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
     from validate_all_flows.progress import Progress
     from validate_all_flows.report import decide, render
     from validate_all_flows.rollout import wait_for_version
-    from validate_all_flows.target import Slo, Target
+    from validate_all_flows.target import DeploymentSlo, Target
 
     groups = _check_arguments(args)
     target = Target(
@@ -240,7 +240,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         database_url=args.database_url,
         rpc_url=args.rpc_url,
         contracts=args.contracts,
-        slo=Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
+        slo=DeploymentSlo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
     )
     if args.min_gas_balance is not None:
         target.min_gas_balance_wei = int(args.min_gas_balance * 10**18)

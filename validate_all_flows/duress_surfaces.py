@@ -9,7 +9,7 @@ after the duress one, long before the fail-safe's earliest time: ``surface_<side
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["SURFACES", "captured_surfaces", "surface_differences"]
@@ -38,6 +38,7 @@ def captured_surfaces(values: Mapping[str, Any]) -> list[str]:
 
 
 def _headers(value: Any) -> dict[str, str]:
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, Mapping):
         items = value.items()
     elif isinstance(value, list):

@@ -114,10 +114,10 @@ def main(argv: Sequence[str]) -> int:
     """Runs ``merge``; returns the exit code (0 GO, 1 NO-GO, 2 cannot run)."""
     args = _parser().parse_args(list(argv))
     try:
-        from validate_all_flows.checks import CheckResult, Status
+        from validate_all_flows.check_model import CheckResult, Status
         from validate_all_flows.checks.load import judge_load
         from validate_all_flows.report import decide, to_json, to_junit, to_text
-        from validate_all_flows.target import Slo, Target
+        from validate_all_flows.target import DeploymentSlo, Target
     except ImportError as exc:
         print(f"cannot run: the native library does not load: {exc}", file=sys.stderr)
         return 2
@@ -129,7 +129,7 @@ def main(argv: Sequence[str]) -> int:
             if not value >= 0 or value == float("inf"):
                 raise _CannotRun(f"--{name.replace('_', '-')}: must be a number >= 0")
         merged, evidence = merge_parts(args.parts)
-        slo = Slo(args.p95_ms, args.error_rate, args.availability)
+        slo = DeploymentSlo(args.p95_ms, args.error_rate, args.availability)
         results: list[CheckResult] = judge_load(merged, slo, evidence)
         if merged.interrupted or merged.cancelled:
             results = [

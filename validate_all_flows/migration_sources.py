@@ -44,7 +44,14 @@ def alembic_heads(versions: Path) -> tuple[set[str], int]:
         if not isinstance(rev, str):
             continue  # not a revision file (e.g. a helper module)
         down = values.get("down_revision")
-        downs = {down} if isinstance(down, str) else {d for d in down or () if isinstance(d, str)}  # type: ignore[union-attr]
+        # A string, a tuple of them (a merge revision) or None (the first revision); any other
+        # literal names no revision.
+        if isinstance(down, str):
+            downs = {down}
+        elif isinstance(down, tuple | list | set | frozenset):
+            downs = {d for d in down if isinstance(d, str)}
+        else:
+            downs = set()
         revisions[rev] = downs
     named = set().union(*revisions.values()) if revisions else set()
     return {r for r in revisions if r not in named}, len(revisions)

@@ -31,7 +31,9 @@ class OpenApi:
     @classmethod
     def parse(cls, path: str, doc: dict[str, Any]) -> OpenApi:
         """Reads the security schemes of ``doc``."""
-        info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+        info = doc.get("info")
+        if not isinstance(info, dict):
+            info = {}
         out = cls(path, doc, title=str(info.get("title", "")), version=str(info.get("version", "")))
         comps = doc.get("components") or {}
         schemes = comps.get("securitySchemes") or {} if isinstance(comps, dict) else {}

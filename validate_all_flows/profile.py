@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from validate_all_flows.check_model import catalogue_ids
+
 __all__ = [
     "BUILTIN_PROFILES",
     "PROFILES_DIR",
@@ -273,10 +275,7 @@ class Profile:
 
 def _known_checks(p: Profile, ids: Collection[str], where: str) -> None:
     """Each of ``ids`` is a group, a declared check id, or one of the profile's flows checks."""
-    from validate_all_flows.checks import all_checks, declared_ids
-
-    declared = {d for _, fn in all_checks() for d in declared_ids(fn) if "*" not in d}
-    declared |= {f"flows.{n}" for n in p.flows.checks}
+    declared = catalogue_ids() | {f"flows.{n}" for n in p.flows.checks}
     for i, cid in enumerate(ids):
         if "." in cid and cid not in declared:
             near = sorted(d for d in declared if d.startswith(cid.split(".")[0] + "."))
@@ -383,7 +382,9 @@ def _read_with_extends(
 # Checking, key by key
 
 
-def _map(d: Any, where: str, keys: Collection[str], required: Collection[str] = ()) -> dict:
+def _map(
+    d: Any, where: str, keys: Collection[str], required: Collection[str] = ()
+) -> dict[Any, Any]:
     if not isinstance(d, dict):
         raise _fail(where, "must be a mapping")
     unknown = sorted(set(d) - set(keys), key=str)
@@ -904,13 +905,16 @@ def _flows(v: Any, where: str, base: Path, auth_steps: tuple[dict[str, Any], ...
         done = e.get("event_done", [])
         if not isinstance(done, list) or not all(isinstance(x, str) for x in done):
             raise _fail(f"{w}.event_done", "must be a list of states")
+        sql = {
+            k: _sql(e[k], f"{w}.{k}") if e.get(k) is not None else None
+            for k in ("identity_sql", "passwords_sql", "event_sql")
+        }
         evidence = FailsafeEvidence(
             api_path,
             api_pointer,
-            *(
-                _sql(e[k], f"{w}.{k}") if e.get(k) is not None else None
-                for k in ("identity_sql", "passwords_sql", "event_sql")
-            ),
+            identity_sql=sql["identity_sql"],
+            passwords_sql=sql["passwords_sql"],
+            event_sql=sql["event_sql"],
             active=_str(e.get("active", "active"), f"{w}.active"),
             cancelled=_str(e.get("cancelled", "cancelled"), f"{w}.cancelled"),
             event_done=tuple(done),

@@ -32,7 +32,7 @@ import pytest
 
 from validate_all_flows.checks import CheckResult, Status, declared_ids, id_matches, run_check
 from validate_all_flows.profile import Profile
-from validate_all_flows.target import LoadPlan, Slo, Target
+from validate_all_flows.target import DeploymentSlo, LoadPlan, Target
 
 if TYPE_CHECKING:
     from blocktrust_native.flows import FlowSpec, Report
@@ -95,7 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
             contracts=opt("--blocktrust-contracts", None),
             prefix="--blocktrust-",
         )
-        Slo(
+        DeploymentSlo(
             opt("--blocktrust-p95-ms", 800.0),
             opt("--blocktrust-error-rate", 0.01),
             opt("--blocktrust-availability", 0.995),
@@ -167,7 +167,7 @@ def blocktrust_target(
         database_url=opt("--blocktrust-database-url"),
         rpc_url=opt("--blocktrust-rpc-url"),
         contracts=opt("--blocktrust-contracts"),
-        slo=Slo(
+        slo=DeploymentSlo(
             opt("--blocktrust-p95-ms"),
             opt("--blocktrust-error-rate"),
             opt("--blocktrust-availability"),
@@ -243,7 +243,7 @@ def judge(cid: str, group: str, fn: CheckFn, results: list[CheckResult]) -> tupl
     ]
     if cid == declared[0] and undeclared:
         ids = ", ".join(r.id for r in undeclared)
-        head = f"{fn.__name__} returned id(s) it does not declare in @check(ids=...): {ids}"
+        head = f"{fn.__name__} returned id(s) it does not declare (check_model.CHECK_IDS): {ids}"
         return Status.FAIL, "\n".join([head, *_describe(undeclared)])
     bad = [r for r in mine if r.status in (Status.FAIL, Status.ERROR)]
     if bad:

@@ -24,13 +24,13 @@ passed.
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from validate_all_flows.checks import CheckResult, Status
+from blocktrust_native.flows.junit import JUnitCase, junit_xml
+from validate_all_flows.check_model import CheckResult, Status
 from validate_all_flows.redact import redact_data, redact_url
 from validate_all_flows.target import Target
 
@@ -180,34 +180,39 @@ def to_json(
     return json.dumps(redact_data(doc, target.redact), indent=2) + "\n"
 
 
+_JUNIT_OUTCOME = {
+    Status.PASS: "passed",
+    Status.FAIL: "failure",
+    Status.ERROR: "error",
+    Status.SKIP: "skipped",
+}
+
+
 def to_junit(results: list[CheckResult], verdict: GoNoGo, seconds: float) -> str:
-    """JUnit XML: one test case per check (skipped, failure or error as JUnit knows them)."""
-    s = _summary(results)
-    suite = ET.Element(
-        "testsuite",
-        name="validate_all_flows",
-        tests=str(len(results)),
-        failures=str(s["fail"]),
-        errors=str(s["error"]),
-        skipped=str(s["skip"]),
-        time=f"{seconds:.3f}",
-    )
-    ET.SubElement(ET.SubElement(suite, "properties"), "property", name="verdict",
-                  value=verdict.label)  # fmt: skip
+    """JUnit XML: one test case per check (skipped, failure or error as JUnit knows them),
+    written by the library's one JUnit writer (a bare ``<testsuite>``, the verdict a property)."""
+    cases = []
     for r in results:
-        group = r.id.split(".", 1)[0]
-        case = ET.SubElement(suite, "testcase", classname=f"validate_all_flows.{group}",
-                             name=r.id, time=f"{r.seconds:.3f}")  # fmt: skip
+        outcome = _JUNIT_OUTCOME[r.status]
         detail = "\n".join([*r.evidence, *(["fix: " + r.fix] if r.fix else [])])
-        if r.status is Status.FAIL:
-            ET.SubElement(case, "failure", message=r.found).text = detail
-        elif r.status is Status.ERROR:
-            ET.SubElement(case, "error", message=r.found).text = detail
-        elif r.status is Status.SKIP:
-            ET.SubElement(case, "skipped", message=r.found)
-        if r.warnings:
-            ET.SubElement(case, "system-out").text = "\n".join(f"warning: {w}" for w in r.warnings)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+        cases.append(
+            JUnitCase(
+                f"validate_all_flows.{r.id.split('.', 1)[0]}",
+                r.id,
+                outcome,
+                r.found if outcome != "passed" else "",
+                detail if outcome in ("failure", "error") else None,
+                r.seconds,
+                "\n".join(f"warning: {w}" for w in r.warnings) if r.warnings else None,
+            )
+        )
+    return junit_xml(
+        "validate_all_flows",
+        cases,
+        seconds=seconds,
+        properties={"verdict": verdict.label},
+        testsuites=False,
+    )
 
 
 #: The report formats ``render`` writes.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from validate_all_flows.charts import Rule, Series, esc, hbars, histogram, line_chart
-from validate_all_flows.checks import CheckResult, Status
+from validate_all_flows.check_model import CheckResult, Status
 
 __all__ = ["CSS", "page", "to_html"]
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from validate_all_flows.checks import CheckResult, Status
+from validate_all_flows.check_model import CheckResult, Status
 from validate_all_flows.httpcall import call
 
 __all__ = ["VersionWait", "add_rollout_arguments", "pointer", "rollout_plan", "wait_for_version"]

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,9 @@ from validate_all_flows.profile import Profile, builtin_profile
 from validate_all_flows.redact import Redactor
 
 __all__ = [
+    "DeploymentSlo",
     "InputError",
     "LoadPlan",
-    "Slo",
     "Target",
     "add_target_arguments",
     "check_inputs",
@@ -134,8 +135,10 @@ def check_inputs(
 
 
 @dataclass(frozen=True)
-class Slo:
-    """The objectives a deployment must meet (defaults: the Blocktrust SLOs)."""
+class DeploymentSlo:
+    """The objectives a deployment must meet (defaults: the Blocktrust SLOs): the load checks'
+    p95 latency, error rate and availability of requests, the listener's lag. Not the library's
+    ``blocktrust_native.flows.Slo`` (objectives of a flow run, judged per iteration and step)."""
 
     p95_ms: float = 800.0
     error_rate: float = 0.01
@@ -146,7 +149,7 @@ class Slo:
         """Raises InputError naming the option (``{prefix}p95-ms`` ...) of an objective that is
         not a finite number in its range: a negative or NaN objective would judge a healthy
         service (or any service) wrongly."""
-        rules = (
+        rules: tuple[tuple[str, float, str, Callable[[float], bool]], ...] = (
             ("p95-ms", self.p95_ms, "a number of milliseconds > 0", lambda v: v > 0),
             ("error-rate", self.error_rate, "a ratio in [0, 1]", lambda v: 0 <= v <= 1),
             ("availability", self.availability, "a ratio in (0, 1]", lambda v: 0 < v <= 1),
@@ -191,7 +194,7 @@ class Target:
     flows_spec: Path | None = BUILTIN_FLOWS  # the HTTP flows (--flows); see flow_contract
     log_texts: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
     webhook_secret: str | None = None
-    slo: Slo = field(default_factory=Slo)
+    slo: DeploymentSlo = field(default_factory=DeploymentSlo)
     load: LoadPlan | None = None  # None: no --load, the load checks are skipped
     embedded: Any = None  # the embedded Stack when we brought one up
     chain_margin_s: float = 60.0  # how long chain work may take beyond its configured delay
@@ -332,3 +335,17 @@ def add_target_arguments(
     group.add_argument("--contracts", help="contracts_config.json")
     group.add_argument("--env-file", help="the service's .env file (its secrets are redacted)")
     group.add_argument("--env-schema", help="an environment schema (YAML/JSON); default: built-in")
+
+
+def __getattr__(name: str) -> Any:
+    # ``Slo`` was this class's name (the library's flows.Slo is another concept): kept for one
+    # release, with a DeprecationWarning naming the new one.
+    if name == "Slo":
+        warnings.warn(
+            "validate_all_flows.target.Slo is deprecated and will be removed in the next "
+            "release; use validate_all_flows.target.DeploymentSlo",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DeploymentSlo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

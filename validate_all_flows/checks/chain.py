@@ -6,7 +6,7 @@ from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import ContractsConfigError, FileReadError
 from blocktrust_native.jsonrpc import JsonRpcClient
 from blocktrust_native.listener.contracts import CONTRACT_NAMES
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.target import Target
 
 
@@ -14,22 +14,23 @@ def _selectors(abi: list[dict[str, object]]) -> dict[str, bytes]:
     out = {}
     for item in abi:
         if item.get("type") == "function":
-            inputs = item.get("inputs") or []
-            types = ",".join(str(i["type"]) for i in inputs)  # type: ignore[index]
+            inputs = item.get("inputs")
+            params = inputs if isinstance(inputs, list) else []
+            types = ",".join(str(i["type"]) for i in params if isinstance(i, dict))
             sig = f"{item['name']}({types})"
             out[sig] = keccak256(sig.encode())[:4]
     return out
 
 
-@check("chain", ids=("chain.contracts",))
+@check("chain")
 def contracts(t: Target) -> list[CheckResult]:
     """Every configured contract has code, and its ABI's functions exist in that code."""
     title = "contract code at every configured address, matching the config's ABI"
     if t.profile.chain is None:
         why = f"the profile ({t.profile.name}) declares no contracts (chain)"
         return [CheckResult("chain.contracts", title, Status.SKIP, why)]
-    missing = t.contracts_missing()
-    if missing:
+    missing, rpc_url = t.contracts_missing(), t.rpc_url
+    if missing or rpc_url is None:  # contracts_missing() names a missing --rpc-url
         return [CheckResult("chain.contracts", title, Status.SKIP, f"not given: {missing}")]
     try:
         config = t.contracts_config()
@@ -45,7 +46,7 @@ def contracts(t: Target) -> list[CheckResult]:
             )
         ]
     evidence, problems = [], []
-    rpc = JsonRpcClient(t.rpc_url, request_timeout=10.0)
+    rpc = JsonRpcClient(rpc_url, request_timeout=10.0)
     chain_id = int(str(rpc.call("eth_chainId")), 16)
     if config.chain_id is not None and config.chain_id != chain_id:
         problems.append(f"config is for chain {config.chain_id}, the node serves {chain_id}")

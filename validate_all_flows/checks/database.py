@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.embedded.migrate import MIGRATIONS_DIR, MigrationState, migration_status
 from validate_all_flows.migration_sources import alembic_heads, sql_dir_objects
 from validate_all_flows.profile import Migrations
@@ -10,7 +10,7 @@ from validate_all_flows.redact import redact_url
 from validate_all_flows.target import Target
 
 
-@check("database", ids=("database.reachable", "database.migrations", "database.schema"))
+@check("database")
 def database(t: Target) -> list[CheckResult]:
     """The database is reachable, migrated and has the expected schema."""
     if not t.database_url:
@@ -236,7 +236,7 @@ def schema(t: Target) -> CheckResult:
         "WHERE c.relnamespace = current_schema()::regnamespace"
     ):
         partial = predicate is not None and predicate.strip("() ") != f"{column} IS NOT NULL"
-        why = [
+        faults = [
             w
             for w, bad in (
                 ("INVALID", not valid),
@@ -245,17 +245,17 @@ def schema(t: Target) -> CheckResult:
             )
             if bad
         ]
-        if why:
-            unusable.setdefault((table, column), []).append(f"{name} is {' and '.join(why)}")
+        if faults:
+            unusable.setdefault((table, column), []).append(f"{name} is {' and '.join(faults)}")
         else:
             usable.add((table, column))
     for table, col in expected_indexes:
         if table not in have or (table, col) in usable:
             continue
-        found = unusable.get((table, col))
+        broken = unusable.get((table, col))
         missing.append(
             f"index on {table} ({col})"
-            + (f": {'; '.join(found)} (drop it and CREATE INDEX it again)" if found else "")
+            + (f": {'; '.join(broken)} (drop it and CREATE INDEX it again)" if broken else "")
         )
     if missing:
         return CheckResult(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.envcheck import EnvSchema, EnvSchemaError, check_env, unknown_variables
 from validate_all_flows.target import Target
 
 
-@check("env", ids=("env.schema",))
+@check("env")
 def environment(t: Target) -> list[CheckResult]:
     """The environment satisfies its schema."""
     title = "environment satisfies its schema"

@@ -23,7 +23,7 @@ from blocktrust_native.digest import keccak256
 from blocktrust_native.errors import FlowSpecError
 from blocktrust_native.flows import FlowSpec, Report, run_flow, start_flow
 from blocktrust_native.jsonrpc import JsonRpcClient
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.duress_surfaces import SURFACES, captured_surfaces, surface_differences
 from validate_all_flows.flow_contract import PARTS, load_flows
 from validate_all_flows.profile import ContractCall
@@ -412,7 +412,7 @@ class _Session:
                 )
 
         if self.chain and self.chain.identity:
-            chain = self.chain
+            chain, identity = self.chain, self.chain.identity
 
             def cancelled() -> bool:
                 failed_event()  # a failed fail-safe ends the wait with its reason
@@ -420,17 +420,17 @@ class _Session:
 
             if not _wait(wait, cancelled):
                 row = event()
-                seen = f"database: fail-safe event row {row[0]}" if row else ""
+                last = f"database: fail-safe event row {row[0]}" if row else ""
                 if row and row[1]:
-                    seen += f", last_error: {row[1]}"
+                    last += f", last_error: {row[1]}"
                 raise _FlowFailed(
                     f"the NFT was not cancelled on chain within "
                     f"{wait:.0f} s of the duress signature",
-                    [seen] if seen else [],
+                    [last] if last else [],
                     fix="check that the duress path queues the fail-safe "
                     "and that the worker runs it",
                 )
-            evidence.append(f"chain: {chain.describe(chain.identity)} = Cancelled")
+            evidence.append(f"chain: {chain.describe(identity)} = Cancelled")
             seen_cancelled, wait = True, 10.0
         else:
             # No chain to ask: the cancellation must show through the API or the database
@@ -532,7 +532,7 @@ def _inputs(t: Target) -> dict[str, Any]:
     }
 
 
-@check("flows", ids=("flows.register", "flows.kyc_mint", "flows.sign_normal", "flows.sign_duress"))
+@check("flows")
 def blocktrust_flows(t: Target) -> list[CheckResult]:
     """The four Blocktrust flows, each depending on the one before."""
     if not t.base_url or t.flows_spec is None:
@@ -600,7 +600,7 @@ def _extra_spec(t: Target, name: str, body: dict[str, Any], values: dict[str, An
     )
 
 
-@check("flows", ids=("flows.*",))
+@check("flows")
 def profile_flows(t: Target) -> list[CheckResult]:
     """The profile's own named flow checks (``flows.checks``): requests and asserts only."""
     checks = t.profile.flows.checks

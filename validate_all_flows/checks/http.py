@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from validate_all_flows.checks import CheckResult, Status, check, no_answer
+from validate_all_flows.check_model import CheckResult, Status, check, no_answer
 from validate_all_flows.httpcall import call
 from validate_all_flows.profile import HealthProbe
 from validate_all_flows.target import Target
@@ -94,7 +94,7 @@ def _probe_health(t: Target, cid: str, probes: list[HealthProbe], what: str) -> 
     return CheckResult(cid, title, Status.FAIL, t.redact(found), evidence, fix, measures=measures)
 
 
-@check("http", ids=("http.health", "http.ready"))
+@check("http")
 def health_and_ready(t: Target) -> list[CheckResult]:
     """Health and readiness endpoints answer 200 within the latency objective (and show the
     JSON values the profile expects)."""
@@ -125,7 +125,7 @@ DEBUG_MARKERS = (
 )
 
 
-@check("http", ids=("http.debug_off",))
+@check("http")
 def debug_off(t: Target) -> list[CheckResult]:
     """Debug mode is off: health does not report it, error answers carry no traceback."""
     cid, title = "http.debug_off", "debug mode off (no debug flag, no tracebacks in error answers)"
@@ -154,7 +154,9 @@ def debug_off(t: Target) -> list[CheckResult]:
     # Requests that reach a framework's error paths: an unknown route (next to the health
     # path) and a malformed body to the login route.
     prefix = health_path.rsplit("/", 1)[0]
-    probes = [("GET", f"{prefix}/validate-all-flows-probe-{uuid.uuid4().hex[:8]}", None)]
+    probes: list[tuple[str, str, bytes | None]] = [
+        ("GET", f"{prefix}/validate-all-flows-probe-{uuid.uuid4().hex[:8]}", None)
+    ]
     if t.profile.login is not None:
         probes.append((t.profile.login.method, t.profile.login.path, b"{not json"))
     for method, path, body in probes:
@@ -209,7 +211,7 @@ def prometheus_problems(text: str) -> tuple[int, list[str]]:
     return samples, problems
 
 
-@check("http", ids=("http.metrics",))
+@check("http")
 def metrics(t: Target) -> list[CheckResult]:
     """The Prometheus metrics path answers 200 with text that parses (profiles declaring one)."""
     path = t.profile.metrics

@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CHECK_IDS, CheckResult, Status, check
 from validate_all_flows.httpcall import HttpResult, call
-from validate_all_flows.target import LoadPlan, Slo, Target
+from validate_all_flows.target import DeploymentSlo, LoadPlan, Target
 
 if TYPE_CHECKING:
     from blocktrust_native.flows import FlowSpec, Report
@@ -56,7 +56,7 @@ BUILTIN_LOAD_SPEC = Path(__file__).resolve().parents[1] / "flows" / "load.yaml"
 #: The variable through which a spec receives the probe user's access token.
 PROBE_VAR = "probe_token"
 
-_IDS = ("load.p95", "load.error_rate", "load.availability")
+_IDS = CHECK_IDS["load"]["slo_under_load"]
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -384,7 +384,7 @@ def _evidence(t: Target, report: Report, plan: LoadPlan) -> list[str]:
     return [t.redact(line) for line in lines]
 
 
-def _titles(slo: Slo) -> dict[str, str]:
+def _titles(slo: DeploymentSlo) -> dict[str, str]:
     return {
         "load.p95": f"p95 request latency under load <= {slo.p95_ms:g} ms",
         "load.error_rate": f"request error rate under load <= {slo.error_rate:.2%}",
@@ -392,7 +392,7 @@ def _titles(slo: Slo) -> dict[str, str]:
     }
 
 
-@check("load", ids=_IDS)
+@check("load")
 def slo_under_load(t: Target) -> list[CheckResult]:
     """Under --load, the flow meets the SLOs (p95 latency, error rate, availability)."""
     from blocktrust_native.errors import FlowSpecError
@@ -447,7 +447,7 @@ def slo_under_load(t: Target) -> list[CheckResult]:
     return judge_load(report, slo, evidence)
 
 
-def judge_load(report: Report, slo: Slo, evidence: list[str]) -> list[CheckResult]:
+def judge_load(report: Report, slo: DeploymentSlo, evidence: list[str]) -> list[CheckResult]:
     """The three load checks for a finished (possibly merged) report against ``slo``."""
     from blocktrust_native.flows import Verdict
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.target import Target
 
 _ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\b(ERROR|CRITICAL|FATAL)\b")
@@ -36,7 +36,7 @@ def _where(source: str, n: int) -> str:
     return f"{source}:{n}"
 
 
-@check("logs", ids=("logs.errors", "logs.secrets"))
+@check("logs")
 def log_hygiene(t: Target) -> list[CheckResult]:
     """The logs hold no errors and no credentials."""
     ids = (

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from urllib.parse import urlencode
 
-from validate_all_flows.checks import CheckResult, Status, check, no_answer, not_an_answer
+from validate_all_flows.check_model import CheckResult, Status, check, no_answer, not_an_answer
 from validate_all_flows.checks.http import not_in_service
 from validate_all_flows.httpcall import HttpResult, call
 from validate_all_flows.target import Target
@@ -37,7 +37,7 @@ def _render(value: object) -> object:
     return value
 
 
-@check("security", ids=("security.login_rate_limit",))
+@check("security")
 def login_rate_limit(t: Target) -> list[CheckResult]:
     """Repeated logins are refused with 429 and Retry-After."""
     cid, title = "security.login_rate_limit", "login rate limit answers 429 with Retry-After"
@@ -136,7 +136,7 @@ def _must_refuse(
     return None
 
 
-@check("security", ids=("security.auth_required",))
+@check("security")
 def protected_endpoints(t: Target) -> list[CheckResult]:
     """Protected endpoints refuse missing and forged bearer tokens, API-key ones missing and
     forged keys."""
@@ -208,7 +208,7 @@ def _forged_signatures(scheme: str, header: str, algorithm: str) -> dict[str, di
     return {"wrong signature": {header: "sha256=" + "0" * 64}}
 
 
-@check("security", ids=("security.webhook_signature",))
+@check("security")
 def webhook_signatures(t: Target) -> list[CheckResult]:
     """Webhooks without a valid signature are refused."""
     cid, title = "security.webhook_signature", "webhooks with bad signatures are refused"
@@ -241,7 +241,7 @@ def webhook_signatures(t: Target) -> list[CheckResult]:
     return [failed or CheckResult(cid, title, Status.PASS, found, [f"POST {hook.path}"])]
 
 
-@check("security", ids=("security.cors",))
+@check("security")
 def cors(t: Target) -> list[CheckResult]:
     """CORS preflights are allowed from the configured origins and refused from others."""
     cid, title = "security.cors", "CORS allows configured origins and refuses a foreign one"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from validate_all_flows.checks import CheckResult, Status, check
+from validate_all_flows.check_model import CheckResult, Status, check
 from validate_all_flows.profile import WorkerSource
 from validate_all_flows.target import Target
 
@@ -164,7 +164,7 @@ def _env_number(t: Target, name: str, default: float) -> float:
         return default
 
 
-@check("workers", ids=("workers.listener",))
+@check("workers")
 def listener_lag(t: Target) -> list[CheckResult]:
     """The listener's checkpoint is fresh and its lag under the objective.
 
@@ -281,7 +281,7 @@ HEARTBEAT_INTERVALS = 3
 HEARTBEAT_MARGIN_S = 60.0
 
 
-@check("workers", ids=("workers.monitor",))
+@check("workers")
 def monitor(t: Target) -> list[CheckResult]:
     """Every running monitor's heartbeat is fresh (``python -m validate_all_flows monitor``).
 
@@ -345,7 +345,7 @@ FAILSAFE_GAS = 120_000
 FAILSAFES_FUNDED = 20
 
 
-@check("workers", ids=("workers.chain",))
+@check("workers")
 def chain_worker(t: Target) -> list[CheckResult]:
     """The chain worker runs and keeps up: a fresh heartbeat, no fail-safe past its time plus the
     margin, no mint or proof pending longer than the objective, no failed job, and a signer with
@@ -483,7 +483,7 @@ def _gas(
     return problems
 
 
-@check("workers", ids=("workers.jobs",))
+@check("workers")
 def job_queue(t: Target) -> list[CheckResult]:
     """The profile's chain job queue (``workers.jobs``): the oldest pending job is younger than
     its objective and no more jobs failed than allowed (profiles declaring a queue)."""

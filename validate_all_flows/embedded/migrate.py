@@ -1,5 +1,9 @@
 """Applies the SQL migrations in ``migrations/`` in order, once each, through the native pool.
 
+Tables a library capability owns are not defined here: their migration applies the DDL the
+library ships (:data:`LIBRARY_MIGRATIONS`: ``007_chain_events`` is the listener's
+``blocktrust_native/listener/schema.sql``), at its place in the order, like a file.
+
 A ``schema_migrations`` table records each applied file with the SHA-256 of its text, so an edited
 migration that was already applied is an error rather than silently ignored. A session-level
 advisory lock makes concurrent starters (two replicas booting at once) apply each file exactly once.
@@ -19,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blocktrust_native.listener.schema import SCHEMA_SQL as LISTENER_SCHEMA_SQL
 from validate_all_flows.embedded import migrations_dir
 
 __all__ = [
+    "LIBRARY_MIGRATIONS",
     "MIGRATIONS_DIR",
     "Migration",
     "MigrationError",
@@ -33,6 +39,19 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = migrations_dir()
+
+#: Migrations of :data:`MIGRATIONS_DIR` whose SQL the library ships (it owns those tables):
+#: version -> SQL text, applied and checksummed like a file of that name.
+LIBRARY_MIGRATIONS: dict[str, str] = {"007_chain_events": LISTENER_SCHEMA_SQL}
+
+# Checksums of earlier texts of a migration that made the same objects: a database that applied
+# one of them has the migration applied. 007 was a file of this folder (the same tables, created
+# without IF NOT EXISTS) until the listener's DDL moved into the library.
+_FORMER_CHECKSUMS = {
+    "007_chain_events": frozenset(
+        {"2fc709c0f712a00e7659533bdff3dc633dc0fb37ce017a42f6dc132c4df3b9b8"}
+    ),
+}
 
 # pg_advisory_lock key: a fixed 64-bit number derived from the text "blocktrust.migrations".
 _LOCK_KEY = int.from_bytes(
@@ -53,11 +72,22 @@ class MigrationError(RuntimeError):
 
 @dataclass(frozen=True)
 class Migration:
-    """One migration file: its version (the file name without .sql), SQL text and checksum."""
+    """One migration: its version (the file name without .sql), SQL text and checksum, and the
+    checksums of earlier texts of it that made the same objects (``former``)."""
 
     version: str
     sql: str
     checksum: str
+    former: frozenset[str] = frozenset()
+
+    def recorded_as(self, checksum: str) -> bool:
+        """Whether a database that recorded ``checksum`` for this version has it applied."""
+        return checksum == self.checksum or checksum in self.former
+
+
+def _migration(version: str, text: str) -> Migration:
+    checksum = hashlib.sha256(text.encode()).hexdigest()
+    return Migration(version, text, checksum, _FORMER_CHECKSUMS.get(version, frozenset()))
 
 
 class MigrationState(enum.Enum):
@@ -78,15 +108,18 @@ class MigrationStatus:
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Reads ``NNN_name.sql`` files in version order; a file not named so is an error."""
+    """Reads ``NNN_name.sql`` files in version order (with :data:`LIBRARY_MIGRATIONS` for the
+    shipped folder); a file not named so is an error."""
     out = []
     for path in sorted(directory.glob("*.sql")):
         stem = path.stem
         prefix = stem.split("_", 1)[0]
         if not (prefix.isdigit() and len(prefix) == 3 and "_" in stem):
             raise MigrationError(f"{path.name}: migration files must be named NNN_description.sql")
-        text = path.read_text(encoding="utf-8")
-        out.append(Migration(stem, text, hashlib.sha256(text.encode()).hexdigest()))
+        out.append(_migration(stem, path.read_text(encoding="utf-8")))
+    if directory.resolve() == MIGRATIONS_DIR.resolve():
+        out += [_migration(version, text) for version, text in LIBRARY_MIGRATIONS.items()]
+        out.sort(key=lambda m: m.version)
     numbers = [m.version[:3] for m in out]
     dupes = sorted({n for n in numbers if numbers.count(n) > 1})
     if dupes:
@@ -113,7 +146,7 @@ def migration_status(pool: Any, directory: Path = MIGRATIONS_DIR) -> list[Migrat
     for m in files:
         if m.version not in applied:
             out.append(MigrationStatus(m.version, MigrationState.PENDING))
-        elif applied[m.version] != m.checksum:
+        elif not m.recorded_as(applied[m.version]):
             out.append(MigrationStatus(m.version, MigrationState.MODIFIED))
         else:
             out.append(MigrationStatus(m.version, MigrationState.APPLIED))
@@ -142,7 +175,11 @@ def apply_migrations(
         try:
             conn.execute(_TABLE)
             applied = _applied(conn)
-            edited = [m.version for m in files if applied.get(m.version, m.checksum) != m.checksum]
+            edited = [
+                m.version
+                for m in files
+                if m.version in applied and not m.recorded_as(applied[m.version])
+            ]
             if edited:
                 raise MigrationError(
                     f"applied migration(s) changed since they ran: {', '.join(edited)}; "

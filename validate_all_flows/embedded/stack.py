@@ -112,15 +112,15 @@ class Stack:
         else:
             self.pg = self._phase("postgresql", lambda: TempPostgres().start())
             self.database_url = self.pg.create_database("blocktrust")
-        self.pool = Pool(self.database_url, min_size=2, max_size=16)
+        pool = self.pool = Pool(self.database_url, min_size=2, max_size=16)
         skip = []
         faults = self.extra_env.get("BLOCKTRUST_FAULTS", "")
         if "skip_migration" in faults:
             skip = [load_migrations()[-1].version]
-        self._phase("migrations", lambda: apply_migrations(self.pool, skip=skip))
-        self.anvil = self._phase("anvil", lambda: Anvil().start())
-        key = self.anvil.private_key(0)
-        client = ChainClient(self.anvil.rpc_url, key, chain_id=self.anvil.chain_id)
+        self._phase("migrations", lambda: apply_migrations(pool, skip=skip))
+        anvil = self.anvil = self._phase("anvil", lambda: Anvil().start())
+        key = anvil.private_key(0)
+        client = ChainClient(anvil.rpc_url, key, chain_id=anvil.chain_id)
         config = self._phase("contracts", lambda: deploy_contracts(client))
         self.contracts_config = str(Path(self._tmp.name) / "contracts_config.json")
         config.write(self.contracts_config)
@@ -134,8 +134,8 @@ class Stack:
             "SUMSUB_APP_TOKEN": "sbx:" + secrets.token_hex(16),
             "SUMSUB_SECRET_KEY": secrets.token_hex(24),
             "API_KEY_SALT": secrets.token_hex(32),
-            "RPC_URL": self.anvil.rpc_url,
-            "CHAIN_ID": str(self.anvil.chain_id),
+            "RPC_URL": anvil.rpc_url,
+            "CHAIN_ID": str(anvil.chain_id),
             "CHAIN_PRIVATE_KEY": key,
             "CONTRACTS_CONFIG": self.contracts_config,
             "CORS_ORIGINS": "http://localhost:3000",
@@ -167,8 +167,8 @@ class Stack:
                 "listener",
                 # anvil's "finalized" block trails the head by 64 blocks: follow the head.
                 lambda: Listener(
-                    self.pool,
-                    self.anvil.rpc_url,
+                    pool,
+                    anvil.rpc_url,
                     config,
                     poll_interval=0.5,
                     finality="confirmations",
@@ -249,7 +249,8 @@ def main() -> int:
         with Stack(progress=lambda m: print(m, file=sys.stderr, flush=True)) as stack:
             print(f"service:     {stack.base_url}")
             print(f"database:    {stack.database_url}")
-            print(f"chain:       {stack.rpc_url} (chain id {stack.contracts.client.chain_id})")
+            chain_id = f" (chain id {stack.contracts.client.chain_id})" if stack.contracts else ""
+            print(f"chain:       {stack.rpc_url}{chain_id}")
             print(f"contracts:   {stack.contracts_config}")
             print(f"environment: {stack.env_file} (secrets: mode 0600)")
             print("Ctrl-C stops the stack.", flush=True)

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -160,7 +161,7 @@ def hex32(value: bytes | str, what: str) -> bytes:
     return bytes(value)
 
 
-def checksum_address(address: str, what: str) -> str:
+def checksum_address(address: str, what: str) -> ChecksumAddress:
     """``address`` checksummed; ConfigError naming ``what`` for anything but 0x + 40 hex digits."""
     if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
         raise ConfigError(f"{what} must be a 0x-prefixed 20-byte hex address, got {address!r}")
@@ -560,7 +561,7 @@ class ChainClient:
         underpriced, fee too low, no funds)."""
         try:
             with _translated(label, self.rpc_url_redacted, TransactionFailed):
-                self.w3.eth.send_raw_transaction(tx.raw)
+                self.w3.eth.send_raw_transaction(HexStr(tx.raw))
         except TransactionFailed as e:
             text = str(e).lower()
             if "already known" in text or "already imported" in text:

@@ -15,7 +15,7 @@ Prometheus on ``--metrics-port``.
     monitor.alerts    alert state, deduplication, Slack and Telegram channels
     monitor.sloreport the SLO report (text and JSON)
     monitor.slo_html  the SLO report as a self-contained HTML page
-    monitor.prometheus text exposition and its HTTP server
+    monitor.prometheus the metric catalogue, its text exposition and HTTP server
 """
 
 from __future__ import annotations

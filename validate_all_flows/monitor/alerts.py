@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from blocktrust_native.errors import ConfigError
 from blocktrust_native.http import http_request
-from validate_all_flows.checks import CheckResult, Status
+from validate_all_flows.check_model import CheckResult, Status
 
 __all__ = [
     "AVAILABILITY_CHECKS",
@@ -294,14 +294,15 @@ class AlertManager:
                     "evidence": [self.redact(e) for e in r.evidence[:5]],
                     "fix": self.redact(r.fix),
                 }
-                a = self.alerts.get(fp)
-                if a is None:
+                alert = self.alerts.get(fp)
+                if alert is None:
                     critical = r.id in AVAILABILITY_CHECKS or r.id in SAFETY_CHECKS
                     severity = "critical" if critical else "warning"
                     self.alerts[fp] = Alert(fp, r.id, severity, message, details, now, now)
                     log.warning("alert opened for %s: %s", r.id, self.redact(r.found))
                 else:
-                    a.message, a.details, a.last_seen_at, a.dirty = message, details, now, True
+                    alert.message, alert.details, alert.last_seen_at = message, details, now
+                    alert.dirty = True
             elif r.status is Status.PASS and fp in self.alerts:
                 self._resolve(fp, now)
 

@@ -29,7 +29,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from validate_all_flows.checks import GROUPS
+from validate_all_flows.check_model import GROUPS
 from validate_all_flows.target import add_target_arguments
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     from validate_all_flows.monitor.runner import DEFAULT_GROUPS, MonitorConfig
     from validate_all_flows.monitor.store import MonitorStore
     from validate_all_flows.profile import ProfileError, load_profile
-    from validate_all_flows.target import InputError, Slo, Target, check_inputs, check_url
+    from validate_all_flows.target import DeploymentSlo, InputError, Target, check_inputs, check_url
 
     try:  # the profile first: a mistake in it stops everything before anything starts
         profile = load_profile(args.profile)
@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         unknown = sorted(set(groups) - set(GROUPS))
         if unknown:
             raise _CannotRun(f"--groups: unknown group(s) {unknown}; known: {GROUPS}")
-    slo = Slo(args.p95_ms, args.error_rate, args.availability, args.listener_lag)
+    slo = DeploymentSlo(args.p95_ms, args.error_rate, args.availability, args.listener_lag)
     try:
         slo.check()
         check_inputs(

@@ -1,17 +1,25 @@
 """Prometheus text exposition (format 0.0.4) of the monitor's last cycle and SLO figures, served
 by a stdlib HTTP server on a thread (``--metrics-port``; 127.0.0.1 unless ``--metrics-host``).
 
+:func:`monitor_families` is the metric catalogue (every ``blocktrust_monitor_*`` family the
+dashboard and the alert rules of ``monitor/ops/`` read); :func:`render` writes families as text.
 Only numbers and check ids leave through here: no URL, evidence text or secret.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
-__all__ = ["CONTENT_TYPE", "Gauge", "MetricsServer", "render"]
+from validate_all_flows.check_model import CheckResult, Status
+from validate_all_flows.monitor.sloreport import SloReport
+from validate_all_flows.target import DeploymentSlo
+
+__all__ = ["CONTENT_TYPE", "Gauge", "MetricsServer", "monitor_families", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -43,6 +51,216 @@ def render(families: Iterable[Gauge]) -> str:
             lab = ",".join(f'{k}="{_label(str(v))}"' for k, v in sorted(labels.items()))
             out.append(f"{name}{{{lab}}} {_value(value)}" if lab else f"{name} {_value(value)}")
     return "\n".join(out) + "\n"
+
+
+# What the catalogue reads, as read-only views (a Monitor, its AlertManager, MonitorStore and
+# Target, and a Cycle, without importing the runner that imports this module).
+
+
+class _Alerts(Protocol):
+    @property
+    def open_count(self) -> int: ...
+    @property
+    def sent(self) -> int: ...
+    @property
+    def failures(self) -> Mapping[str, int]: ...
+
+
+class _Store(Protocol):
+    @property
+    def buffered(self) -> int: ...
+
+
+class _Target(Protocol):
+    @property
+    def slo(self) -> DeploymentSlo: ...
+
+
+class _Monitor(Protocol):
+    @property
+    def cycles(self) -> int: ...
+    @property
+    def alerts(self) -> _Alerts: ...
+    @property
+    def store(self) -> _Store: ...
+    @property
+    def target(self) -> _Target: ...
+
+
+class _Cycle(Protocol):
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def results(self) -> Sequence[CheckResult]: ...
+    @property
+    def up(self) -> bool | None: ...
+    @property
+    def seconds(self) -> float: ...
+
+
+def monitor_families(monitor: _Monitor, c: _Cycle | None, rep: SloReport | None) -> list[Gauge]:
+    """The monitor's metric families: its counters and objectives, the last cycle ``c`` (None
+    before the first) and the last SLO report ``rep`` (None before the first)."""
+    slo = monitor.target.slo
+    fam: list[Gauge] = [
+        (
+            "blocktrust_monitor_cycles_total",
+            "Check cycles run since the monitor started.",
+            "counter",
+            [({}, float(monitor.cycles))],
+        ),
+        (
+            "blocktrust_monitor_alerts_open",
+            "Alerts open now.",
+            "gauge",
+            [({}, float(monitor.alerts.open_count))],
+        ),
+        (
+            "blocktrust_monitor_notices_sent_total",
+            "Alert notices a channel accepted.",
+            "counter",
+            [({}, float(monitor.alerts.sent))],
+        ),
+        (
+            "blocktrust_monitor_webhook_failures_total",
+            "Notices a channel refused or did not answer (retried next cycle).",
+            "counter",
+            [({"channel": k}, float(v)) for k, v in sorted(monitor.alerts.failures.items())],
+        ),
+        (
+            "blocktrust_monitor_store_buffered_samples",
+            "Samples waiting for the store to answer.",
+            "gauge",
+            [({}, float(monitor.store.buffered))],
+        ),
+        (
+            "blocktrust_monitor_slo_objective",
+            "The objectives (availability and error rate as ratios, latency and lag in s).",
+            "gauge",
+            [
+                ({"objective": "availability"}, slo.availability),
+                ({"objective": "p95_latency_seconds"}, slo.p95_ms / 1000),
+                ({"objective": "error_rate"}, slo.error_rate),
+                ({"objective": "listener_lag_seconds"}, slo.listener_lag_s),
+            ],
+        ),
+    ]
+    if c is not None:
+        ran = [r for r in c.results if r.status is not Status.SKIP]
+        probes = [r for r in ran if "status" in r.measures]
+        lags = [r.measures["lag_s"] for r in ran if "lag_s" in r.measures]
+        fam += [
+            (
+                "blocktrust_monitor_check_up",
+                "1: the check passed in the last cycle, 0: it failed (skipped: absent).",
+                "gauge",
+                [({"check": r.id}, 1.0 if r.status is Status.PASS else 0.0) for r in ran],
+            ),
+            (
+                "blocktrust_monitor_probe_latency_seconds",
+                "Latency of the last HTTP probe.",
+                "gauge",
+                [
+                    ({"check": r.id}, r.measures["latency_ms"] / 1000)
+                    for r in probes
+                    if r.measures["status"] > 0
+                ],
+            ),
+            (
+                "blocktrust_monitor_probe_status",
+                "HTTP status of the last probe (0: no answer).",
+                "gauge",
+                [({"check": r.id}, r.measures["status"]) for r in probes],
+            ),
+            (
+                "blocktrust_monitor_listener_lag_seconds",
+                "Worst listener lag or checkpoint age in the last cycle.",
+                "gauge",
+                [({}, max(lags))] if lags else [],
+            ),
+            (
+                "blocktrust_monitor_up",
+                "1 when every availability probe of the last cycle answered.",
+                "gauge",
+                [] if c.up is None else [({}, 1.0 if c.up else 0.0)],
+            ),
+            (
+                "blocktrust_monitor_last_cycle_timestamp_seconds",
+                "When the last cycle started (Unix time).",
+                "gauge",
+                [({}, c.at.timestamp())],
+            ),
+            (
+                "blocktrust_monitor_cycle_duration_seconds",
+                "How long the last cycle took.",
+                "gauge",
+                [({}, c.seconds)],
+            ),
+        ]
+    if rep is not None:
+
+        def some(
+            pairs: list[tuple[dict[str, str], float | None]],
+        ) -> list[tuple[dict[str, str], float]]:
+            return [(k, v) for k, v in pairs if v is not None]
+
+        i = rep.inputs
+        fam += [
+            (
+                "blocktrust_monitor_uptime_ratio",
+                "Share of cycles up over the SLO window.",
+                "gauge",
+                some([({}, rep.uptime)]),
+            ),
+            (
+                "blocktrust_monitor_latency_p95_seconds",
+                "95th percentile of probe latency over the SLO window.",
+                "gauge",
+                some([({}, None if i.p95_ms is None else i.p95_ms / 1000)]),
+            ),
+            (
+                "blocktrust_monitor_error_rate",
+                "Share of probes without a 2xx answer over the SLO window.",
+                "gauge",
+                some([({}, rep.error_rate)]),
+            ),
+            (
+                "blocktrust_monitor_error_budget_remaining",
+                "Error budget left over the SLO window (1 untouched, 0 spent, <0 overspent).",
+                "gauge",
+                some(
+                    [
+                        ({"objective": "availability"}, rep.uptime_budget_remaining),
+                        ({"objective": "error_rate"}, rep.error_budget_remaining),
+                    ]
+                ),
+            ),
+            (
+                "blocktrust_monitor_burn_rate",
+                "Error budget burn rate (1 spends exactly the budget over the window).",
+                "gauge",
+                some(
+                    [
+                        (
+                            {"objective": "availability", "window": "slo"},
+                            rep.uptime_burn_rate,
+                        ),
+                        (
+                            {"objective": "availability", "window": "1h"},
+                            rep.uptime_burn_rate_1h,
+                        ),
+                        ({"objective": "error_rate", "window": "slo"}, rep.error_burn_rate),
+                    ]
+                ),
+            ),
+            (
+                "blocktrust_monitor_slo_met",
+                "1 when every objective with data is met over the window.",
+                "gauge",
+                [({}, 1.0 if rep.passed else 0.0)],
+            ),
+        ]
+    return fam
 
 
 class MetricsServer:

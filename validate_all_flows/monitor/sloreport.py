@@ -31,7 +31,7 @@ from blocktrust_native.flows import ErrorBudget, Verdict
 from blocktrust_native.flows import Slo as FlowSlo
 from validate_all_flows.monitor.store import SloInputs
 from validate_all_flows.redact import redact_data
-from validate_all_flows.target import Slo
+from validate_all_flows.target import DeploymentSlo
 
 __all__ = ["REPORT_SCHEMA", "SloReport", "budget", "build_report", "write_report"]
 
@@ -57,7 +57,7 @@ class SloReport:
     generated_at: dt.datetime
     window_s: float
     inputs: SloInputs
-    slo: Slo
+    slo: DeploymentSlo
     verdicts: list[Verdict]
     uptime: float | None
     error_rate: float | None
@@ -155,7 +155,7 @@ class SloReport:
 
 
 def build_report(
-    instance: str, inputs: SloInputs, slo: Slo, window_s: float, now: dt.datetime
+    instance: str, inputs: SloInputs, slo: DeploymentSlo, window_s: float, now: dt.datetime
 ) -> SloReport:
     """Judges ``inputs`` against ``slo``. Uptime, latency and error rate are always judged, and
     fail with no samples (a window with nothing measured is never MET); listener lag only when

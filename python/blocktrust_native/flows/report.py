@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from blocktrust_native._native.flows import Histogram
-
-if TYPE_CHECKING:
-    from blocktrust_native.flows.slo import Slo, SloResult
+from blocktrust_native.flows.junit import JUnitCase, junit_xml
+from blocktrust_native.flows.verdict import SloResult
 
 __all__ = ["REPORT_SCHEMA_VERSION", "Failure", "Report", "StepStats"]
 
@@ -54,6 +54,24 @@ class StepStats:
     def percentile_ms(self, p: float) -> float:
         """Latency at percentile `p` in milliseconds."""
         return self.histogram().percentile_us(p) / 1000.0
+
+
+class _Judge(Protocol):
+    """What an ``Slo`` is to a report: something that evaluates it (the deprecated argument)."""
+
+    def evaluate(self, report: Report) -> SloResult: ...
+
+
+def _result(report: Report, slo: SloResult | _Judge | None, method: str) -> SloResult | None:
+    if slo is None or isinstance(slo, SloResult):
+        return slo
+    warnings.warn(
+        f"Report.{method}(slo) takes the finished SloResult (slo.evaluate(report)); "
+        "passing the Slo is deprecated and will be removed in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return slo.evaluate(report)
 
 
 class Report:
@@ -170,8 +188,10 @@ class Report:
                 out[k] = out.get(k, 0) + v
         return out
 
-    def to_dict(self, slo: Slo | None = None) -> dict[str, Any]:
-        """The report as plain data (see docs/tour_flows.md for the schema)."""
+    def to_dict(self, slo: SloResult | None = None) -> dict[str, Any]:
+        """The report as plain data (see docs/tour_flows.md for the schema), with the SLO
+        verdicts of ``slo`` (``Slo.evaluate(report)``) when given."""
+        result = _result(self, slo, "to_dict")
         d = {
             "schema": REPORT_SCHEMA_VERSION,
             "flow": self.flow_name,
@@ -184,51 +204,29 @@ class Report:
         d["error_rate"] = self.error_rate
         d["availability"] = self.availability
         d["retries"] = self.retries
-        if slo is not None:
-            d["slo"] = slo.evaluate(self).to_dict()
+        if result is not None:
+            d["slo"] = result.to_dict()
         return d
 
-    def to_json(self, slo: Slo | None = None, *, indent: int | None = 2) -> str:
-        """The report as JSON text, with SLO verdicts when `slo` is given."""
-        return json.dumps(self.to_dict(slo), indent=indent)
+    def to_json(self, slo: SloResult | None = None, *, indent: int | None = 2) -> str:
+        """The report as JSON text, with the SLO verdicts of ``slo`` when given."""
+        return json.dumps(self.to_dict(_result(self, slo, "to_json")), indent=indent)
 
-    def to_junit_xml(self, slo: Slo | None = None) -> str:
-        """JUnit XML: one test case per functional assert, one per SLO objective."""
-        from xml.sax.saxutils import quoteattr  # not at import: it pulls in urllib and ssl
-
-        cases: list[str] = []
-        n_fail = 0
+    def to_junit_xml(self, slo: SloResult | None = None) -> str:
+        """JUnit XML (:func:`~blocktrust_native.flows.junit.junit_xml`): one test case per
+        functional assert, one per step with transport errors, one per SLO verdict of ``slo``."""
+        result = _result(self, slo, "to_junit_xml")
+        cases: list[JUnitCase] = []
         for s in self.steps:
             for a in s.asserts:
-                body = ""
-                if a["failed"]:
-                    n_fail += 1
-                    msg = f"failed {a['failed']} of {s.requests} requests"
-                    body = f"<failure message={quoteattr(msg)}/>"
-                cases.append(
-                    f"<testcase classname={quoteattr(self.flow_name + '.asserts')} "
-                    f"name={quoteattr(a['label'])}>{body}</testcase>"
-                )
-            transport = sum(s.errors.values())
-            if transport:
-                n_fail += 1
+                failed = f"failed {a['failed']} of {s.requests} requests" if a["failed"] else ""
+                outcome = "failure" if failed else "passed"
+                cases.append(JUnitCase(f"{self.flow_name}.asserts", a["label"], outcome, failed))
+            if sum(s.errors.values()):
                 msg = "; ".join(f"{k} x{v}" for k, v in sorted(s.errors.items()))
-                cases.append(
-                    f"<testcase classname={quoteattr(self.flow_name + '.requests')} "
-                    f"name={quoteattr(s.name + ': request completes')}>"
-                    f"<failure message={quoteattr(msg)}/></testcase>"
-                )
-        result: SloResult | None = slo.evaluate(self) if slo is not None else None
+                name = f"{s.name}: request completes"
+                cases.append(JUnitCase(f"{self.flow_name}.requests", name, "failure", msg))
         for v in result.verdicts if result else []:
-            body = "" if v.passed else f"<failure message={quoteattr(v.describe())}/>"
-            n_fail += 0 if v.passed else 1
-            cases.append(
-                f"<testcase classname={quoteattr(self.flow_name + '.slo')} "
-                f"name={quoteattr(v.objective)}>{body}</testcase>"
-            )
-        head = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites><testsuite '
-            f'name={quoteattr(self.flow_name)} tests="{len(cases)}" failures="{n_fail}" '
-            f'time="{self.elapsed_s:.3f}">'
-        )
-        return head + "".join(cases) + "</testsuite></testsuites>\n"
+            outcome, msg = ("passed", "") if v.passed else ("failure", v.describe())
+            cases.append(JUnitCase(f"{self.flow_name}.slo", v.objective, outcome, msg))
+        return junit_xml(self.flow_name, cases, seconds=self.elapsed_s)

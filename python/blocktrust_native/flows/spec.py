@@ -11,10 +11,12 @@ import json
 import os
 import re
 from collections.abc import Collection, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blocktrust_native.errors import FlowSpecError
+
+if TYPE_CHECKING:
+    from pathlib import Path  # imported where used: pathlib costs start-up time
 
 __all__ = ["BUILTINS", "FlowSpec"]
 
@@ -221,6 +223,8 @@ class FlowSpec:
     ) -> FlowSpec:
         """Reads a YAML (.yaml/.yml) or JSON spec; FlowSpecError names a bad file or place.
         `vars` gives variables values from the caller (see :meth:`from_dict`)."""
+        from pathlib import Path
+
         p = Path(path)
         return cls.from_dict(cls.read_document(p), base_dir=p.parent, vars=vars)
 
@@ -228,6 +232,8 @@ class FlowSpec:
     def read_document(path: str | os.PathLike[str]) -> Any:
         """The parsed document of a spec file, JSON by its suffix, else YAML, not yet checked
         (for callers that look at it before :meth:`from_dict`); FlowSpecError names the file."""
+        from pathlib import Path
+
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
@@ -259,6 +265,8 @@ class FlowSpec:
         run): each is set literally (never rendered as a template, keeping its JSON type) at
         the start of every iteration, replaces a ``vars:`` entry of the same name, and may name
         a variable the spec does not declare (every step can then refer to it)."""
+        from pathlib import Path
+
         given = _given_values(vars)
         if not isinstance(d, dict):
             raise FlowSpecError("spec: must be a mapping with 'steps'")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blocktrust_native.digest import keccak256
-from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractsConfig
+from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractEntry, ContractsConfig
 
 __all__ = ["EventDecoder", "LogDecoder", "event_signature", "event_topic"]
 
@@ -196,14 +196,16 @@ class EventDecoder:
 
 
 class LogDecoder:
-    """Knows the three contracts of a config: their addresses and their events by topic."""
+    """Knows the contracts a listener follows (name -> entry, or the three of a
+    :class:`ContractsConfig`): their addresses and their events by topic."""
 
-    def __init__(self, config: ContractsConfig) -> None:
+    def __init__(self, contracts: ContractsConfig | Mapping[str, ContractEntry]) -> None:
+        if isinstance(contracts, ContractsConfig):
+            contracts = {name: contracts.entry(name) for name in CONTRACT_NAMES}
         #: lower-case address -> contract name
         self.contracts: dict[str, str] = {}
         self._events: dict[tuple[str, str], EventDecoder] = {}
-        for name in CONTRACT_NAMES:
-            entry = config.entry(name)
+        for name, entry in contracts.items():
             address = entry.address.lower()
             self.contracts[address] = name
             for item in entry.abi:

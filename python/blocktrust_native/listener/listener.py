@@ -1,4 +1,9 @@
-"""The listener: follows the three contracts' logs into PostgreSQL, reorg-safe and resumable.
+"""The listener: follows contracts' logs into PostgreSQL, reorg-safe and resumable.
+
+It is given a :class:`~blocktrust_native.listener.subscription.Subscription`: the contracts, and
+the application's projection of their logs onto its own tables (a ``ContractsConfig`` stands for
+the three Blocktrust contracts and their projection, :mod:`blocktrust_native.listener.blocktrust`).
+Its own tables (:mod:`blocktrust_native.listener.schema`) are created when missing.
 
 Each poll, in one database transaction holding the checkpoint row:
 
@@ -12,8 +17,8 @@ Each poll, in one database transaction holding the checkpoint row:
 3. reads the range's last block, then ``eth_getLogs``; a range the provider refuses as too large
    (or an answer over the size cap) is halved, and successful ranges grow back;
 4. inserts the logs with ONE statement, idempotent on (chain id, tx hash, log index), updates the
-   domain tables from the rows actually inserted, stores the block hash and moves the checkpoint
-   with the lag in blocks and seconds that the monitor reads.
+   application's tables from the rows actually inserted (the projection), stores the block hash
+   and moves the checkpoint with the lag in blocks and seconds that the monitor reads.
 
 The range's last block is read before its logs, so a reorganisation in between leaves an old hash
 stored, which the next poll notices and rewinds; never new hashes over stale logs.
@@ -38,9 +43,10 @@ from blocktrust_native.errors import (
 )
 from blocktrust_native.jsonrpc import JsonRpcClient, Params
 from blocktrust_native.leader import Leader
-from blocktrust_native.listener import sql
-from blocktrust_native.listener.contracts import CONTRACT_NAMES, ContractsConfig
+from blocktrust_native.listener import blocktrust, schema, sql
+from blocktrust_native.listener.contracts import ContractsConfig
 from blocktrust_native.listener.events import LogDecoder
+from blocktrust_native.listener.subscription import Subscription
 from blocktrust_native.pool import Connection, Pool
 from blocktrust_native.workers import PollingThread
 
@@ -73,13 +79,15 @@ def _too_large(exc: Exception) -> bool:
 
 
 class Listener:
-    """Follows the contracts of ``config`` on ``rpc`` (a URL or a :class:`JsonRpcClient`) into
-    the database behind ``pool`` (see the module docstring).
+    """Follows the contracts of ``config`` (a :class:`Subscription`, or a
+    :class:`ContractsConfig` for the Blocktrust contracts) on ``rpc`` (a URL or a
+    :class:`JsonRpcClient`) into the database behind ``pool`` (see the module docstring).
 
     ``name`` tells checkpoints apart when several listeners share a database; ``start_block``
-    defaults to the config's smallest ``deployBlock`` (0 when absent). With ``leader=True``
+    defaults to the smallest ``deployBlock`` (0 when absent). With ``leader=True``
     (default) processes with the same chain and name elect one leader; the others' polls do
-    nothing until it goes away. ConfigError for bad
+    nothing until it goes away. ``create`` (default) creates the listener's tables when one is
+    missing (:func:`~blocktrust_native.listener.schema.create_schema`). ConfigError for bad
     settings, ChainIdMismatch when the config is for another chain, ChainConnectionError when
     the node cannot be reached.
     """
@@ -88,7 +96,7 @@ class Listener:
         self,
         pool: Pool,
         rpc: str | JsonRpcClient,
-        config: ContractsConfig,
+        config: Subscription | ContractsConfig,
         *,
         name: str = "blocktrust",
         confirmations: int = 0,
@@ -97,6 +105,7 @@ class Listener:
         max_range: int = 2000,
         start_block: int | None = None,
         leader: bool = True,
+        create: bool = True,
     ) -> None:
         if finality not in FINALITY_MODES:
             raise ConfigError(f"finality must be one of {', '.join(FINALITY_MODES)}: {finality!r}")
@@ -111,15 +120,21 @@ class Listener:
         self.pool, self.name = pool, name
         self.confirmations, self.finality, self.max_range = confirmations, finality, max_range
         self.rpc = rpc if isinstance(rpc, JsonRpcClient) else JsonRpcClient(rpc)
-        self.decoder = LogDecoder(config)
-        deployed = [config.entry(n).deploy_block or 0 for n in CONTRACT_NAMES]
-        self.start_block = min(deployed) if start_block is None else start_block
+        sub = blocktrust.subscription(config) if isinstance(config, ContractsConfig) else config
+        #: What this listener follows and how the application's tables follow its logs.
+        self.subscription = sub
+        self.decoder = LogDecoder(sub.contracts)
+        self.start_block = sub.start_block if start_block is None else start_block
+        self._insert_logs = sql.insert_logs(sub.projection)
+        self._after_events = [event for event, _ in sub.projection.after]
         self.chain_id = int(self.rpc.call("eth_chainId"), 16)
-        if config.chain_id is not None and config.chain_id != self.chain_id:
+        if sub.chain_id is not None and sub.chain_id != self.chain_id:
             raise ChainIdMismatch(
-                f"contracts config is for chain id {config.chain_id}, "
+                f"contracts config is for chain id {sub.chain_id}, "
                 f"{self.rpc.url} serves {self.chain_id}"
             )
+        if create and schema.missing_tables(pool):
+            schema.create_schema(pool)
         #: The eth_getLogs range in use (shrinks on refusals, grows back).
         self.range = max_range
         #: Reorganisations rewound since construction.
@@ -269,11 +284,15 @@ class Listener:
             if payload is None:  # the range's last block changed meanwhile: read it again
                 log.info("block %d changed while reading its logs; reading again", last)
                 return False
-            inserted, cancels = 0, []
+            inserted = 0
             if logs:
-                inserted, cancels = conn.execute(sql.INSERT_LOGS, (self.chain_id, payload))[0]
-            if cancels:
-                conn.execute(sql.CANCEL_IDENTITIES, (self.chain_id, json.dumps(cancels)))
+                params = (self.chain_id, payload, *self._after_events)
+                inserted, *after = conn.execute(self._insert_logs, params)[0]
+                for (_, statement), rows in zip(
+                    self.subscription.projection.after, after, strict=True
+                ):
+                    if rows:
+                        conn.execute(statement, (self.chain_id, json.dumps(rows)))
             last_ts = int(last_block["timestamp"], 16)
             conn.execute(
                 sql.SAVE_BLOCK,

@@ -1,30 +1,29 @@
-"""The listener's SQL (tables of validate_all_flows/embedded/migrations 003-007).
+"""The listener's SQL, on its own tables (:mod:`blocktrust_native.listener.schema`).
 
 A range's logs go in with ONE statement: the rows travel as one JSON document, inserts are
-idempotent on (chain_id, tx_hash, log_index), and the domain tables are updated in the same
-statement from the rows actually inserted (a replayed range changes nothing). Cancellations are
-the exception: a mint and the cancellation of the same identity may share a range, and one
-statement cannot update a row twice, so they follow in a second statement.
+idempotent on (chain_id, tx_hash, log_index), and the application's tables are updated in the
+same statement by its :class:`~blocktrust_native.listener.subscription.Projection`'s CTEs, from
+the rows actually inserted (a replayed range changes nothing). The projection's ``after``
+statements follow, for updates one statement cannot make (a row changed twice).
 """
 
 from __future__ import annotations
 
+from blocktrust_native.listener.subscription import Projection
+
 __all__ = [
-    "CANCEL_IDENTITIES",
     "CHECKPOINT",
     "DELETE_BLOCKS_FROM",
     "DELETE_EVENTS_FROM",
-    "INSERT_LOGS",
     "RECORD_REORG",
     "REWIND_CHECKPOINT",
     "SAVE_BLOCK",
     "SAVE_CHECKPOINT",
     "STORED_BLOCKS",
+    "insert_logs",
 ]
 
-# $1 chain id, $2 JSON array of rows; returns (inserted, [[tx_hash, tokenId] of inserted
-# IdentityCancelled rows]).
-INSERT_LOGS = """
+_INSERT = """
 WITH ins AS (
     INSERT INTO chain_events (chain_id, tx_hash, log_index, block_number, block_hash,
                               contract_address, contract_name, event_name, topics, data, args)
@@ -35,41 +34,21 @@ WITH ins AS (
          args jsonb)
     ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING
     RETURNING tx_hash, log_index, block_number, event_name, args
-), minted AS (
-    UPDATE identity_nfts n
-    SET token_id = (i.args->>'tokenId')::numeric, status = 'active', mint_tx_hash = i.tx_hash,
-        minted_block = i.block_number, updated_at = now()
-    FROM ins i
-    WHERE i.event_name = 'IdentityMinted' AND n.chain_id = $1
-      AND n.wallet_address = i.args->>'wallet' AND n.status = 'pending'
-    RETURNING 1
-), proved AS (
-    UPDATE proofs p SET log_index = i.log_index, block_number = i.block_number
-    FROM ins i
-    WHERE i.event_name = 'ProofRegistered' AND p.tx_hash = i.tx_hash
-    RETURNING 1
-), confirmed AS (
-    UPDATE failsafe_events f
-    SET log_index = i.log_index, block_number = i.block_number, status = 'confirmed',
-        confirmed_at = coalesce(f.confirmed_at, now())
-    FROM ins i
-    WHERE i.event_name = 'FailSafeTriggered' AND f.tx_hash = i.tx_hash AND f.chain_id = $1
-    RETURNING 1
-)
-SELECT count(*)::bigint,
-       coalesce(json_agg(json_build_array(tx_hash, args->>'tokenId'))
-                FILTER (WHERE event_name = 'IdentityCancelled' AND args IS NOT NULL), '[]')
-FROM ins
-"""
+)"""
 
-# $1 chain id, $2 JSON array of [tx_hash, tokenId].
-CANCEL_IDENTITIES = """
-UPDATE identity_nfts n
-SET status = 'cancelled', cancel_tx_hash = c->>0, cancelled_at = coalesce(n.cancelled_at, now()),
-    updated_at = now()
-FROM json_array_elements($2::json) AS c
-WHERE n.chain_id = $1 AND n.token_id = (c->>1)::numeric AND n.status <> 'cancelled'
-"""
+
+def insert_logs(projection: Projection) -> str:
+    """The statement that inserts a range's logs with ``projection``'s CTEs: $1 chain id, $2 JSON
+    array of rows, then one event name per ``projection.after`` entry. It returns (inserted,
+    then per ``after`` entry the JSON array of [tx_hash, args] of that event's inserted rows)."""
+    ctes = "".join(f",\n{c.strip()}" for c in projection.ctes)
+    after = "".join(
+        f",\n       coalesce(json_agg(json_build_array(tx_hash, args))\n"
+        f"                FILTER (WHERE event_name = ${3 + k} AND args IS NOT NULL), '[]')"
+        for k in range(len(projection.after))
+    )
+    return f"{_INSERT}{ctes}\nSELECT count(*)::bigint{after}\nFROM ins\n"
+
 
 SAVE_BLOCK = """
 INSERT INTO chain_blocks (chain_id, block_number, block_hash, parent_hash, block_timestamp)

@@ -168,7 +168,7 @@ class ChainWorker:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before retry number ``attempts + 1``: doubling, capped, with jitter."""
-        delay = min(self.backoff_cap, self.backoff_base * 2 ** min(attempts, 30))
+        delay = min(self.backoff_cap, self.backoff_base * 2.0 ** min(attempts, 30))
         return delay * (0.5 + random.random() / 2)  # jitter, not a secret
 
     def _run(self, kind: JobKind, job: Job) -> None:
@@ -247,7 +247,7 @@ class ChainWorker:
                 raise
             kind.finish(job, outcome)
             return
-        tx = self.txlog.sign_and_record(
+        signed = self.txlog.sign_and_record(
             kind.name,
             job.id,
             call,
@@ -256,8 +256,8 @@ class ChainWorker:
             label=label,
             mark_submitted=kind.submitted(job),
         )
-        self._send(tx, label)
-        self._wait(kind, job, tx)
+        self._send(signed, label)
+        self._wait(kind, job, signed)
 
     def _resend(self, kind: JobKind, job: Job, newest: RecordedTx) -> None:
         """Sends the newest unmined transaction again, or replaces it when it is stuck."""

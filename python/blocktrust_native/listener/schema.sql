@@ -1,15 +1,18 @@
--- 007 chain events: what the listener read from the contracts' logs, the block hashes it saw (to
--- detect reorganisations), the reorganisations it rewound, and its checkpoint and lag.
+-- The listener's tables: the logs it read, the block hashes it saw (to detect reorganisations),
+-- the reorganisations it rewound, and its checkpoint and lag. Installed by the library
+-- (blocktrust_native.listener.schema.create_schema, which Listener(create=True) calls); safe to
+-- run again and from several processes at once. Released text never changes: databases record
+-- its checksum (a migration that applies it); a change to these tables is a new file.
 
 -- One row per log; inserts are idempotent on (chain_id, tx_hash, log_index).
-CREATE TABLE chain_events (
+CREATE TABLE IF NOT EXISTS chain_events (
     chain_id         BIGINT NOT NULL CHECK (chain_id > 0),
     tx_hash          TEXT NOT NULL CHECK (tx_hash ~ '^0x[0-9a-f]{64}$'),
     log_index        INTEGER NOT NULL CHECK (log_index >= 0),
     block_number     BIGINT NOT NULL CHECK (block_number >= 0),
     block_hash       TEXT NOT NULL CHECK (block_hash ~ '^0x[0-9a-f]{64}$'),
     contract_address TEXT NOT NULL CHECK (contract_address ~ '^0x[0-9a-f]{40}$'),
-    -- 'IdentityNFT', 'ProofRegistry', 'FailSafe' and the decoded event, when known
+    -- the contract's name in the listener's configuration and the decoded event, when known
     contract_name    TEXT,
     event_name       TEXT,
     topics           TEXT[] NOT NULL CHECK (cardinality(topics) <= 4),
@@ -20,12 +23,13 @@ CREATE TABLE chain_events (
     PRIMARY KEY (chain_id, tx_hash, log_index)
 );
 
-CREATE INDEX chain_events_block_idx ON chain_events (chain_id, block_number);
-CREATE INDEX chain_events_name_idx ON chain_events (chain_id, event_name, block_number DESC);
+CREATE INDEX IF NOT EXISTS chain_events_block_idx ON chain_events (chain_id, block_number);
+CREATE INDEX IF NOT EXISTS chain_events_name_idx
+    ON chain_events (chain_id, event_name, block_number DESC);
 
 -- The hash of every block the listener processed (recent ones suffice): a stored hash that no
 -- longer matches the node's means a reorganisation; the listener rewinds to the common ancestor.
-CREATE TABLE chain_blocks (
+CREATE TABLE IF NOT EXISTS chain_blocks (
     chain_id         BIGINT NOT NULL CHECK (chain_id > 0),
     block_number     BIGINT NOT NULL CHECK (block_number >= 0),
     block_hash       TEXT NOT NULL CHECK (block_hash ~ '^0x[0-9a-f]{64}$'),
@@ -35,7 +39,7 @@ CREATE TABLE chain_blocks (
     PRIMARY KEY (chain_id, block_number)
 );
 
-CREATE TABLE chain_reorgs (
+CREATE TABLE IF NOT EXISTS chain_reorgs (
     id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     chain_id         BIGINT NOT NULL CHECK (chain_id > 0),
     listener         TEXT NOT NULL,
@@ -48,7 +52,7 @@ CREATE TABLE chain_reorgs (
 );
 
 -- Where each listener resumes after a restart, and how far behind the chain head it is.
-CREATE TABLE listener_checkpoints (
+CREATE TABLE IF NOT EXISTS listener_checkpoints (
     chain_id         BIGINT NOT NULL CHECK (chain_id > 0),
     listener         TEXT NOT NULL,
     -- first block not yet processed; the block before it has hash last_block_hash
