@@ -2,7 +2,7 @@
 
 from fix_anvil import anvil, as_account, bt, deployed, deployer
 from fix_pg import fresh_pg_dsn, pg_cluster, pg_dsn
-from fix_redis import own_redis, redis_server
+from fix_redis import own_redis, redis_sentinel, redis_server
 
 __all__ = [
     "anvil",
@@ -14,5 +14,6 @@ __all__ = [
     "own_redis",
     "pg_cluster",
     "pg_dsn",
+    "redis_sentinel",
     "redis_server",
 ]
