@@ -1,13 +1,24 @@
 // Redis client: URL parsing and redaction, cluster key slots (known answers from the Redis
-// Cluster spec), and a typed error when nothing listens. The server-facing behaviour is tested
-// from Python against a real redis-server (tests_py/test_ratelimit_redis.py).
+// Cluster spec), a typed error when nothing listens, and the shared pipelined connection under
+// 16 threads and a server killed and restarted (a redis-server of the test's own, so this runs
+// under ASan and UBSan too). The rest of the server-facing behaviour is tested from Python
+// (tests_py/test_ratelimit_redis.py).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "blocktrust/ratelimit_redis.hpp"
 #include "blocktrust/redis.hpp"
@@ -58,19 +69,82 @@ TEST(RedisCluster, KeySlotsFollowTheSpec) {
   EXPECT_EQ(redis::key_slot("rl:ns|{login:ann}"), redis::key_slot("login:ann"));
 }
 
-TEST(RedisClient, NothingListeningIsAConnectionError) {
-  // A port that was free a moment ago: bind, read it, close.
+namespace {
+
+// A port that was free a moment ago: bind, read it, close.
+int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+  EXPECT_GE(fd, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   socklen_t len = sizeof addr;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   ::close(fd);
-  redis::Config c =
-      redis::parse_url("redis://:pw@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+  return ntohs(addr.sin_port);
+}
+
+// Debian's redis-server in a temp dir on a free loopback port, no persistence.
+class TempRedis {
+ public:
+  TempRedis() : port_(free_port()) {
+    char dir[] = "/tmp/blocktrust-redis-cxx-XXXXXX";
+    if (::mkdtemp(dir) != nullptr) dir_ = dir;
+  }
+  ~TempRedis() {
+    kill();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  TempRedis(const TempRedis&) = delete;
+  TempRedis& operator=(const TempRedis&) = delete;
+
+  static bool available() { return std::filesystem::exists("/usr/bin/redis-server"); }
+
+  // Starts it and waits (30 s at most) until it answers PING.
+  bool start() {
+    const std::string port = std::to_string(port_);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
+              "127.0.0.1", "--dir", dir_.c_str(), "--save", "", "--appendonly", "no", "--logfile",
+              (dir_ + "/server.log").c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    redis::Config c = redis::parse_url(url());
+    c.timeout = redis::Millis(500);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        redis::Client probe(c);
+        if (probe.command({"PING"}).str == "PONG") return true;
+      } catch (const blocktrust::Error&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  void kill() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+  [[nodiscard]] std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+  std::string dir_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST(RedisClient, NothingListeningIsAConnectionError) {
+  redis::Config c = redis::parse_url("redis://:pw@127.0.0.1:" + std::to_string(free_port()));
   c.timeout = redis::Millis(500);
   redis::Client client(c);
   EXPECT_THROW((void)client.command({"PING"}), redis::ConnectionError);
@@ -89,4 +163,64 @@ TEST(RedisRateLimiter, RejectsRulesTheScriptCannotHoldExactly) {
        {rl::Algorithm::kGcra, rl::Algorithm::kSlidingWindow, rl::Algorithm::kFixedWindow}) {
     EXPECT_NE(rl::redis_script(a).find("redis.call('TIME')"), std::string::npos);
   }
+}
+
+TEST(RedisClient, ThreadsShareOnePipelineAndOutliveARestart) {
+  if (!TempRedis::available()) GTEST_SKIP() << "redis-server is not installed";
+  TempRedis server;
+  ASSERT_TRUE(server.start());
+  redis::Config c = redis::parse_url(server.url());
+  c.timeout = redis::Millis(2000);
+  redis::Client client(c);
+  constexpr int kThreads = 16;
+  constexpr int kEach = 300;
+  std::atomic<int> wrong{0};
+  auto count = [&](int t) {
+    for (int i = 1; i <= kEach; ++i) {
+      const redis::Reply r = client.command({"INCR", "k" + std::to_string(t)});
+      if (r.type != redis::Reply::Type::kInteger || r.integer != i) ++wrong;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(count, t);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);  // every reply went to its own caller, in order
+  redis::Stats s = client.stats();
+  EXPECT_EQ(s.requests, static_cast<std::uint64_t>(kThreads * kEach));
+  EXPECT_LT(s.writes, s.requests);  // requests that met a write in flight shared the next one
+  EXPECT_LE(s.connects, 1U);        // 16 threads gather on the first connection
+
+  // Kill the server under load: every call either answers or fails as a ConnectionError.
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::atomic<int> failed{0};
+  threads.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      while (!stop) {
+        try {
+          if (client.command({"PING"}).str == "PONG") ++answered;
+        } catch (const redis::ConnectionError&) {
+          ++failed;
+        }
+      }
+    });
+  }
+  auto wait_for = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
+  };
+  EXPECT_TRUE(wait_for([&] { return answered > 100; }));
+  server.kill();
+  EXPECT_TRUE(wait_for([&] { return failed > 0; }));
+  ASSERT_TRUE(server.start());  // same port, empty
+  const int before = answered;
+  EXPECT_TRUE(wait_for([&] { return answered > before + 100; }));
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_GE(client.stats().broken, 1U);
+  EXPECT_EQ(client.command({"INCR", "k0"}).integer, 1);  // the new server, empty
 }

@@ -124,6 +124,30 @@ def test_threads_sharing_one_connection_each_get_their_own_replies(
     assert client.stats()["connects"] == 1
 
 
+def test_concurrent_decisions_gather_on_one_connection_and_share_writes(
+    redis_server: TempRedis,
+) -> None:
+    client = RedisClient(redis_server.url)  # pool_size 4: a second connection only past 16
+    limiter = RedisRateLimiter(client, "1000000/hour", "fixed_window", namespace=ns())
+    barrier = threading.Barrier(8)
+
+    def run(t: int) -> None:
+        barrier.wait()
+        for i in range(300):
+            assert limiter.hit(f"k{(t * 300 + i) % 50}")
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = client.stats()
+    assert stats["requests"] >= 2400  # 2,400 decisions, plus the EVAL after the first NOSCRIPT
+    assert stats["connects"] == 1
+    # Requests that came while a write was answered went out together in the next one.
+    assert stats["writes"] < stats["requests"]
+
+
 # --- against the reference model, beside the in-process store (both in their own unit)
 
 RULESETS = ["3/second", "5/15minutes", "7/minute", "2/second;5/10seconds", "10/second;3/second"]

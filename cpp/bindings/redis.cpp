@@ -88,9 +88,11 @@ void register_redis(py::module_& m) {
             d["connects"] = s.connects;
             d["broken"] = s.broken;
             d["redirects"] = s.redirects;
+            d["requests"] = s.requests;
+            d["writes"] = s.writes;
             return d;
           },
-          "Pool counters: open, idle, connects, broken, redirects.")
+          "Pool counters: open, idle, connects, broken, redirects, requests, writes.")
       .def_property_readonly(
           "address",
           [](const redis::Client& c) {

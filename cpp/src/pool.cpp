@@ -121,6 +121,7 @@ struct PoolCore {
   void put_back(std::unique_ptr<PhysConn> c) noexcept {
     if (c->pid != ::getpid() || pid != ::getpid()) {
       c->abandon();  // forked child: the parent owns this socket and this pool's lock
+      (void)c.release();
       return;
     }
     bool discard = !c->ok() || c->dedicated;
@@ -263,6 +264,14 @@ Connection::~Connection() {
 
 void Connection::release() noexcept {
   if (conn_) {
+    if (conn_->pid != ::getpid()) {
+      // Leased before fork(): the parent owns the session (its statement may still run, holding
+      // `busy` in a thread this process does not have). Forget it without a word to the server.
+      conn_->abandon();
+      (void)conn_.release();  // leaked: its `busy` lock may be held by a thread not copied here
+      core_.reset();
+      return;
+    }
     // Misuse guard: a statement still running on another thread finishes before we return it.
     {
       std::lock_guard wait_idle(conn_->busy);
@@ -272,11 +281,17 @@ void Connection::release() noexcept {
   core_.reset();
 }
 
+bool Connection::inherited() const noexcept {
+  return conn_ && conn_->pid != ::getpid();
+}
+
 PhysConn& Connection::live() {
   if (!conn_) throw Error("the connection was already returned to the pool");
-  if (conn_->pid != ::getpid()) {
-    throw OperationalError("the connection was opened by the parent process before fork()", "08003",
-                           "");
+  if (inherited()) {
+    throw OperationalError(
+        "this connection was leased by the parent process before fork(); a child cannot use it "
+        "(release it, and acquire a connection in the child: the pool opens the child's own)",
+        "08003", "");
   }
   return *conn_;
 }
@@ -316,7 +331,8 @@ void Connection::keep_out_of_pool() {
 }
 
 void Connection::cancel() noexcept {
-  if (conn_) conn_->cancel();
+  // Never from a forked child: the cancel key is the parent's, so it would stop its statement.
+  if (conn_ && !inherited()) conn_->cancel();
 }
 
 TxStatus Connection::tx_status() const noexcept {
@@ -324,7 +340,7 @@ TxStatus Connection::tx_status() const noexcept {
 }
 
 void Connection::set_where(std::string where) {
-  if (!conn_) return;
+  if (!conn_ || inherited()) return;
   std::lock_guard lk(core_->mu);
   conn_->where = std::move(where);
 }
@@ -360,6 +376,28 @@ std::shared_ptr<PoolCore> make_core(const PoolConfig& cfg) {
   return core;
 }
 
+// In a forked child: the pool state the parent had at fork() time, taken without waiting (a
+// thread of the parent may have held the lock; that thread does not exist here). The parent's
+// idle sessions are dropped without a protocol message: their descriptors are closed in this
+// process only, so the parent keeps them and the server sees nothing.
+struct Inherited {
+  bool closed = false;
+  std::function<void(const LeakReport&)> leak_handler;
+};
+
+Inherited forget_parent_core(PoolCore& old) noexcept {
+  Inherited out;
+  std::unique_lock lk(old.mu, std::try_to_lock);
+  if (!lk.owns_lock()) return out;  // mid-update in the parent: leave it all alone
+  out.closed = old.closed;
+  try {
+    out.leak_handler = old.leak_handler;
+  } catch (...) {  // std::bad_alloc: the child just has no leak handler
+  }
+  for (auto& c : old.idle) c->abandon();
+  return out;
+}
+
 }  // namespace
 
 Pool::Pool(PoolConfig config) : config_(std::move(config)) {
@@ -381,14 +419,26 @@ Pool::~Pool() {
 
 std::shared_ptr<PoolCore> Pool::core() const {
   const int now = ::getpid();
+  // Whose core it is, not who claimed the swap: until the new core is in place every thread of
+  // a child must wait for it (never hand out the parent's connections meanwhile).
+  auto current = core_.load();
+  if (current && current->pid == now) return current;
   int seen = pid_.load(std::memory_order_acquire);
-  if (seen == now) return core_.load();
-  if (pid_.compare_exchange_strong(seen, now)) {
-    // First use in a forked child: abandon the parent's core without touching it (its lock may
-    // be held by a thread that does not exist here) and open our own connections.
-    auto old = core_.exchange(make_core(config_));
+  if (seen != now && pid_.compare_exchange_strong(seen, now)) {
+    // First use in a forked child (gunicorn's pre-fork workers): a core of our own, with no
+    // connection yet; the parent's one is dropped without a word to the server, and leaked (its
+    // maintainer thread does not exist here, so it cannot be destroyed).
+    Inherited from;
+    if (current) from = forget_parent_core(*current);
+    auto fresh = make_core(config_);
+    {
+      std::lock_guard lk(fresh->mu);
+      fresh->closed = from.closed;
+      fresh->leak_handler = std::move(from.leak_handler);
+    }
+    auto old = core_.exchange(fresh);
     new std::shared_ptr<PoolCore>(std::move(old));  // deliberately leaked
-    return core_.load();
+    return fresh;
   }
   for (;;) {
     auto c = core_.load();
@@ -599,6 +649,10 @@ CheckResult Pool::check(Millis timeout) {
 void Pool::close(Millis deadline) {
   auto core = core_.load();
   if (!core) return;
+  // A forked child that never used the pool: what there is belongs to the parent (closing it
+  // would send Terminate on the parent's sessions). Take the child's own, empty core and close
+  // that: later calls here see a closed pool, the parent sees nothing.
+  if (core->pid != ::getpid()) core = this->core();
   std::vector<std::unique_ptr<PhysConn>> to_close;
   {
     std::unique_lock lk(core->mu);

@@ -138,7 +138,11 @@ PhysConn::~PhysConn() {
 }
 
 void PhysConn::abandon() noexcept {
-  // The parent process still talks over this socket: never send Terminate, never PQfinish.
+  // The parent process still talks over this socket: never send Terminate (or a TLS
+  // close_notify), never PQfinish. Closing our copy of the descriptor says nothing to the server
+  // while the parent has it open, and lets the session end when the parent ends it. libpq's and
+  // libpqxx's memory for it is leaked on purpose (freeing it would speak on the socket).
+  if (raw != nullptr && PQsocket(raw) >= 0) (void)::close(PQsocket(raw));
   (void)handle_.release();
   cancel_ = nullptr;
   raw = nullptr;

@@ -40,7 +40,8 @@ struct PhysConn {
   void cancel() noexcept;
   /// Waits for notifications (see Connection::wait_notifications).
   std::vector<Notification> wait_notifications(Millis timeout);
-  /// In a forked child: forget the socket without telling the server (the parent owns it).
+  /// In a forked child: forget the session without telling the server (the parent owns it);
+  /// closes this process's copy of the descriptor only.
   void abandon() noexcept;
 
   PGconn* raw = nullptr;

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <limits>
 
@@ -261,6 +262,10 @@ RedisRateLimiter::RedisRateLimiter(std::shared_ptr<redis::Client> client, std::v
     }
     min_limit_ = std::min(min_limit_, r.limit);
   }
+  for (const std::string& a : rule_args_) redis::append_arg(rule_resp_, a);
+  header_ = '*';
+  header_ += std::to_string(6 + rule_args_.size());
+  header_ += "\r\n";
 }
 
 std::string RedisRateLimiter::redis_key(std::string_view key) const {
@@ -281,17 +286,31 @@ Decision RedisRateLimiter::run(std::string_view key, std::int64_t cost, bool con
   }
   const Script& sc = script(algorithm_);
   const std::string rkey = redis_key(key);
-  std::vector<std::string> args;
-  args.reserve(6 + rule_args_.size());
-  args.insert(args.end(), {"EVALSHA", sc.sha, "1", rkey, std::to_string(consume ? cost : -cost),
-                           fixed_now_us_ ? std::to_string(*fixed_now_us_) : std::string()});
-  args.insert(args.end(), rule_args_.begin(), rule_args_.end());
-  redis::Reply r = client_->command(args, rkey);
+  char cost_text[24];
+  const auto cost_end =
+      std::to_chars(cost_text, cost_text + sizeof cost_text, consume ? cost : -cost).ptr;
+  char now_text[24];
+  char* now_end = now_text;
+  if (fixed_now_us_)
+    now_end = std::to_chars(now_text, now_text + sizeof now_text, *fixed_now_us_).ptr;
+  // EVALSHA <sha> 1 <key> <cost> <now> <rule args>, straight into RESP.
+  auto request = [&](std::string_view verb, std::string_view body) {
+    std::string resp;
+    resp.reserve(64 + body.size() + rkey.size() + rule_resp_.size());
+    resp += header_;
+    redis::append_arg(resp, verb);
+    redis::append_arg(resp, body);
+    redis::append_arg(resp, "1");
+    redis::append_arg(resp, rkey);
+    redis::append_arg(resp, std::string_view(cost_text, cost_end - cost_text));
+    redis::append_arg(resp, std::string_view(now_text, now_end - now_text));
+    resp += rule_resp_;
+    return resp;
+  };
+  redis::Reply r = client_->command_resp(request("EVALSHA", sc.sha), rkey);
   if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
     // A fresh or restarted server: EVAL runs it once and caches it for the next EVALSHA.
-    args[0] = "EVAL";
-    args[1] = sc.text;
-    r = client_->command(args, rkey);
+    r = client_->command_resp(request("EVAL", sc.text), rkey);
   }
   if (r.is_error()) throw redis::ReplyError("Redis rate limit script failed: " + r.str);
   Decision d;

@@ -9,12 +9,16 @@
 Every network wait (connecting, waiting for a free connection, running a statement) releases the
 GIL. The ``*_async`` methods run the same calls on the pool's own worker threads, so the event loop
 never blocks and one pool serves both worlds.
+
+A pool made before ``fork()`` (gunicorn's pre-fork workers, ``multiprocessing``) works in the
+child: there it opens the child's own connections at first use and never speaks on the parent's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -300,8 +304,18 @@ class Pool:
         self._ops_executor: concurrent.futures.ThreadPoolExecutor | None = None
         # Close at interpreter exit even if the pool is never closed explicitly.
         self._finalizer = weakref.finalize(self, Pool._shutdown, self._native, [])
+        _POOLS.add(self)
         if wait:
             self._native.open_min(acquire_timeout)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child has none of the parent's threads: the worker threads of the
+        ``*_async`` methods are started afresh (the native pool opens the child's own
+        connections at its first use, and never touches the parent's)."""
+        self._lock = threading.Lock()
+        self._acq_executor = self._ops_executor = None
+        if self._finalizer.detach() is not None:
+            self._finalizer = weakref.finalize(self, Pool._shutdown, self._native, [])
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -469,3 +483,16 @@ def _cancelled_error() -> type[BaseException]:
 def _release_result(f: concurrent.futures.Future[Any]) -> None:
     if not f.cancelled() and f.exception() is None:
         f.result().release()
+
+
+# Every live pool, so a forked child (gunicorn's pre-fork workers) can drop the parent's threads.
+_POOLS: weakref.WeakSet[Pool] = weakref.WeakSet()
+
+
+def _reset_pools_in_child() -> None:
+    for pool in list(_POOLS):
+        pool._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pools_in_child)

@@ -13,11 +13,15 @@ write; default 2), ``pool_size`` (connections per node; default 4). Sentinel URL
 a clear error: name the current master, or use Cluster. A userinfo without ``:`` is taken as the
 password (Redis before ACLs had only passwords).
 
-Every call releases the GIL. Threads share the connections: commands that arrive while every
-connection is busy go out together in one write (pipelining), so do not send blocking commands
-(BLPOP, SUBSCRIBE) through it. A batch that finds its connection closed before any reply (a
-restarted server closes every old connection) is sent once more on a fresh one; any other failure
-raises :class:`RedisConnectionError`. Passwords never appear in reprs or messages.
+Every call releases the GIL. Threads share the connections, each one a pipeline: a command goes
+out at once if its connection has no write awaiting replies, else with every command queued
+meanwhile in one write as soon as the last reply of the previous one is read (callers gather on
+the first connection and spread to the next only past 16 queued), so the server and the client
+make one read and one write per batch. Do not send blocking commands (BLPOP, SUBSCRIBE) through
+it. Commands a restarted server closed a connection from before on, without answering anything
+after them, are sent once more on a fresh one; any other failure raises
+:class:`RedisConnectionError`. ``stats()`` counts connects, broken connections, redirects,
+requests and the writes that carried them. Passwords never appear in reprs or messages.
 """
 
 from __future__ import annotations

@@ -217,6 +217,8 @@ class Connection final {
   friend class Pool;
   Connection(std::shared_ptr<PoolCore> core, std::unique_ptr<PhysConn> conn) noexcept;
   PhysConn& live();
+  // Leased by the parent before this process was forked.
+  [[nodiscard]] bool inherited() const noexcept;
   std::shared_ptr<PoolCore> core_;
   std::unique_ptr<PhysConn> conn_;
 };

@@ -54,6 +54,8 @@ class RedisRateLimiter final {
   Algorithm algorithm_;
   std::string prefix_;
   std::vector<std::string> rule_args_;  // two numbers (us) per rule: see the script
+  std::string rule_resp_;               // the same as RESP bulk strings
+  std::string header_;                  // "*<argument count>\r\n"
   std::int64_t min_limit_ = 0;
   std::optional<std::int64_t> fixed_now_us_;
 };

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -91,14 +92,19 @@ struct Stats {
   std::uint64_t broken = 0;
   /// MOVED / ASK redirects followed.
   std::uint64_t redirects = 0;
+  /// Requests sent (a redirected one counts once per node it went to).
+  std::uint64_t requests = 0;
+  /// Writes that sent them: each holds every request queued on its connection meanwhile.
+  std::uint64_t writes = 0;
 };
 
-/// A thread-safe Redis client with `pool_size` connections per node. A caller that finds one free
-/// sends its command at once; callers that come while all are busy queue on one and go out
-/// together in its next write (pipelining: one read and one write per batch on both sides). A
-/// batch that finds a connection from before closed is sent once more on a fresh one (the server
-/// may have restarted in between); other failures throw ConnectionError. Not for blocking
-/// commands (BLPOP, SUBSCRIBE): they would hold up the commands queued behind them.
+/// A thread-safe Redis client with up to `pool_size` connections per node, each one pipeline
+/// shared by every caller: commands that arrive together go out in one write without waiting for
+/// earlier replies, and replies are handed back in order (one read and one write per batch on
+/// both sides). Callers gather on the first connection until it holds 16 requests, then spread.
+/// Requests a restarted server closed a connection from before on, without answering anything
+/// after them, are sent once more on a fresh one; other failures throw ConnectionError. Not for
+/// blocking commands (BLPOP, SUBSCRIBE): they would hold up the commands queued behind them.
 class Client final {
  public:
   /// Opens no connection yet; throws ConfigError for a bad config.
@@ -110,6 +116,8 @@ class Client final {
   /// Sends one command and returns its reply (error replies are returned, not thrown). `key`
   /// names the key the command touches, so a cluster client sends it to the node of its slot.
   [[nodiscard]] Reply command(const std::vector<std::string>& args, std::string_view key = {});
+  /// The same for one command already in RESP (built with append_command / append_arg).
+  [[nodiscard]] Reply command_resp(std::string_view resp, std::string_view key = {});
   /// Closes every idle connection (in-use ones close when returned).
   void close_idle();
   /// Pool counters.
@@ -122,6 +130,11 @@ class Client final {
   Config config_;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Appends a RESP array of `args` (a whole command) to `out`.
+void append_command(std::string& out, std::initializer_list<std::string_view> args);
+/// Appends one bulk string to `out` (after a `*<n>` header written by the caller).
+void append_arg(std::string& out, std::string_view arg);
 
 /// The cluster hash slot of a key (CRC16 of its hash tag, or of the whole key, modulo 16384).
 [[nodiscard]] int key_slot(std::string_view key) noexcept;

@@ -24,7 +24,7 @@ class Client:
     def close_idle(self) -> None:
         """Closes the idle connections."""
     def stats(self) -> dict[str, int]:
-        """Pool counters: open, idle, connects, broken, redirects."""
+        """Pool counters: open, idle, connects, broken, redirects, requests, writes."""
     @property
     def address(self) -> str: ...
     @property

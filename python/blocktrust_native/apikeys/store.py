@@ -169,6 +169,7 @@ class PgKeyStore:
         never be evicted again); the child's own thread starts at its first use of the store."""
         self._lock = threading.Lock()
         self._cache.clear()
+        self._used = set()  # the parent writes its own pending stamps
         self._epoch += 1
         self._listening = threading.Event()
         self._alive_at = 0.0
