@@ -1,6 +1,7 @@
 """PgKeyStore refuses a revoked key within seconds everywhere: also when its LISTEN session dies
-without a FIN (a proxy that stops forwarding it), and in a worker forked after the store was made
-(gunicorn's pre-fork model). Real PostgreSQL, started by the fixtures."""
+without a FIN (a proxy that stops forwarding it; a black hole in the kernel, which the TCP user
+timeout ends), and in a worker forked after the store was made (gunicorn's pre-fork model). Real
+PostgreSQL, started by the fixtures."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import urllib.parse
 
 import pytest
+from fix_blackhole import BlackHoleLink
 from fix_fork import Channel, Forked
 from fix_proxy import FreezingProxy
 
@@ -55,6 +57,33 @@ def test_a_revocation_is_seen_when_the_listen_session_dies_without_a_fin(fresh_p
             f"UPDATE {store.table} SET revoked_at = now() WHERE key_id = $1", (key.key_id,)
         )
         assert _wait_for(lambda: store.authenticate(key.token) is None, 10)
+
+
+def test_a_listen_session_in_a_black_hole_is_ended_by_the_user_timeout_and_replaced(
+    blackhole_link: BlackHoleLink, fresh_pg_dsn: str
+):
+    link = blackhole_link
+    codec = ApiKeyCodec("btk_test", SECRET)
+    # The DSN's own (short) TCP settings, so the test takes seconds, not the pool's 30 s.
+    dsn = link.dsn(link.dbname, keepalives_idle=1, keepalives_interval=1, tcp_user_timeout=2000)
+    with (
+        Pool(dsn, min_size=1, max_size=4) as pool,
+        Pool(fresh_pg_dsn, min_size=0, max_size=1) as admin,
+        PgKeyStore(pool, codec, liveness_interval=0.5) as store,
+    ):
+        assert _wait_for(store._listening.is_set, 10)
+        key = store.issue("client", "alice")
+        other = store.issue("client", "bob")
+        assert store.authenticate(key.token) is not None
+        assert link.hole(b"LISTEN") == 1  # the server vanishes for that session: no FIN, no RST
+        # The liveness round trip goes unanswered; the user timeout ends the session, and the
+        # store LISTENs again on a new one (without them it would wait some fifteen minutes).
+        assert _wait_for(lambda: link.count(b"LISTEN") == 2 and store._listening.is_set(), 20)
+        assert store.authenticate(other.token) is not None
+        admin.execute(
+            f"UPDATE {store.table} SET revoked_at = now() WHERE key_id = $1", (key.key_id,)
+        )
+        assert _wait_for(lambda: store.authenticate(key.token) is None, 5)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")

@@ -195,3 +195,55 @@ def test_tls_insecure_only_when_asked(tls_srv):
 def test_bad_ca_file_raises(tls_srv, tmp_path):
     with pytest.raises(ConfigError, match="ca_file"):
         http_request("GET", tls_srv.url + "/json", ca_file=str(tmp_path / "missing.pem"))
+
+
+def _read_head(conn) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def test_a_resend_is_counted_in_the_result():
+    # A redirect to the same origin reuses the kept-alive connection; the server reads the
+    # second request there and closes without a byte of answer: the GET is resent once on a
+    # fresh connection, and the result says so.
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        first, _ = listener.accept()
+        with first:
+            seen.append(_read_head(first).split(b"\r\n")[0])
+            first.sendall(b"HTTP/1.1 302 Found\r\nLocation: /second\r\nContent-Length: 0\r\n\r\n")
+            seen.append(_read_head(first).split(b"\r\n")[0])
+        second, _ = listener.accept()
+        with second:
+            seen.append(_read_head(second).split(b"\r\n")[0])
+            second.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        r = http_request(
+            "GET", f"http://127.0.0.1:{port}/first", follow_redirects=True, request_timeout=5
+        )
+    finally:
+        t.join(10)
+        listener.close()
+    assert (r["status"], r["body"], r["error"]) == (200, b"ok", "")
+    assert seen == [b"GET /first HTTP/1.1", b"GET /second HTTP/1.1", b"GET /second HTTP/1.1"]
+    assert r["retries"] == 1
+
+
+def test_no_resend_no_retries(srv):
+    r = http_request("GET", srv.url + "/json")
+    assert r["error"] == ""
+    assert r["retries"] == 0

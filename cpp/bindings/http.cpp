@@ -63,13 +63,15 @@ void register_http(py::module_& m) {
         d["body"] = py::bytes(res.body);
         d["error"] = res.error;
         d["latency_s"] = static_cast<double>(res.latency_ns) / 1e9;
+        d["retries"] = res.retries;
         return d;
       },
       py::arg("method"), py::arg("url"), py::arg("headers"), py::arg("body"),
       py::arg("connect_timeout"), py::arg("request_timeout"), py::arg("max_response_bytes"),
       py::arg("max_header_bytes"), py::arg("verify_tls"), py::arg("ca_file"),
       py::arg("follow_redirects"), py::arg("max_redirects"),
-      "One request on a fresh client; network failures are in result['error'].");
+      "One request on a fresh client; network failures are in result['error']; "
+      "result['retries'] counts resends.");
 }
 
 }  // namespace blocktrust::bindings

@@ -30,6 +30,36 @@ bool domain_match(const std::string& host, const std::string& domain) {
          host[host.size() - domain.size() - 1] == '.' && !is_ip(host);
 }
 
+// A small built-in part of the Public Suffix List (publicsuffix.org): the registry-run second
+// levels most used under the larger country domains, and well-known hosting suffixes whose
+// subdomains belong to different people. Space-separated, with a space at both ends.
+constexpr std::string_view kPublicSuffixes =
+    " ac.id ac.il ac.in ac.jp ac.kr ac.nz ac.th ac.uk ac.za ad.jp appspot.com asn.au"
+    " asso.fr azurewebsites.net blogspot.com cloudfront.net co.id co.il co.in co.jp co.kr"
+    " co.nz co.th co.uk co.za com.ar com.au com.br com.cn com.es com.fr com.hk com.mx"
+    " com.my com.pl com.sg com.tr com.tw com.ua ed.jp edu.au edu.br edu.cn edu.es edu.hk"
+    " edu.in edu.mx edu.my edu.sg edu.tr edu.tw firebaseapp.com firm.in fly.dev gen.in"
+    " gen.nz github.io gitlab.io go.id go.jp go.kr go.th gob.ar gob.es gob.mx gouv.fr"
+    " gov.au gov.br gov.cn gov.hk gov.il gov.in gov.my gov.pl gov.sg gov.tr gov.tw gov.ua"
+    " gov.uk gov.za govt.nz gr.jp herokuapp.com id.au in.th ind.in lg.jp ltd.uk me.uk"
+    " ne.jp ne.kr net.ar net.au net.br net.cn net.hk net.in net.mx net.my net.nz net.pl"
+    " net.sg net.tr net.tw net.ua net.uk net.za netlify.app nhs.uk nom.es onrender.com"
+    " or.id or.jp or.kr or.th org.ar org.au org.br org.cn org.es org.hk org.il org.in"
+    " org.mx org.my org.nz org.pl org.sg org.tr org.tw org.ua org.uk org.za pages.dev"
+    " plc.uk police.uk re.kr res.in s3.amazonaws.com sch.uk school.nz vercel.app web.app"
+    " web.id web.za workers.dev ";
+
+}  // namespace
+
+bool is_public_suffix(std::string_view domain) {
+  if (domain.empty() || domain.find('.') == std::string_view::npos) return true;
+  std::string word = " ";
+  word.append(domain).push_back(' ');
+  return kPublicSuffixes.find(word) != std::string_view::npos;
+}
+
+namespace {
+
 std::string request_path(const ParsedUrl& u) {
   auto path = u.target.substr(0, u.target.find_first_of("?#"));
   return path.empty() ? "/" : path;
@@ -179,9 +209,9 @@ void CookieJar::store(const ParsedUrl& from, std::string_view set_cookie, Clock:
   if (c.secure && !from.origin.tls) return;
   if (!domain_attr.empty()) {
     if (!domain_match(host, domain_attr)) return;  // another site's cookie: ignored
-    // Without a public suffix list, a single-label Domain (e.g. "com") is a host-only cookie of
-    // that very host, never a cookie for every name under it.
-    if (domain_attr.find('.') == std::string::npos || is_ip(host)) {
+    // RFC 6265 5.3 step 5: a Domain that is a public suffix ("com", "co.uk", "github.io") is a
+    // host-only cookie of that very host, never a cookie for every name under it.
+    if (is_public_suffix(domain_attr) || is_ip(host)) {
       if (domain_attr != host) return;
       domain_attr.clear();
     }

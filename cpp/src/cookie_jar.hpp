@@ -13,8 +13,8 @@
 namespace blocktrust::http {
 
 /// Cookies as a browser keeps them (RFC 6265 section 5): domain and host-only matching, path
-/// matching, Secure only over https, Max-Age (which wins) and Expires. No public suffix list:
-/// a Domain attribute must domain-match the host that set it, and a single-label one ("com") is
+/// matching, Secure only over https, Max-Age (which wins) and Expires. A Domain attribute must
+/// domain-match the host that set it, and one that is a public suffix (is_public_suffix) is
 /// accepted only from that very host, as host-only. Single-threaded.
 class CookieJar final {
  public:
@@ -43,6 +43,14 @@ class CookieJar final {
   std::vector<Cookie> cookies_;
   std::uint64_t next_order_ = 0;
 };
+
+/// Whether a Domain attribute names a public suffix, under which any one may register a name:
+/// every single label ("com", "localhost") and a built-in part of the Public Suffix List (the
+/// registry-run second levels of the larger country domains, e.g. "co.uk", "com.au", "co.jp",
+/// and well-known hosting suffixes such as "github.io", "herokuapp.com", "vercel.app"). Not
+/// covered: the rest of the list's ~9,000 rules, its wildcard and exception rules (*.ck,
+/// !www.ck) and its deeper entries (city.kawasaki.jp); a cookie for such a suffix is accepted.
+bool is_public_suffix(std::string_view domain);
 
 /// Parses a cookie date (RFC 6265 section 5.1.1, the lenient algorithm browsers use); false when
 /// it is not one.

@@ -31,7 +31,10 @@ def http_request(
 ) -> dict[str, Any]:
     """One request with the native client; failures are in ``result['error']`` (never raised).
 
-    Returns ``{status, headers, body, error, latency_s}``; ConfigError for a URL it cannot send.
+    Returns ``{status, headers, body, error, latency_s, retries}``; ConfigError for a URL it
+    cannot send. ``retries`` counts the resends: a GET, HEAD, OPTIONS, TRACE, PUT or DELETE whose
+    kept-alive connection (reused by a redirect to the same origin) closed before any byte of the
+    answer is sent once more on a fresh one; a POST or a PATCH never is.
     """
     return dict(
         _native.http_request(

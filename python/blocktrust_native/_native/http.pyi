@@ -15,4 +15,5 @@ def http_request(
     follow_redirects: bool,
     max_redirects: int,
 ) -> dict[str, Any]:
-    """One request on a fresh client; network failures are in result['error']."""
+    """One request on a fresh client; network failures are in result['error'];
+    result['retries'] counts resends."""
