@@ -74,16 +74,6 @@ std::pair<std::string, bool> wait_run(fl::FlowRun& run, const py::object& progre
 void register_flows(py::module_& m) {
   auto sub = m.def_submodule("flows", "Latency histograms and the flow runner.");
 
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const fl::FlowSpecError& e) {
-      set_python_error("FlowSpecError", e.what());
-    } catch (const fl::HistogramFormatError& e) {
-      set_python_error("HistogramFormatError", e.what());
-    }
-  });
-
   py::class_<fl::Histogram>(sub, "Histogram",
                             "HDR-style log-linear latency histogram (1 µs, 3 significant digits).")
       .def(py::init<>())

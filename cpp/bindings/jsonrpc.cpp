@@ -29,28 +29,10 @@ struct PyClient {
   PyClient(std::string url, rpc::ClientOptions o) : client(std::move(url), std::move(o)) {}
 };
 
-void raise_error(const py::object& err) {
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
-}
-
 }  // namespace
 
 void register_jsonrpc(py::module_& m) {
   auto sub = m.def_submodule("jsonrpc", "JSON-RPC 2.0 client (use blocktrust_native.jsonrpc).");
-
-  // Tried before the shared translator (pybind11 runs the newest first); others pass through.
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const rpc::JsonRpcError& e) {
-      py::object data = e.data().empty() ? py::object(py::none()) : py::object(py::str(e.data()));
-      raise_error(error_class("JsonRpcError")(e.what(), e.code(), e.message(), data));
-    } catch (const rpc::ChainConnectionError& e) {
-      py::object err = error_class("ChainConnectionError")(e.what());
-      err.attr("http_status") = e.http_status();
-      raise_error(err);
-    }
-  });
 
   py::class_<PyClient>(sub, "Client")
       .def(

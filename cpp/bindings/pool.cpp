@@ -342,34 +342,12 @@ const char* tx_name(pg::TxStatus s) {
   }
 }
 
-void raise_db(const char* cls, const pg::DatabaseError& e) {
-  py::object err = error_class(cls)(e.what(), e.sqlstate(), e.detail(), e.hint());
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
-}
-
 }  // namespace
 
 void register_pool(py::module_& parent) {
   PyDateTime_IMPORT;
   if (PyDateTimeAPI == nullptr) throw py::error_already_set();
   auto m = parent.def_submodule("pool", "Native PostgreSQL pool; use blocktrust_native.pool.");
-
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const pg::PoolTimeout& e) {
-      py::object err = error_class("PoolTimeout")(e.what(), e.waited());
-      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
-    } catch (const pg::PoolClosed& e) {
-      set_python_error("PoolClosed", e.what());
-    } catch (const pg::IntegrityError& e) {
-      raise_db("IntegrityError", e);
-    } catch (const pg::OperationalError& e) {
-      raise_db("OperationalError", e);
-    } catch (const pg::DatabaseError& e) {
-      raise_db("DatabaseError", e);
-    }
-  });
 
   py::class_<PyConn, std::unique_ptr<PyConn, NoGilDelete<PyConn>>>(
       m, "Connection", "A leased connection; release() returns it to the pool.")
