@@ -100,9 +100,7 @@ void register_flows(py::module_& m) {
       .def(
           py::init([](const std::string& flow_json, const std::string& base_url, int vus,
                       std::int64_t iterations, double duration, double ramp_up, double rate,
-                      int threads, int max_failures, double connect_timeout, double request_timeout,
-                      std::uint64_t max_response_bytes, std::uint32_t max_header_bytes,
-                      bool verify_tls, const std::string& ca_file, int max_redirects) {
+                      int threads, int max_failures, const http::HttpOptions& http) {
             fl::RunOptions o;
             o.base_url = base_url;
             o.vus = vus;
@@ -112,15 +110,13 @@ void register_flows(py::module_& m) {
             o.rate = rate;
             o.threads = threads;
             o.max_failures = max_failures;
-            o.http = http_options(connect_timeout, request_timeout, max_response_bytes,
-                                  max_header_bytes, verify_tls, ca_file, false, max_redirects);
+            o.http = http;
+            o.http.follow_redirects = false;  // each step has its own follow_redirects
             return std::make_unique<fl::FlowRun>(flow_json, std::move(o));
           }),
           py::arg("flow_json"), py::arg("base_url"), py::arg("vus"), py::arg("iterations"),
           py::arg("duration"), py::arg("ramp_up"), py::arg("rate"), py::arg("threads"),
-          py::arg("max_failures"), py::arg("connect_timeout"), py::arg("request_timeout"),
-          py::arg("max_response_bytes"), py::arg("max_header_bytes"), py::arg("verify_tls"),
-          py::arg("ca_file"), py::arg("max_redirects"))
+          py::arg("max_failures"), py::arg("http"))
       .def("start", &fl::FlowRun::start, "Starts the worker threads.")
       .def("cancel", &fl::FlowRun::cancel, py::call_guard<py::gil_scoped_release>(),
            "Stops the run; wait() then returns the partial report (thread-safe).")

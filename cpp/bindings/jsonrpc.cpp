@@ -4,7 +4,6 @@
 
 #include <pybind11/stl.h>
 
-#include <cmath>
 #include <mutex>
 
 #include "bindings.hpp"
@@ -14,13 +13,6 @@ namespace blocktrust::bindings {
 namespace {
 
 namespace rpc = blocktrust::jsonrpc;
-
-std::int64_t to_ms(double seconds, const char* what) {
-  if (!std::isfinite(seconds) || seconds <= 0 || seconds > 86400.0) {
-    throw ConfigError(std::string(what) + " must be a positive number of seconds (at most a day)");
-  }
-  return static_cast<std::int64_t>(std::ceil(seconds * 1000.0));
-}
 
 // The core client is not thread-safe; Python threads may share one object, so calls take turns.
 struct PyClient {
@@ -36,23 +28,14 @@ void register_jsonrpc(py::module_& m) {
 
   py::class_<PyClient>(sub, "Client")
       .def(
-          py::init([](const std::string& url, double connect_timeout, double request_timeout,
-                      std::uint64_t max_response_bytes, bool verify_tls, const std::string& ca_file,
+          py::init([](const std::string& url, const http::HttpOptions& options,
                       const std::vector<std::pair<std::string, std::string>>& headers) {
             rpc::ClientOptions o;
-            o.http.connect_timeout_ms = to_ms(connect_timeout, "connect_timeout");
-            o.http.request_timeout_ms = to_ms(request_timeout, "request_timeout");
-            if (max_response_bytes == 0) throw ConfigError("max_response_bytes must be positive");
-            o.http.max_response_bytes = max_response_bytes;
-            o.http.verify_peer = verify_tls;
-            o.http.ca_file = ca_file;
+            o.http = options;
             for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
             return std::make_unique<PyClient>(url, std::move(o));
           }),
-          py::arg("url"), py::arg("connect_timeout") = 5.0, py::arg("request_timeout") = 30.0,
-          py::arg("max_response_bytes") = std::uint64_t{256} << 20, py::arg("verify_tls") = true,
-          py::arg("ca_file") = "",
-          py::arg("headers") = std::vector<std::pair<std::string, std::string>>{})
+          py::arg("url"), py::arg("options"), py::arg("headers"))
       .def(
           "call",
           [](PyClient& self, const std::string& method, const std::string& params_json) {
@@ -97,6 +80,10 @@ void register_jsonrpc(py::module_& m) {
           "url", [](const PyClient& self) { return self.client.url(); },
           "The endpoint without its secrets.");
 
+  sub.def(
+      "default_options", [] { return rpc::ClientOptions{}.http; },
+      "The transport settings a client uses unless given others (a larger response cap than "
+      "HttpOptions(): a wide eth_getLogs answers tens of megabytes).");
   sub.def("redact_url", &rpc::redact_url, py::arg("url"),
           "The URL reduced to scheme, host and port.");
 }

@@ -6,6 +6,7 @@
 #include <datetime.h>
 
 #include <charconv>
+#include <optional>
 #include <cstdlib>
 #include <unordered_map>
 
@@ -291,6 +292,50 @@ pg::Millis millis(double seconds, const char* name) {
   return pg::Millis(static_cast<long long>(seconds * 1000.0 + 0.5));
 }
 
+double seconds(pg::Millis ms) { return static_cast<double>(ms.count()) / 1000.0; }
+
+// An optional duration: None (or 0) is off.
+py::object optional_seconds(pg::Millis ms) {
+  return ms.count() == 0 ? py::object(py::none()) : py::object(py::float_(seconds(ms)));
+}
+pg::Millis optional_millis(const std::optional<double>& s, const char* name) {
+  return s ? millis(*s, name) : pg::Millis(0);
+}
+py::object optional_text(const std::string& s) {
+  return s.empty() ? py::object(py::none()) : py::object(py::str(s));
+}
+
+std::size_t size(long long n, const char* name) {
+  if (n < 0) throw blocktrust::ConfigError(std::string("pool: ") + name + " must not be negative");
+  return static_cast<std::size_t>(n);
+}
+
+pg::PoolConfig make_config(long long min_size, long long max_size, double acquire_timeout,
+                           long long max_waiting, const std::optional<double>& max_lifetime,
+                           const std::optional<double>& idle_timeout, double validation_threshold,
+                           const std::optional<double>& leak_threshold,
+                           const std::optional<double>& statement_timeout,
+                           const std::optional<std::string>& application_name, int connect_timeout,
+                           bool pgbouncer, long long statement_cache_size,
+                           double maintenance_interval) {
+  pg::PoolConfig c;
+  c.min_size = size(min_size, "min_size");
+  c.max_size = size(max_size, "max_size");
+  c.acquire_timeout = millis(acquire_timeout, "acquire_timeout");
+  c.max_waiting = size(max_waiting, "max_waiting");
+  c.max_lifetime = optional_millis(max_lifetime, "max_lifetime");
+  c.idle_timeout = optional_millis(idle_timeout, "idle_timeout");
+  c.validation_threshold = millis(validation_threshold, "validation_threshold");
+  c.leak_threshold = optional_millis(leak_threshold, "leak_threshold");
+  c.statement_timeout = optional_millis(statement_timeout, "statement_timeout");
+  c.application_name = application_name.value_or("");
+  c.connect_timeout = connect_timeout;
+  c.pgbouncer = pgbouncer;
+  c.statement_cache_size = size(statement_cache_size, "statement_cache_size");
+  c.maintenance_interval = millis(maintenance_interval, "maintenance_interval");
+  return c;
+}
+
 // The binding's lease: the native lease plus the row count of its last statement.
 struct PyConn {
   pg::Connection conn;
@@ -348,6 +393,64 @@ void register_pool(py::module_& parent) {
   PyDateTime_IMPORT;
   if (PyDateTimeAPI == nullptr) throw py::error_already_set();
   auto m = parent.def_submodule("pool", "Native PostgreSQL pool; use blocktrust_native.pool.");
+
+  const pg::PoolConfig d{};  // the defaults, from the C++ struct only
+  py::class_<pg::PoolConfig>(
+      m, "PoolConfig",
+      "Settings of a Pool (seconds; None or 0 switches an optional feature off); immutable.")
+      .def(py::init(&make_config), py::kw_only(), py::arg("min_size") = d.min_size,
+           py::arg("max_size") = d.max_size, py::arg("acquire_timeout") = seconds(d.acquire_timeout),
+           py::arg("max_waiting") = d.max_waiting,
+           py::arg("max_lifetime") = optional_seconds(d.max_lifetime),
+           py::arg("idle_timeout") = optional_seconds(d.idle_timeout),
+           py::arg("validation_threshold") = seconds(d.validation_threshold),
+           py::arg("leak_threshold") = optional_seconds(d.leak_threshold),
+           py::arg("statement_timeout") = optional_seconds(d.statement_timeout),
+           py::arg("application_name") = optional_text(d.application_name),
+           py::arg("connect_timeout") = d.connect_timeout, py::arg("pgbouncer") = d.pgbouncer,
+           py::arg("statement_cache_size") = d.statement_cache_size,
+           py::arg("maintenance_interval") = seconds(d.maintenance_interval))
+      .def_readonly("min_size", &pg::PoolConfig::min_size,
+                    "Connections the maintainer keeps open (idle or in use).")
+      .def_readonly("max_size", &pg::PoolConfig::max_size,
+                    "Hard cap on open connections, including ones being opened.")
+      .def_property_readonly(
+          "acquire_timeout", [](const pg::PoolConfig& c) { return seconds(c.acquire_timeout); },
+          "Seconds acquire() waits before PoolTimeout.")
+      .def_readonly("max_waiting", &pg::PoolConfig::max_waiting,
+                    "Callers allowed to wait at once; beyond that acquire() fails fast (0: no cap).")
+      .def_property_readonly(
+          "max_lifetime", [](const pg::PoolConfig& c) { return optional_seconds(c.max_lifetime); },
+          "A connection is closed after this age, minus a random up to 10% (None: never).")
+      .def_property_readonly(
+          "idle_timeout", [](const pg::PoolConfig& c) { return optional_seconds(c.idle_timeout); },
+          "An idle connection above min_size is closed after this long (None: never).")
+      .def_property_readonly(
+          "validation_threshold",
+          [](const pg::PoolConfig& c) { return seconds(c.validation_threshold); },
+          "A connection idle longer than this gets a round trip before it is handed out.")
+      .def_property_readonly(
+          "leak_threshold",
+          [](const pg::PoolConfig& c) { return optional_seconds(c.leak_threshold); },
+          "Warn when a connection is held longer (None: off).")
+      .def_property_readonly(
+          "statement_timeout",
+          [](const pg::PoolConfig& c) { return optional_seconds(c.statement_timeout); },
+          "Server-side statement_timeout of every session (None: the server's).")
+      .def_property_readonly(
+          "application_name",
+          [](const pg::PoolConfig& c) { return optional_text(c.application_name); },
+          "application_name in pg_stat_activity (None: the DSN's, else 'blocktrust_native').")
+      .def_readonly("connect_timeout", &pg::PoolConfig::connect_timeout,
+                    "libpq connect_timeout in seconds.")
+      .def_readonly("pgbouncer", &pg::PoolConfig::pgbouncer,
+                    "PgBouncer transaction pooling: no server-side prepared statements.")
+      .def_readonly("statement_cache_size", &pg::PoolConfig::statement_cache_size,
+                    "Prepared statements cached per connection.")
+      .def_property_readonly(
+          "maintenance_interval",
+          [](const pg::PoolConfig& c) { return seconds(c.maintenance_interval); },
+          "How often the maintainer wakes up (seconds).");
 
   py::class_<PyConn, std::unique_ptr<PyConn, NoGilDelete<PyConn>>>(
       m, "Connection", "A leased connection; release() returns it to the pool.")
@@ -429,35 +532,12 @@ void register_pool(py::module_& parent) {
 
   py::class_<pg::Pool, std::unique_ptr<pg::Pool, NoGilDelete<pg::Pool>>>(
       m, "Pool", "A thread-safe PostgreSQL connection pool.")
-      .def(py::init([](const std::string& dsn, std::size_t min_size, std::size_t max_size,
-                       double acquire_timeout, std::size_t max_waiting, double max_lifetime,
-                       double idle_timeout, double validation_threshold, double leak_threshold,
-                       double statement_timeout, const std::string& application_name,
-                       int connect_timeout, bool pgbouncer, std::size_t statement_cache_size,
-                       double maintenance_interval) {
-             pg::PoolConfig c;
+      .def(py::init([](const std::string& dsn, const pg::PoolConfig& config) {
+             pg::PoolConfig c = config;
              c.dsn = dsn;
-             c.min_size = min_size;
-             c.max_size = max_size;
-             c.acquire_timeout = millis(acquire_timeout, "acquire_timeout");
-             c.max_waiting = max_waiting;
-             c.max_lifetime = millis(max_lifetime, "max_lifetime");
-             c.idle_timeout = millis(idle_timeout, "idle_timeout");
-             c.validation_threshold = millis(validation_threshold, "validation_threshold");
-             c.leak_threshold = millis(leak_threshold, "leak_threshold");
-             c.statement_timeout = millis(statement_timeout, "statement_timeout");
-             c.application_name = application_name;
-             c.connect_timeout = connect_timeout;
-             c.pgbouncer = pgbouncer;
-             c.statement_cache_size = statement_cache_size;
-             c.maintenance_interval = millis(maintenance_interval, "maintenance_interval");
              return std::unique_ptr<pg::Pool, NoGilDelete<pg::Pool>>(new pg::Pool(std::move(c)));
            }),
-           py::arg("dsn"), py::arg("min_size"), py::arg("max_size"), py::arg("acquire_timeout"),
-           py::arg("max_waiting"), py::arg("max_lifetime"), py::arg("idle_timeout"),
-           py::arg("validation_threshold"), py::arg("leak_threshold"), py::arg("statement_timeout"),
-           py::arg("application_name"), py::arg("connect_timeout"), py::arg("pgbouncer"),
-           py::arg("statement_cache_size"), py::arg("maintenance_interval"))
+           py::arg("dsn"), py::arg("config"))
       .def(
           "acquire",
           [](pg::Pool& self, const py::object& timeout) {

@@ -2,6 +2,8 @@
 from collections.abc import Callable
 from typing import Any
 
+from blocktrust_native._native.http import HttpOptions
+
 class Histogram:
     """HDR-style log-linear latency histogram (1 µs, 3 significant digits)."""
 
@@ -42,13 +44,7 @@ class FlowRun:
         rate: float,
         threads: int,
         max_failures: int,
-        connect_timeout: float,
-        request_timeout: float,
-        max_response_bytes: int,
-        max_header_bytes: int,
-        verify_tls: bool,
-        ca_file: str,
-        max_redirects: int,
+        http: HttpOptions,
     ) -> None: ...
     def start(self) -> None:
         """Starts the worker threads."""
