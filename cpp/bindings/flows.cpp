@@ -1,5 +1,5 @@
 // blocktrust_native._native.flows: thin bindings of the histogram and the flow runner. Every wait
-// releases the GIL; the GIL is taken back only for progress callbacks and to notice Ctrl-C.
+// releases the GIL; the waiting loop (progress callbacks, Ctrl-C) is Python's FlowRun.wait.
 #include "blocktrust/flows.hpp"
 
 #include <pybind11/stl.h>
@@ -24,49 +24,6 @@ py::dict progress_dict(const fl::Progress& p) {
   d["failed_requests"] = p.failed_requests;
   d["active"] = p.active;
   return d;
-}
-
-// Runs to the end (or Ctrl-C / a failing callback), calling `progress` every `interval` seconds.
-std::pair<std::string, bool> wait_run(fl::FlowRun& run, const py::object& progress,
-                                      double interval) {
-  using namespace std::chrono;
-  bool interrupted = false;
-  auto next_tick =
-      steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(interval));
-  for (;;) {
-    bool done;
-    {
-      py::gil_scoped_release release;
-      done = run.wait_for(milliseconds(100));
-    }
-    if (done) break;
-    if (PyErr_CheckSignals() != 0) {
-      if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) throw py::error_already_set();
-      PyErr_Clear();  // Ctrl-C: stop cleanly and hand back the partial report
-      interrupted = true;
-      run.cancel();
-      continue;
-    }
-    if (!progress.is_none() && steady_clock::now() >= next_tick) {
-      next_tick += duration_cast<steady_clock::duration>(duration<double>(interval));
-      py::object keep_going;
-      try {
-        keep_going = progress(progress_dict(run.progress()));
-      } catch (...) {
-        run.cancel();
-        py::gil_scoped_release release;
-        (void)run.wait_for(hours(1));
-        throw;
-      }
-      if (!keep_going.is_none() && !keep_going.cast<bool>()) run.cancel();
-    }
-  }
-  std::string report;
-  {
-    py::gil_scoped_release release;
-    report = run.report_json();
-  }
-  return {report, interrupted};
 }
 
 }  // namespace
@@ -97,34 +54,40 @@ void register_flows(py::module_& m) {
           py::arg("data"), "Rebuilds a histogram from to_bytes(); HistogramFormatError if bad.");
 
   py::class_<fl::FlowRun>(sub, "FlowRun", "One run of a compiled flow.")
-      .def(
-          py::init([](const std::string& flow_json, const std::string& base_url, int vus,
-                      std::int64_t iterations, double duration, double ramp_up, double rate,
-                      int threads, int max_failures, const http::HttpOptions& http) {
-            fl::RunOptions o;
-            o.base_url = base_url;
-            o.vus = vus;
-            o.iterations = iterations;
-            o.duration_s = duration;
-            o.ramp_up_s = ramp_up;
-            o.rate = rate;
-            o.threads = threads;
-            o.max_failures = max_failures;
-            o.http = http;
-            o.http.follow_redirects = false;  // each step has its own follow_redirects
-            return std::make_unique<fl::FlowRun>(flow_json, std::move(o));
-          }),
-          py::arg("flow_json"), py::arg("base_url"), py::arg("vus"), py::arg("iterations"),
-          py::arg("duration"), py::arg("ramp_up"), py::arg("rate"), py::arg("threads"),
-          py::arg("max_failures"), py::arg("http"))
+      .def(py::init([](const std::string& flow_json, const std::string& base_url, int vus,
+                       std::int64_t iterations, double duration, double ramp_up, double rate,
+                       int threads, int max_failures, const http::HttpOptions& http) {
+             fl::RunOptions o;
+             o.base_url = base_url;
+             o.vus = vus;
+             o.iterations = iterations;
+             o.duration_s = duration;
+             o.ramp_up_s = ramp_up;
+             o.rate = rate;
+             o.threads = threads;
+             o.max_failures = max_failures;
+             o.http = http;
+             o.http.follow_redirects = false;  // each step has its own follow_redirects
+             return std::make_unique<fl::FlowRun>(flow_json, std::move(o));
+           }),
+           py::arg("flow_json"), py::arg("base_url"), py::arg("vus"), py::arg("iterations"),
+           py::arg("duration"), py::arg("ramp_up"), py::arg("rate"), py::arg("threads"),
+           py::arg("max_failures"), py::arg("http"))
       .def("start", &fl::FlowRun::start, "Starts the worker threads.")
       .def("cancel", &fl::FlowRun::cancel, py::call_guard<py::gil_scoped_release>(),
            "Stops the run; wait() then returns the partial report (thread-safe).")
       .def(
           "progress", [](const fl::FlowRun& r) { return progress_dict(r.progress()); },
           "Counters so far.")
-      .def("wait", &wait_run, py::arg("progress"), py::arg("interval"),
-           "Waits for the end; returns (report JSON, interrupted by Ctrl-C).");
+      .def(
+          "wait_for",
+          [](fl::FlowRun& r, double timeout) {
+            return r.wait_for(std::chrono::milliseconds(static_cast<std::int64_t>(timeout * 1000)));
+          },
+          py::arg("timeout"), py::call_guard<py::gil_scoped_release>(),
+          "Waits up to `timeout` seconds for the end; True when the run has ended.")
+      .def("report_json", &fl::FlowRun::report_json, py::call_guard<py::gil_scoped_release>(),
+           "The report as JSON text; waits for the end.");
 }
 
 }  // namespace blocktrust::bindings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +42,36 @@ class FlowRun:
         """Blocks until the end; `progress(dict)` is called every `interval` s (return False to
         cancel). Ctrl-C cancels and returns the partial report (``report.interrupted``)."""
         if self._report is None:
-            text, interrupted = self._native.wait(progress, interval)
+            interrupted = self._wait(progress, interval)
+            text = self._native.report_json()
             self._report = Report(
                 json.loads(text), flow_name=self._spec.name, interrupted=interrupted
             )
         return self._report
+
+    def _wait(self, progress: ProgressFn | None, interval: float) -> bool:
+        """Waits for the end (the native wait releases the GIL, 100 ms at a time); True when
+        Ctrl-C cancelled the run. A progress callback that raises cancels the run, which is
+        waited for before the exception goes on."""
+        interrupted = False
+        next_tick = time.monotonic() + interval
+        while True:
+            try:
+                if self._native.wait_for(0.1):
+                    return interrupted
+                if progress is not None and time.monotonic() >= next_tick:
+                    next_tick += interval
+                    try:
+                        keep_going = progress(self.progress())
+                    except BaseException:
+                        self._native.cancel()
+                        self._native.wait_for(3600.0)
+                        raise
+                    if keep_going is not None and not keep_going:
+                        self._native.cancel()
+            except KeyboardInterrupt:
+                interrupted = True  # stop cleanly and hand back the partial report
+                self._native.cancel()
 
 
 def start_flow(
