@@ -15,15 +15,16 @@ namespace blocktrust::bindings {
 std::int64_t timeout_ms(double seconds, const char* what) {
   if (!std::isfinite(seconds) || seconds <= 0 ||
       seconds * 1000.0 > static_cast<double>(http::kMaxTimeoutMs)) {
-    throw ConfigError(std::string(what) +
-                      " must be a positive number of seconds (at most 7 days)");
+    throw ConfigError(std::string(what) + " must be a positive number of seconds (at most 7 days)");
   }
   return static_cast<std::int64_t>(std::ceil(seconds * 1000.0));
 }
 
 namespace {
 
-double seconds(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+double seconds(std::int64_t ms) {
+  return static_cast<double>(ms) / 1000.0;
+}
 
 http::HttpOptions make_options(double connect_timeout, double request_timeout,
                                std::uint64_t max_response_bytes, std::uint32_t max_header_bytes,
@@ -44,7 +45,8 @@ http::HttpOptions make_options(double connect_timeout, double request_timeout,
 
 std::string repr(const http::HttpOptions& o) {
   std::string ca = o.ca_file.empty() ? "None" : std::string(py::repr(py::str(o.ca_file)));
-  return "HttpOptions(connect_timeout=" + std::string(py::repr(py::float_(seconds(o.connect_timeout_ms)))) +
+  return "HttpOptions(connect_timeout=" +
+         std::string(py::repr(py::float_(seconds(o.connect_timeout_ms)))) +
          ", request_timeout=" + std::string(py::repr(py::float_(seconds(o.request_timeout_ms)))) +
          ", max_response_bytes=" + std::to_string(o.max_response_bytes) +
          ", max_header_bytes=" + std::to_string(o.max_header_bytes) +

@@ -27,15 +27,14 @@ void register_jsonrpc(py::module_& m) {
   auto sub = m.def_submodule("jsonrpc", "JSON-RPC 2.0 client (use blocktrust_native.jsonrpc).");
 
   py::class_<PyClient>(sub, "Client")
-      .def(
-          py::init([](const std::string& url, const http::HttpOptions& options,
-                      const std::vector<std::pair<std::string, std::string>>& headers) {
-            rpc::ClientOptions o;
-            o.http = options;
-            for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
-            return std::make_unique<PyClient>(url, std::move(o));
-          }),
-          py::arg("url"), py::arg("options"), py::arg("headers"))
+      .def(py::init([](const std::string& url, const http::HttpOptions& options,
+                       const std::vector<std::pair<std::string, std::string>>& headers) {
+             rpc::ClientOptions o;
+             o.http = options;
+             for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
+             return std::make_unique<PyClient>(url, std::move(o));
+           }),
+           py::arg("url"), py::arg("options"), py::arg("headers"))
       .def(
           "call",
           [](PyClient& self, const std::string& method, const std::string& params_json) {
