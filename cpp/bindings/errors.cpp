@@ -46,7 +46,11 @@ struct Translation {
 
 template <class T>
 bool is_a(const Error& e) {
-  return dynamic_cast<const T*>(&e) != nullptr;
+  if constexpr (std::is_same_v<T, Error>) {
+    return true;  // the root: every caught error is one
+  } else {
+    return dynamic_cast<const T*>(&e) != nullptr;
+  }
 }
 
 py::object message_only(const Error& e, const py::object& cls) {

@@ -68,17 +68,18 @@ bool same(const http::HttpOptions& a, const http::HttpOptions& b) {
 void register_http(py::module_& m) {
   auto sub = m.def_submodule("http", "The blocking HTTP client (use blocktrust_native.http).");
 
-  const http::HttpOptions d{};  // the defaults, from the C++ struct only
+  const http::HttpOptions defaults{};  // the defaults, from the C++ struct only
   py::class_<http::HttpOptions>(sub, "HttpOptions",
                                 "Transport settings (seconds, bytes); immutable. The defaults are "
                                 "safe: TLS verified, bounded timeouts and sizes.")
       .def(py::init(&make_options), py::kw_only(),
-           py::arg("connect_timeout") = seconds(d.connect_timeout_ms),
-           py::arg("request_timeout") = seconds(d.request_timeout_ms),
-           py::arg("max_response_bytes") = d.max_response_bytes,
-           py::arg("max_header_bytes") = d.max_header_bytes, py::arg("verify_tls") = d.verify_peer,
-           py::arg("ca_file") = py::none(), py::arg("follow_redirects") = d.follow_redirects,
-           py::arg("max_redirects") = d.max_redirects)
+           py::arg("connect_timeout") = seconds(defaults.connect_timeout_ms),
+           py::arg("request_timeout") = seconds(defaults.request_timeout_ms),
+           py::arg("max_response_bytes") = defaults.max_response_bytes,
+           py::arg("max_header_bytes") = defaults.max_header_bytes,
+           py::arg("verify_tls") = defaults.verify_peer, py::arg("ca_file") = py::none(),
+           py::arg("follow_redirects") = defaults.follow_redirects,
+           py::arg("max_redirects") = defaults.max_redirects)
       .def_property_readonly(
           "connect_timeout",
           [](const http::HttpOptions& o) { return seconds(o.connect_timeout_ms); },

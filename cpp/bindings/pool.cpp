@@ -132,23 +132,24 @@ void register_pool(py::module_& parent) {
   init_pool_values();
   auto m = parent.def_submodule("pool", "Native PostgreSQL pool; use blocktrust_native.pool.");
 
-  const pg::PoolConfig d{};  // the defaults, from the C++ struct only
+  const pg::PoolConfig defaults{};  // the defaults, from the C++ struct only
   py::class_<pg::PoolConfig>(
       m, "PoolConfig",
       "Settings of a Pool (seconds; None or 0 switches an optional feature off); immutable.")
-      .def(py::init(&make_config), py::kw_only(), py::arg("min_size") = d.min_size,
-           py::arg("max_size") = d.max_size,
-           py::arg("acquire_timeout") = seconds(d.acquire_timeout),
-           py::arg("max_waiting") = d.max_waiting,
-           py::arg("max_lifetime") = optional_seconds(d.max_lifetime),
-           py::arg("idle_timeout") = optional_seconds(d.idle_timeout),
-           py::arg("validation_threshold") = seconds(d.validation_threshold),
-           py::arg("leak_threshold") = optional_seconds(d.leak_threshold),
-           py::arg("statement_timeout") = optional_seconds(d.statement_timeout),
-           py::arg("application_name") = optional_text(d.application_name),
-           py::arg("connect_timeout") = d.connect_timeout, py::arg("pgbouncer") = d.pgbouncer,
-           py::arg("statement_cache_size") = d.statement_cache_size,
-           py::arg("maintenance_interval") = seconds(d.maintenance_interval))
+      .def(py::init(&make_config), py::kw_only(), py::arg("min_size") = defaults.min_size,
+           py::arg("max_size") = defaults.max_size,
+           py::arg("acquire_timeout") = seconds(defaults.acquire_timeout),
+           py::arg("max_waiting") = defaults.max_waiting,
+           py::arg("max_lifetime") = optional_seconds(defaults.max_lifetime),
+           py::arg("idle_timeout") = optional_seconds(defaults.idle_timeout),
+           py::arg("validation_threshold") = seconds(defaults.validation_threshold),
+           py::arg("leak_threshold") = optional_seconds(defaults.leak_threshold),
+           py::arg("statement_timeout") = optional_seconds(defaults.statement_timeout),
+           py::arg("application_name") = optional_text(defaults.application_name),
+           py::arg("connect_timeout") = defaults.connect_timeout,
+           py::arg("pgbouncer") = defaults.pgbouncer,
+           py::arg("statement_cache_size") = defaults.statement_cache_size,
+           py::arg("maintenance_interval") = seconds(defaults.maintenance_interval))
       .def_readonly("min_size", &pg::PoolConfig::min_size,
                     "Connections the maintainer keeps open (idle or in use).")
       .def_readonly("max_size", &pg::PoolConfig::max_size,
