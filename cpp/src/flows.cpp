@@ -80,10 +80,10 @@ struct StepStats {
 };
 
 struct Failure {
-  std::int64_t at_ns;
+  std::int64_t at_ns = 0;
   std::string step;
-  std::int64_t vu, iteration;
-  int status;
+  std::int64_t vu = 0, iteration = 0;
+  int status = 0;
   std::string reason, excerpt;
 };
 
@@ -104,9 +104,10 @@ struct VuState {
 }  // namespace
 
 struct FlowRun::Impl {
+  // NOLINTNEXTLINE(bugprone-random-generator-seed): start() seeds rng from std::random_device
   struct Worker {
     int index = 0;
-    std::mt19937_64 rng;
+    std::mt19937_64 rng;  // seeded from std::random_device when the run starts
     std::vector<StepStats> steps;
     Histogram flow;
     std::int64_t iterations = 0, failed_iterations = 0;
@@ -272,7 +273,10 @@ struct FlowRun::Impl {
       std::string why;
       if (!http::parse_url(url, u, why)) {
         res = {};
-        res.error = "url " + url + ": " + why;
+        res.error = "url ";
+        res.error += url;
+        res.error += ": ";
+        res.error += why;
         co_return;
       }
       if (u.origin.tls && !tls) {
@@ -354,10 +358,132 @@ struct FlowRun::Impl {
     w.captures = std::move(out);
   }
 
+  // How a step ended: passed, failed (recorded with its reason), or cut short by cancel().
+  enum class StepEnd { kPassed, kFailed, kCancelled };
+
+  // The outcome of one attempt of a step: the response and the verdict on it.
+  struct Attempt {
+    http::HttpResponse res;
+    bool ok = false;
+    std::string reason;
+    int failed_assert = -1;
+  };
+
+  // One attempt of a step: send it, then check the answer. Whatever throws while building,
+  // sending or checking is this attempt's failure: never a coroutine that dies silently and
+  // leaves a green report behind.
+  awaitable<Attempt> attempt(Worker& w, VuState& vu, const Step& st, const RenderContext& ctx,
+                             const http::HttpOptions& hopts) {
+    Attempt a;
+    const auto t0 = Clock::now();
+    try {
+      co_await exchange(w, vu, st, ctx, hopts, a.res);
+    } catch (const std::exception& e) {
+      a.res = {};
+      a.res.error = std::string("internal error: ") + e.what();
+    }
+    if (!a.res.ok()) {
+      a.reason = a.res.error;
+      co_return a;
+    }
+    try {
+      Verdict v = check_response(st, a.res, (Clock::now() - t0).count(), vu.vars, ctx);
+      a.ok = v.ok;
+      a.reason = std::move(v.reason);
+      a.failed_assert = v.failed_assert;
+    } catch (const std::exception& e) {
+      a.ok = false;
+      a.reason = std::string("internal error while checking the response: ") + e.what();
+    }
+    co_return a;
+  }
+
+  // A step's outcome in its stats (latency, statuses, transport errors, failed asserts).
+  static void count_step(StepStats& ss, const Attempt& last, std::int64_t attempts,
+                         std::int64_t retries, std::int64_t latency_ns) {
+    ss.latency.record_ns(latency_ns);
+    ++ss.requests;
+    ss.attempts += attempts + retries;
+    ss.retries += retries;
+    if (last.ok) {
+      ++ss.statuses[last.res.status];
+      return;
+    }
+    ++ss.failures;
+    if (!last.res.ok() || attempts == 0) {
+      if (ss.errors.size() < 64 || ss.errors.count(last.reason)) ++ss.errors[last.reason];
+    } else {
+      ++ss.statuses[last.res.status];
+      if (last.failed_assert >= 0)
+        ++ss.assert_failures[static_cast<std::size_t>(last.failed_assert)];
+    }
+  }
+
+  // Step `si` of an iteration: its request, retried as the step says, and its checks; the
+  // outcome goes into the worker's stats (a failure with its reason).
+  awaitable<StepEnd> run_step(Worker& w, VuState& vu, std::int64_t it, std::size_t si,
+                              const RenderContext& ctx) {
+    const Step& st = flow.steps[si];
+    std::optional<http::HttpOptions> own;  // copied only when the step overrides the timeout
+    if (st.timeout_ms > 0) {
+      own = opts.http;
+      own->request_timeout_ms = st.timeout_ms;
+    }
+    const http::HttpOptions& hopts = own ? *own : opts.http;
+    Attempt last;
+    std::int64_t attempts = 0, retries = 0;
+    RetryPlan plan;
+    const auto t0 = Clock::now();
+    if (st.retry && !plan_retry(*st.retry, ctx, plan)) {
+      last.reason = "retry: attempts, within and interval must be numbers >= 0";
+    } else {
+      for (;;) {
+        ++attempts;
+        last = co_await attempt(w, vu, st, ctx, hopts);
+        retries += last.res.retries;
+        if (last.ok || !st.retry || attempts >= plan.attempts) break;
+        const auto next = Clock::now() + plan.interval;
+        if ((plan.within && next - t0 > *plan.within) || (deadline && next >= *deadline)) break;
+        asio::steady_timer timer(w.ioc->get_executor(), next);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (cancelled.load(std::memory_order_relaxed)) co_return StepEnd::kCancelled;
+      }
+    }
+    const auto latency = (Clock::now() - t0).count();
+    count_step(w.steps[si], last, attempts, retries, latency);
+    n_req.fetch_add(1, std::memory_order_relaxed);
+    if (last.ok) co_return StepEnd::kPassed;
+    if (attempts > 1) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " (after %lld attempts in %.1f s)",
+                    static_cast<long long>(attempts), static_cast<double>(latency) / 1e9);
+      last.reason += buf;
+    }
+    n_req_failed.fetch_add(1, std::memory_order_relaxed);
+    record_failure(w, st, vu, it, last.res, std::move(last.reason));
+    co_return StepEnd::kFailed;
+  }
+
+  // Counts an iteration in flight for progress(): up when it starts, down however it ends
+  // (finished, cancelled, or an exception that escaped it).
+  class InFlight {
+   public:
+    explicit InFlight(std::atomic<std::int64_t>& n) : n_(n) {
+      n_.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~InFlight() { n_.fetch_sub(1, std::memory_order_relaxed); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+
+   private:
+    std::atomic<std::int64_t>& n_;
+  };
+
   // One iteration: every step in order, stopping at the first failure. Latency counts from
   // `scheduled` (the open model's planned start), so queueing delay is never hidden.
   awaitable<void> iteration(Worker& w, VuState& vu, std::int64_t it, Clock::time_point scheduled) {
-    n_active.fetch_add(1, std::memory_order_relaxed);
+    const InFlight in_flight(n_active);
     vu.vars.clear();
     vu.cookies.clear();
     RenderContext ctx{&vu.vars, vu.id, it, &w.rng};
@@ -365,94 +491,10 @@ struct FlowRun::Impl {
     for (const auto& [k, t] : flow.vars) vu.vars[k] = t.render_json(ctx);
     bool iteration_ok = true;
     for (std::size_t si = 0; si < flow.steps.size(); ++si) {
-      if (cancelled.load(std::memory_order_relaxed)) {
-        n_active.fetch_sub(1, std::memory_order_relaxed);
-        co_return;  // a cancelled iteration is not counted
-      }
-      const Step& st = flow.steps[si];
-      StepStats& ss = w.steps[si];
-      std::optional<http::HttpOptions> own;  // copied only when the step overrides the timeout
-      if (st.timeout_ms > 0) {
-        own = opts.http;
-        own->request_timeout_ms = st.timeout_ms;
-      }
-      const http::HttpOptions& hopts = own ? *own : opts.http;
-      http::HttpResponse res;
-      std::string reason;
-      int failed_assert = -1;
-      std::int64_t attempts = 0, retries = 0;
-      bool ok = false;
-      RetryPlan plan;
-      const auto t0 = Clock::now();
-      if (st.retry && !plan_retry(*st.retry, ctx, plan)) {
-        reason = "retry: attempts, within and interval must be numbers >= 0";
-      } else {
-        for (;;) {
-          ++attempts;
-          res = {};
-          const auto ta = Clock::now();
-          // Whatever throws while building, sending or checking is this step's failure: never
-          // a coroutine that dies silently and leaves a green report behind.
-          try {
-            co_await exchange(w, vu, st, ctx, hopts, res);
-          } catch (const std::exception& e) {
-            res = {};
-            res.error = std::string("internal error: ") + e.what();
-          }
-          retries += res.retries;
-          ok = res.ok();
-          failed_assert = -1;
-          if (!ok) {
-            reason = res.error;
-          } else {
-            try {
-              Verdict v = check_response(st, res, (Clock::now() - ta).count(), vu.vars, ctx);
-              ok = v.ok;
-              reason = std::move(v.reason);
-              failed_assert = v.failed_assert;
-            } catch (const std::exception& e) {
-              ok = false;
-              reason = std::string("internal error while checking the response: ") + e.what();
-            }
-          }
-          if (ok || !st.retry || attempts >= plan.attempts) break;
-          const auto next = Clock::now() + plan.interval;
-          if ((plan.within && next - t0 > *plan.within) || (deadline && next >= *deadline)) break;
-          asio::steady_timer timer(w.ioc->get_executor(), next);
-          boost::system::error_code ec;
-          co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-          if (cancelled.load(std::memory_order_relaxed)) {
-            n_active.fetch_sub(1, std::memory_order_relaxed);
-            co_return;
-          }
-        }
-      }
-      const auto latency = (Clock::now() - t0).count();
-      ss.latency.record_ns(latency);
-      ++ss.requests;
-      ss.attempts += attempts + retries;
-      ss.retries += retries;
-      n_req.fetch_add(1, std::memory_order_relaxed);
-      if (!ok) {
-        if (!res.ok() || attempts == 0) {
-          if (ss.errors.size() < 64 || ss.errors.count(reason)) ++ss.errors[reason];
-        } else {
-          ++ss.statuses[res.status];
-          if (failed_assert >= 0) ++ss.assert_failures[static_cast<std::size_t>(failed_assert)];
-        }
-        if (attempts > 1) {
-          char buf[64];
-          std::snprintf(buf, sizeof buf, " (after %lld attempts in %.1f s)",
-                        static_cast<long long>(attempts), static_cast<double>(latency) / 1e9);
-          reason += buf;
-        }
-      } else {
-        ++ss.statuses[res.status];
-      }
-      if (!ok) {
-        ++ss.failures;
-        n_req_failed.fetch_add(1, std::memory_order_relaxed);
-        record_failure(w, st, vu, it, res, std::move(reason));
+      if (cancelled.load(std::memory_order_relaxed)) co_return;  // a cancelled one is not counted
+      const StepEnd end = co_await run_step(w, vu, it, si, ctx);
+      if (end == StepEnd::kCancelled) co_return;
+      if (end == StepEnd::kFailed) {
         iteration_ok = false;
         break;
       }
@@ -465,7 +507,6 @@ struct FlowRun::Impl {
       ++w.failed_iterations;
       n_iter_failed.fetch_add(1, std::memory_order_relaxed);
     }
-    n_active.fetch_sub(1, std::memory_order_relaxed);
   }
 
   awaitable<void> closed_vu(Worker& w, std::int64_t vu_id, Clock::duration delay) {
