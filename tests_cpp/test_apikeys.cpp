@@ -178,3 +178,28 @@ TEST(ApiKey, ThreadsShareOneCodec) {
   for (auto& th : threads) th.join();
   for (int v : ok) EXPECT_EQ(v, 200 * 64);
 }
+
+TEST(ApiKey, ThreadsShareOneKeyRing) {
+  const std::string old_secret(40, 'o'), new_secret(32, 'n');
+  ak::Codec old_codec("btk_live", old_secret);
+  ak::KeyRing ring("btk_live", {new_secret, old_secret});
+  std::vector<std::string> tokens, digests;
+  for (int i = 0; i < 32; ++i) {
+    tokens.push_back(old_codec.generate());
+    const auto d = old_codec.digest(tokens.back());
+    digests.emplace_back(reinterpret_cast<const char*>(d.data()), d.size());
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> matched(4, 0);
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      for (int round = 0; round < 50; ++round) {
+        for (std::size_t i = 0; i < tokens.size(); ++i) {
+          matched[w] += ring.match(tokens[i], digests[i]) == 1 ? 1 : 0;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int v : matched) EXPECT_EQ(v, 50 * 32);
+}

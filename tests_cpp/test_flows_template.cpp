@@ -7,7 +7,9 @@
 
 #include "flows_model.hpp"
 // GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s <regex> at -O2 with sanitizers.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "flows_template.hpp"
 
 using blocktrust::flows::FlowSpecError;

@@ -328,7 +328,7 @@ TEST(JsonRpc, AResultLargerThanThePlainHttpCapArrives) {
     big +=
         R"({"logIndex":"0x)" + std::to_string(i) + R"(","data":"0x)" + std::string(40, 'a') + "\"}";
   }
-  big += "]";
+  big += ']';
   ASSERT_GT(big.size(), 8u << 20);
   RpcServer srv([&](const Request& req) {
     return Reply{200, R"({"jsonrpc":"2.0","id":)" + std::to_string(request_id(req)) +

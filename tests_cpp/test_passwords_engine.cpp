@@ -137,7 +137,7 @@ TEST(PasswordEngine, OtherStringsStillVerifyWithLibargon2) {
 TEST(PasswordEngine, HashPicksTheEngineByParameters) {
   struct Case {
     pw::Params params;
-    std::uint64_t sodium;
+    std::uint64_t sodium = 0;
   };
   for (const Case& c : {Case{{1024, 1, 1, 32, 16}, 1}, Case{{1024, 1, 2, 32, 16}, 0},
                         Case{{1024, 1, 1, 32, 24}, 0}, Case{{1024, 1, 1, 16, 16}, 1}}) {

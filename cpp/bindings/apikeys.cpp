@@ -133,11 +133,11 @@ void register_apikeys(py::module_& m) {
           "verify for each pair (a malformed token gives False); releases the GIL");
 
   py::class_<ak::KeyRing>(sub, "KeyRing", "Current and previous server secrets (rotation)")
-      .def(py::init([](std::string prefix, const py::sequence& secrets) {
+      .def(py::init([](const std::string& prefix, const py::sequence& secrets) {
              std::vector<std::string> owned;
              for (const auto& s : secrets) owned.push_back(secret_bytes(s));
              std::vector<std::string_view> views(owned.begin(), owned.end());
-             return ak::KeyRing(std::move(prefix), views);
+             return ak::KeyRing(prefix, views);
            }),
            py::arg("prefix"), py::arg("secrets"))
       .def("__len__", &ak::KeyRing::size, "Number of secrets (current + previous)")

@@ -110,7 +110,7 @@ constexpr Translation row(const char* cpp_name, const char* python_name, Make ma
 
 // Most derived first: the first row whose class the error is an instance of wins, so a class
 // must come before its bases (tests_py/test_errors.py checks that every row is reachable).
-const Translation kTable[] = {
+constexpr Translation kTable[] = {
     row<FileReadError>("blocktrust::FileReadError", "FileReadError", file_read),
     row<http::HttpConfigError>("blocktrust::http::HttpConfigError", "HttpConfigError"),
     row<flows::FlowSpecError>("blocktrust::flows::FlowSpecError", "FlowSpecError"),
@@ -154,6 +154,7 @@ void translate(const Error& e) {
 void register_errors(py::module_& m) {
   // Import every class once at load time so a broken install fails on import, not on an error.
   for (const Translation& t : kTable) (void)error_class(t.python_name);
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): pybind11 passes it by value
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

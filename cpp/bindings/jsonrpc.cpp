@@ -18,7 +18,7 @@ namespace rpc = blocktrust::jsonrpc;
 struct PyClient {
   rpc::Client client;
   std::mutex mu;
-  PyClient(std::string url, rpc::ClientOptions o) : client(std::move(url), std::move(o)) {}
+  PyClient(const std::string& url, rpc::ClientOptions o) : client(url, std::move(o)) {}
 };
 
 }  // namespace

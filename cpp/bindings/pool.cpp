@@ -5,6 +5,7 @@
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <optional>
 
 #include "bindings.hpp"
@@ -26,7 +27,7 @@ pg::Millis millis(double seconds, const char* name) {
     throw blocktrust::ConfigError(std::string("pool: ") + name +
                                   " must be a non-negative number of seconds");
   }
-  return pg::Millis(static_cast<long long>(seconds * 1000.0 + 0.5));
+  return pg::Millis(std::llround(seconds * 1000.0));
 }
 
 double seconds(pg::Millis ms) {

@@ -21,8 +21,8 @@ namespace pg = blocktrust::pool;
 // (it must outlive every static destructor that could still run after the interpreter is gone).
 // Only called with the GIL held, which serialises the first use.
 struct LazyAttr {
-  const char* module;
-  const char* attr;
+  const char* module = nullptr;
+  const char* attr = nullptr;
   py::object* value = nullptr;
 
   const py::object& get() {

@@ -275,7 +275,7 @@ std::vector<bool> Codec::verify_many(const std::vector<std::string_view>& tokens
 
 // --- KeyRing
 
-KeyRing::KeyRing(std::string prefix, const std::vector<std::string_view>& secrets) {
+KeyRing::KeyRing(const std::string& prefix, const std::vector<std::string_view>& secrets) {
   if (secrets.empty()) throw ConfigError("KeyRing needs at least the current server secret");
   validate_prefix(prefix);
   codecs_.reserve(secrets.size());

@@ -106,7 +106,7 @@ int hash_fd(int fd, EVP_MD_CTX* ctx, const EVP_MD* md, std::uint8_t* buf, std::u
 int hash_fd_pipelined(int fd, EVP_MD_CTX* ctx, const EVP_MD* md, std::uint8_t* buf0,
                       std::uint8_t* out) {
   struct Slot {
-    std::uint8_t* buf;
+    std::uint8_t* buf = nullptr;
     ssize_t len = 0;
     bool full = false;
   };
@@ -244,6 +244,7 @@ std::string_view algorithm_name(Algorithm alg) noexcept {
 
 std::vector<std::string_view> algorithm_names() {
   std::vector<std::string_view> out;
+  out.reserve(std::size(kAlgs));
   for (const auto& a : kAlgs) out.push_back(a.name);
   return out;
 }

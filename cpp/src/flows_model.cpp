@@ -1,6 +1,8 @@
 // Compiling the loader's JSON into Steps, and the capture/assert evaluation of one response.
 // GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s <regex> at -O2 with sanitizers.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "flows_model.hpp"
 
 #include <openssl/evp.h>
@@ -150,7 +152,7 @@ Step compile_step(const json& s, const std::string& where) {
   }
   st.timeout_ms = s.value("timeout_ms", std::int64_t{0});
   st.follow_redirects = s.value("follow_redirects", false);
-  st.may_use_tls = st.follow_redirects || !(url.rfind("/", 0) == 0 || url.rfind("http://", 0) == 0);
+  st.may_use_tls = st.follow_redirects || !(url.rfind('/', 0) == 0 || url.rfind("http://", 0) == 0);
   st.content_type = s.value("content_type", std::string());
   no_line_breaks(st.content_type, where + ".content_type");
   if (auto b = s.find("body"); b != s.end() && !b->is_null()) {

@@ -472,7 +472,11 @@ HttpResponse HttpClient::request(const HttpRequest& request) {
   for (int hop = 0;; ++hop) {
     ParsedUrl u;
     std::string why;
-    if (!parse_url(url, u, why)) throw HttpConfigError("url " + url + ": " + why);
+    if (!parse_url(url, u, why)) {
+      std::string what = "url ";
+      what.append(url).append(": ").append(why);
+      throw HttpConfigError(what);
+    }
     if (hop == 0) first = u.origin;
     if (!is_token(method)) throw HttpConfigError("method " + method + ": not an HTTP method");
     Conn& conn = impl_->conn_for(u.origin);

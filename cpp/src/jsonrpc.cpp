@@ -256,7 +256,7 @@ struct Client::Impl {
   std::vector<http::Header> headers;
   std::int64_t next_id = 1;
 
-  Impl(std::string u, ClientOptions o) : http(std::move(o.http)) {
+  Impl(const std::string& u, ClientOptions o) : http(std::move(o.http)) {
     UrlParts p = split_url(u);
     shown = redact_url(u);
     secrets = secrets_of(p);
@@ -369,8 +369,8 @@ void append_request(std::string& out, std::string_view method, std::string_view 
 
 }  // namespace
 
-Client::Client(std::string url, ClientOptions options)
-    : impl_(std::make_unique<Impl>(std::move(url), std::move(options))) {}
+Client::Client(const std::string& url, ClientOptions options)
+    : impl_(std::make_unique<Impl>(url, std::move(options))) {}
 Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;

@@ -36,7 +36,7 @@ constexpr std::array<int, 25> rotations() {
   std::array<int, 25> r{};
   int x = 1, y = 0;
   for (int t = 0; t < 24; ++t) {
-    r[static_cast<std::size_t>(x + 5 * y)] = ((t + 1) * (t + 2) / 2) % 64;
+    r[static_cast<std::size_t>(x) + 5 * static_cast<std::size_t>(y)] = ((t + 1) * (t + 2) / 2) % 64;
     const int nx = y;
     y = (2 * x + 3 * y) % 5;
     x = nx;

@@ -113,7 +113,7 @@ class KeyRing final {
  public:
   /// secrets[0] is current; the rest are previous. Throws ConfigError for an empty list, a bad
   /// prefix or any secret shorter than 32 bytes.
-  KeyRing(std::string prefix, const std::vector<std::string_view>& secrets);
+  KeyRing(const std::string& prefix, const std::vector<std::string_view>& secrets);
   /// The codec of the current secret (for generate, parse and digest).
   [[nodiscard]] const Codec& current() const noexcept { return codecs_.front(); }
   /// Number of secrets (current + previous).

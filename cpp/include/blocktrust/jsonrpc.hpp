@@ -95,7 +95,7 @@ class Client final {
  public:
   /// Builds a client for an http:// or https:// `url`; user info in the URL becomes HTTP basic
   /// authentication. ConfigError (naming the URL without its secrets) when the URL is unusable.
-  explicit Client(std::string url, ClientOptions options = {});
+  explicit Client(const std::string& url, ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
