@@ -25,9 +25,9 @@ void register_errors(py::module_& m) {
     } catch (const FileReadError& e) {
       py::object err = error_class("FileReadError")(e.error_number(), e.what(), e.path());
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
-    } catch (const redis::ConnectionError& e) {
+    } catch (const redis::RedisConnectionError& e) {
       set_python_error("RedisConnectionError", e.what());
-    } catch (const redis::ReplyError& e) {
+    } catch (const redis::RedisError& e) {
       set_python_error("RedisError", e.what());
     } catch (const ConfigError& e) {
       set_python_error("ConfigError", e.what());
