@@ -41,13 +41,24 @@ TEST(RedisUrl, ParsesEveryPart) {
   EXPECT_TRUE(v6.cluster);
   EXPECT_EQ(v6.host, "::1");
   EXPECT_EQ(v6.port, 7000);
+  const redis::Config s = redis::parse_url(
+      "rediss+sentinel://:pw@s1:26380,[::1],s3/my%20master/2?sentinel_password=sp&timeout=1");
+  EXPECT_TRUE(s.tls);
+  ASSERT_EQ(s.sentinels.size(), 3U);
+  EXPECT_EQ(s.sentinels[0], std::make_pair(std::string("s1"), 26380));
+  EXPECT_EQ(s.sentinels[1], std::make_pair(std::string("::1"), 26379));
+  EXPECT_EQ(s.sentinels[2], std::make_pair(std::string("s3"), 26379));
+  EXPECT_EQ(s.service, "my master");
+  EXPECT_EQ(s.db, 2);
+  EXPECT_EQ(s.password, "pw");  // the master's
+  EXPECT_EQ(s.sentinel_password, "sp");
   const redis::Config bare = redis::parse_url("redis://secret@h");
   EXPECT_EQ(bare.password, "secret");  // a lone userinfo is the password (Redis before ACLs)
   EXPECT_EQ(bare.port, 6379);
 }
 
 TEST(RedisUrl, ErrorsNameTheProblemWithoutThePassword) {
-  for (const char* url : {"redis+sentinel://:pw@h:26379/m", "http://:pw@h", "redis://:pw@h:0",
+  for (const char* url : {"redis+sentinel://:pw@h:26379", "http://:pw@h", "redis://:pw@h:0",
                           "redis://:pw@h/x", "redis://:pw@h/0?nope=1"}) {
     try {
       (void)redis::parse_url(url);
@@ -60,6 +71,8 @@ TEST(RedisUrl, ErrorsNameTheProblemWithoutThePassword) {
   }
   EXPECT_EQ(redis::redact_url("redis://u:pw@h:1/0"), "redis://u:***@h:1/0");
   EXPECT_EQ(redis::redact_url("redis://h:1/0"), "redis://h:1/0");
+  EXPECT_EQ(redis::redact_url("redis+sentinel://:a@h/m?timeout=1&sentinel_password=b&db=1"),
+            "redis+sentinel://:***@h/m?timeout=1&sentinel_password=***&db=1");
 }
 
 TEST(RedisCluster, KeySlotsFollowTheSpec) {

@@ -3,7 +3,7 @@
 from fix_anvil import anvil, as_account, bt, deployed, deployer
 from fix_blackhole import blackhole_link
 from fix_pg import fresh_pg_dsn, pg_cluster, pg_dsn
-from fix_redis import own_redis, redis_server
+from fix_redis import own_redis, redis_sentinel, redis_server
 
 __all__ = [
     "anvil",
@@ -16,5 +16,6 @@ __all__ = [
     "own_redis",
     "pg_cluster",
     "pg_dsn",
+    "redis_sentinel",
     "redis_server",
 ]

@@ -1,6 +1,6 @@
 """A TCP path to PostgreSQL whose chosen connections can become a black hole, in the kernel.
 
-A user-space proxy that stops forwarding (``fix_tcp_proxy.FreezingProxy``) still lets its kernel
+A user-space proxy that stops forwarding (``fix_proxy.FreezingProxy``) still lets its kernel
 acknowledge every byte and answer every keepalive probe, so TCP keepalives and
 ``tcp_user_timeout`` never fire through it. Here the far end lives in a network namespace of its
 own (``unshare -n``, joined to this one by a veth pair with private addresses): a forwarder there

@@ -11,7 +11,9 @@ thread of its own and stops on leaving its ``with`` block. On it:
 - :class:`RpcProxy` (JSON-RPC): a picky provider (getLogs ranges too wide, no ``finalized``
   block, no batches);
 - :class:`FaultProxy` (JSON-RPC): a failing provider (503, a connection held open, a reset) and a
-  Polygon-like chain (97 bytes of ``extraData``).
+  Polygon-like chain (97 bytes of ``extraData``);
+- :class:`HttpFaultProxy` (HTTP reverse proxy): a load balancer in front of a service that
+  answers chosen paths itself (a 5xx, or a reset).
 
     with RpcProxy(anvil.rpc_url, max_range=4) as proxy:
         Listener(pool, proxy.url, config)
@@ -20,8 +22,10 @@ thread of its own and stops on leaving its ``with`` block. On it:
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import random
+import re
 import socket
 import struct
 import threading
@@ -29,11 +33,13 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "BOR_EXTRA_DATA",
     "FaultProxy",
     "FreezingProxy",
+    "HttpFaultProxy",
     "LoopbackProxy",
     "ResettingProxy",
     "RpcProxy",
@@ -223,41 +229,27 @@ class ResettingProxy(LoopbackProxy):
             upstream.close()
 
 
-# -- JSON-RPC over HTTP: each call answered by a hook, or forwarded to the node
+# -- HTTP: each request handled by a hook (http.server's parsing, one thread per connection)
 
 
-class JsonRpcProxy(LoopbackProxy):
-    """A JSON-RPC endpoint in front of the node at ``upstream``: :meth:`answer` decides each
-    POST (by default: forward it). ``paths`` lists the request paths seen."""
+class HttpProxy(LoopbackProxy):
+    """An HTTP/1.1 endpoint: :meth:`handle` gets each request, whatever its method."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.upstream = upstream
-        self.paths: list[str] = []
         self._lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def _any(self) -> None:
+                proxy.handle(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_HEAD = _any
+
             def log_message(self, *args: Any) -> None:
                 pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with proxy._lock:
-                    proxy.paths.append(self.path)
-                answer = proxy.answer(body, self.connection)
-                if answer is None:  # no answer: the connection goes (the hook said how)
-                    self.close_connection = True
-                    return
-                status, data = answer
-                self.send_response(status)
-                ctype = "application/json" if status == 200 else "text/plain"
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
         self._handler = Handler
 
@@ -268,6 +260,101 @@ class JsonRpcProxy(LoopbackProxy):
             with contextlib.suppress(OSError):
                 client.shutdown(socket.SHUT_WR)
             client.close()
+
+    @staticmethod
+    def reply(h: BaseHTTPRequestHandler, status: int, data: bytes, ctype: str) -> None:
+        """Answers ``h``'s request with ``data``."""
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        """Handles one request (the proxy's kind decides how)."""
+        raise NotImplementedError
+
+
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+class HttpFaultProxy(HttpProxy):
+    """A reverse proxy in front of the service at ``upstream``: every request is forwarded as it
+    came (method, path, headers, body) and its answer returned as it came, except on paths
+    matching a rule of ``faults`` (a path regex, matched with ``re.match``, to ``"reset"``: the
+    connection closed without an answer, or a status such as ``"503"``: a bare answer with a
+    short body, as a load balancer gives when the backend is away). ``hits`` counts the faults.
+
+        with HttpFaultProxy(service_url, {"/api/kyc/webhook": "503"}) as proxy:
+            Target(base_url=proxy.url)
+    """
+
+    def __init__(self, upstream: str, faults: dict[str, str]) -> None:
+        super().__init__()
+        self.upstream = urlsplit(upstream)
+        self.faults = [(re.compile(k), v) for k, v in faults.items()]
+        self.hits = 0
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        path = h.path.split("?", 1)[0]
+        fault = next((f for rx, f in self.faults if rx.match(path)), None)
+        if fault is not None:
+            with self._lock:
+                self.hits += 1
+            if fault == "reset":  # as a crashed or killed backend does
+                _reset_on_close(h.connection)
+                h.connection.close()
+                h.close_connection = True
+                return
+            status = int(fault)
+            self.reply(h, status, f"{status} upstream unavailable\n".encode(), "text/plain")
+            return
+        conn = http.client.HTTPConnection(
+            self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30
+        )
+        try:
+            headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP}
+            conn.request(h.command, h.path, body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            h.send_response(r.status)
+            for k, v in r.getheaders():
+                if k.lower() not in _HOP:
+                    h.send_header(k, v)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+        finally:
+            conn.close()
+
+
+# -- JSON-RPC over HTTP: each call answered by a hook, or forwarded to the node
+
+
+class JsonRpcProxy(HttpProxy):
+    """A JSON-RPC endpoint in front of the node at ``upstream``: :meth:`answer` decides each
+    POST (by default: forward it). ``paths`` lists the request paths seen."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.paths: list[str] = []
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        if h.command != "POST":
+            h.send_error(501, f"Unsupported method ({h.command!r})")
+            return
+        body = h.rfile.read(int(h.headers.get("Content-Length", "0")))
+        with self._lock:
+            self.paths.append(h.path)
+        answer = self.answer(body, h.connection)
+        if answer is None:  # no answer: the connection goes (the hook said how)
+            h.close_connection = True
+            return
+        status, data = answer
+        self.reply(h, status, data, "application/json" if status == 200 else "text/plain")
 
     def forward(self, body: bytes, *, retry_s: float = 0.0) -> bytes:
         """The node's answer to ``body``; connection failures are retried for ``retry_s``."""

@@ -181,7 +181,12 @@ def test_the_monitor_and_the_pytest_plugin_refuse_a_bad_profile(
          "validate_all_flows", "--blocktrust-profile", str(bad), "--blocktrust-url",
          "http://127.0.0.1:9", "-q"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={"PYTHONPATH": f"{root / 'python'}:{root}", "PATH": "/usr/bin:/bin"},
+        env={
+            "PYTHONPATH": f"{root / 'python'}:{root}",
+            "PATH": "/usr/bin:/bin",
+            # -p loads the plugin; an installed package would register it again.
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        },
     )  # fmt: skip
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "http.ready: must be a path" in proc.stderr

@@ -9,12 +9,14 @@ import multiprocessing
 import shutil
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fix_redis import SentinelSet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ratelimit_middleware import serve_asgi
@@ -339,8 +341,6 @@ def test_threads_hitting_through_a_restart_see_only_policy_or_real_decisions(
 
 
 def _wait(cond: object, timeout: float = 30.0) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while not cond():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -378,7 +378,9 @@ def test_unreachable_server_fails_by_policy_without_waiting_long() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("redis+sentinel://:pw@h:26379/mymaster", "Sentinel"),
+        ("redis+sentinel://:pw@h:26379", "name the master"),
+        ("redis+sentinel://h:26379,h:x/m?sentinel_password=pw", "port"),
+        ("redis+sentinel://h/m?sentinel_password=pw&colour=blue", "sentinel_password"),
         ("http://:pw@h:6379", "unknown scheme"),
         ("redis://:pw@h:99999", "port"),
         ("redis://:pw@h:6379/x", "database"),
@@ -515,3 +517,54 @@ def test_cluster_follows_moved_redirects_and_remembers_slots() -> None:
     finally:
         for n in nodes:
             n.stop()
+
+
+# --- Sentinel
+
+
+@pytest.mark.slow
+def test_sentinel_names_the_master_and_a_failover_after_its_death_follows_the_policy(
+    redis_sentinel: SentinelSet,
+) -> None:
+    s = redis_sentinel
+    client = RedisClient(s.url + "?timeout=1", pool_size=2)
+    assert client.sentinel
+    assert client.address == ""  # the Sentinel is asked at the first command
+    limiter = RedisRateLimiter(client, "1000000/hour", namespace=ns(), fail_open=False)
+    d = limiter.hit("k")
+    assert (d.allowed, d.degraded) == (True, False)
+    assert client.address == f"127.0.0.1:{s.master.port}"
+    s.master.kill()
+    s.failover()
+    # Until the client has asked again: policy decisions (denied, degraded), never anything else.
+    deadline = time.monotonic() + 30
+    while True:
+        d = limiter.hit("k")
+        assert d.allowed != d.degraded
+        if d.allowed:
+            break
+        assert time.monotonic() < deadline, "decisions did not come back on the new master"
+        time.sleep(0.02)
+    assert client.address == f"127.0.0.1:{s.replica.port}"
+    assert client.stats()["discoveries"] >= 2
+    assert limiter.hit("k").remaining == 1000000 - 2  # the first hit was lost with the master
+
+
+@pytest.mark.slow
+def test_a_demoted_master_answering_readonly_sends_the_decision_to_the_new_one(
+    redis_sentinel: SentinelSet,
+) -> None:
+    s = redis_sentinel
+    client = RedisClient(s.url, pool_size=1)
+    limiter = RedisRateLimiter(client, "1000000/hour", namespace=ns(), fail_open=False)
+    assert not limiter.hit("k").degraded
+    old = RedisClient(s.master.url)
+    s.failover()  # the master is alive: the Sentinel turns it into the new master's replica
+    _wait(lambda: b"role:slave" in old.execute("INFO", "replication"))
+    d = limiter.hit("k")
+    assert (d.allowed, d.degraded) == (True, False)
+    assert client.address == f"127.0.0.1:{s.replica.port}"
+    assert client.stats()["discoveries"] == 2
+    # Redis closes its clients' connections when it turns replica: the request went once more on a
+    # fresh connection to the old address, met READONLY there, and then went to the new master.
+    assert b"errorstat_READONLY:count=1" in old.execute("INFO", "errorstats")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fix_http_proxy import FaultProxy
+from fix_proxy import HttpFaultProxy
 
 from validate_all_flows.checks import CheckResult, Status, run_checks
 from validate_all_flows.embedded.stack import Stack
@@ -163,7 +163,7 @@ def test_a_failed_mint_seen_through_the_api_alone_ends_the_wait(stack: Stack) ->
 def test_a_reset_webhook_is_not_blamed_on_the_webhook_secret(stack: Stack) -> None:
     # A proxy in front resets the KYC webhook. Before: "check that the service's SUMSUB_SECRET_KEY
     # is the one given", for a request that never got an answer.
-    with FaultProxy(str(stack.base_url), {"/api/kyc/webhook": "reset"}) as proxy:
+    with HttpFaultProxy(str(stack.base_url), {"/api/kyc/webhook": "reset"}) as proxy:
         t = Target(chain_margin_s=5.0).use_stack(stack)
         t.base_url = proxy.url
         try:

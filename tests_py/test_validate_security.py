@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fix_http_proxy import FaultProxy
+from fix_proxy import HttpFaultProxy
 from fix_wsgi import serve_wsgi
 
 from validate_all_flows.checks import Status, run_checks
@@ -72,7 +72,7 @@ def test_a_proxy_failing_in_front_is_no_weakness(fault: str) -> None:
     # The service refuses what it must; a proxy in front answers the probes with a 5xx or
     # resets them. Before: "endpoint not protected", "webhooks accepted", "CORS refused".
     paths = {"/api/identity": fault, "/api/kyc/webhook": fault, "/api/auth/login": fault}
-    with serve_wsgi(_guarded) as url, FaultProxy(url, paths) as proxy:
+    with serve_wsgi(_guarded) as url, HttpFaultProxy(url, paths) as proxy:
         t = Target(base_url=proxy.url, env={"CORS_ORIGINS": "https://a.test"})
         results = {r.id: r for r in run_checks(t, {"security"})}
         assert proxy.hits >= 4

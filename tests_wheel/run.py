@@ -166,7 +166,9 @@ def main() -> int:
     ap.add_argument("--python", action="append", default=[], help="interpreter per wheel, in order")
     ap.add_argument("--sdist", type=Path, help="also check this sdist without dev packages")
     ap.add_argument("wheels", nargs="*", type=Path)
-    args = ap.parse_args()
+    # Intermixed: scripts/wheels passes "--python PY WHEEL" pairs, which parse_args rejects
+    # after the first pair.
+    args = ap.parse_intermixed_args()
     if len(args.python) != len(args.wheels):
         ap.error("give one --python per wheel")
     results = []

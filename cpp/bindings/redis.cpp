@@ -90,15 +90,17 @@ void register_redis(py::module_& m) {
             d["redirects"] = s.redirects;
             d["requests"] = s.requests;
             d["writes"] = s.writes;
+            d["discoveries"] = s.discoveries;
             return d;
           },
-          "Pool counters: open, idle, connects, broken, redirects, requests, writes.")
+          "Pool counters: open, idle, connects, broken, redirects, requests, writes, "
+          "discoveries.")
+      .def_property_readonly("address", &redis::Client::address,
+                             "host:port of the URL's node, or of the master the Sentinels named "
+                             "(empty before the first command).")
       .def_property_readonly(
-          "address",
-          [](const redis::Client& c) {
-            return c.config().host + ":" + std::to_string(c.config().port);
-          },
-          "host:port of the first node.")
+          "sentinel", [](const redis::Client& c) { return !c.config().sentinels.empty(); },
+          "Whether the master is found through Sentinel.")
       .def_property_readonly(
           "tls", [](const redis::Client& c) { return c.config().tls; }, "Whether TLS is on.")
       .def_property_readonly(

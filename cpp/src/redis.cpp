@@ -66,6 +66,33 @@ T parse_number(std::string_view text, std::string_view what, const std::string& 
   return value;
 }
 
+// "host[:port]" or "[v6]:port"; an empty host is 127.0.0.1.
+std::pair<std::string, int> parse_host_port(std::string_view rest, int default_port,
+                                            const std::string& redacted) {
+  std::string host;
+  std::string_view port_text;
+  if (!rest.empty() && rest.front() == '[') {
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos) {
+      throw ConfigError("Redis URL " + redacted + ": unclosed '[' in the host");
+    }
+    host = std::string(rest.substr(1, close - 1));
+    if (close + 1 < rest.size() && rest[close + 1] == ':') port_text = rest.substr(close + 2);
+  } else if (const std::size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = std::string(rest.substr(0, colon));
+    port_text = rest.substr(colon + 1);
+  } else if (!rest.empty()) {
+    host = std::string(rest);
+  }
+  if (host.empty()) host = "127.0.0.1";
+  int port = default_port;
+  if (!port_text.empty()) port = parse_number<int>(port_text, "port", redacted);
+  if (port < 1 || port > 65535) {
+    throw ConfigError("Redis URL " + redacted + ": port out of range");
+  }
+  return {host, port};
+}
+
 // Where the password sits in a URL: [begin, end) of the text after "user:" (or of a lone
 // userinfo, which Redis before ACLs meant as the password). Empty range: none.
 std::pair<std::size_t, std::size_t> password_span(std::string_view url) {
@@ -349,6 +376,15 @@ class Conn final {
   int fd_ = -1;
   SSL* ssl_ = nullptr;
 };
+
+}  // namespace
+
+namespace {
+
+std::string node_addr(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
 
 }  // namespace
 
@@ -645,6 +681,65 @@ struct Client::Impl {
     return std::move(mine.reply);
   }
 
+  // The master to use: `first`, unless it is null or `failed` (a connection failure or READONLY
+  // there), in which case the Sentinels are asked (at most every 200 ms while it keeps failing).
+  Node* master(Node* failed) {
+    std::lock_guard discovering(discover_mu);
+    Node* current = first.load();
+    if (current != nullptr && current != failed) return current;  // another thread moved on
+    const auto now = std::chrono::steady_clock::now();
+    if (current != nullptr && now - last_discovery < std::chrono::milliseconds(200)) {
+      return current;
+    }
+    last_discovery = now;
+    Node* found = &node(ask_sentinels());
+    first.store(found);
+    return found;
+  }
+
+  // SENTINEL get-master-addr-by-name, to each Sentinel in turn until one names the master.
+  std::string ask_sentinels() {
+    {
+      std::lock_guard lock(mu);
+      ++discoveries;
+    }
+    std::string errors;
+    const std::size_t count = config.sentinels.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t k = (next_sentinel + i) % count;
+      const auto& [host, port] = config.sentinels[k];
+      const std::string where = node_addr(host, port);
+      try {
+        Conn c(config, host, port, ctx);
+        if (!config.sentinel_password.empty()) {
+          const Reply r = c.round_trip({"AUTH", config.sentinel_password});
+          if (r.is_error()) {
+            errors += "; " + where + ": AUTH refused: " + r.str;
+            continue;
+          }
+        }
+        const Reply r = c.round_trip({"SENTINEL", "get-master-addr-by-name", config.service});
+        if (r.type == Reply::Type::kArray && r.elements.size() == 2 &&
+            r.elements[0].type == Reply::Type::kString &&
+            r.elements[1].type == Reply::Type::kString) {
+          int master_port = 0;
+          const std::string& text = r.elements[1].str;
+          if (std::from_chars(text.data(), text.data() + text.size(), master_port).ec ==
+                  std::errc() &&
+              master_port > 0 && master_port <= 65535) {
+            next_sentinel = k;
+            return node_addr(r.elements[0].str, master_port);
+          }
+        }
+        errors += "; " + where + (r.is_error() ? ": " + r.str : ": does not know it");
+      } catch (const IoFailure& f) {
+        errors += "; " + f.message;
+      }
+    }
+    throw ConnectionError("Redis Sentinel: no Sentinel named the master '" + config.service + "'" +
+                          errors);
+  }
+
   void close_idle() {
     std::vector<Mux*> muxes;
     {
@@ -665,23 +760,19 @@ struct Client::Impl {
   SSL_CTX* ctx = nullptr;
   mutable std::mutex mu;              // guards nodes, slots and the counters
   std::map<std::string, Node> nodes;  // connections are created once per node, never removed
-  Node* first = nullptr;              // the URL's node (no lookup, no lock to find it)
-  std::map<int, std::string> slots;   // cluster: slot -> "host:port", learnt from MOVED
+  // The URL's node, or the master the Sentinels named (null until asked): no lookup, no lock.
+  std::atomic<Node*> first{nullptr};
+  std::mutex discover_mu;  // one question to the Sentinels at a time
+  std::chrono::steady_clock::time_point last_discovery{};
+  std::size_t next_sentinel = 0;  // the one that answered last is asked first
+  std::uint64_t discoveries = 0;
+  std::map<int, std::string> slots;  // cluster: slot -> "host:port", learnt from MOVED
   std::uint64_t connects = 0;
   std::uint64_t broken = 0;
   std::uint64_t redirects = 0;
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> writes{0};
 };
-
-namespace {
-
-std::string node_addr(const std::string& host, int port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-}  // namespace
 
 Client::Client(Config config) : config_(std::move(config)) {
   if (config_.pool_size < 1) throw ConfigError("Redis: pool_size must be at least 1");
@@ -690,8 +781,13 @@ Client::Client(Config config) : config_(std::move(config)) {
   if (config_.cluster && config_.db != 0) {
     throw ConfigError("Redis Cluster has only database 0");
   }
+  if (!config_.sentinels.empty() && (config_.cluster || config_.service.empty())) {
+    throw ConfigError("Redis Sentinel needs a master name and no cluster");
+  }
   impl_ = std::make_unique<Impl>(config_);
-  impl_->first = &impl_->node(node_addr(config_.host, config_.port));
+  if (config_.sentinels.empty()) {
+    impl_->first = &impl_->node(node_addr(config_.host, config_.port));
+  }
 }
 
 Client::~Client() = default;
@@ -704,7 +800,9 @@ Reply Client::command(const std::vector<std::string>& args, std::string_view key
 }
 
 Reply Client::command_resp(std::string_view resp, std::string_view key) {
-  Impl::Node* node = impl_->first;
+  const bool sentinel = !config_.sentinels.empty();
+  Impl::Node* node = impl_->first.load(std::memory_order_acquire);
+  if (node == nullptr) node = impl_->master(nullptr);  // Sentinel: asked once, up front
   int slot = -1;
   if (config_.cluster && !key.empty()) {
     slot = key_slot(key);
@@ -716,9 +814,29 @@ Reply Client::command_resp(std::string_view resp, std::string_view key) {
     if (!addr.empty()) node = &impl_->node(addr);
   }
   std::string asking;
+  bool moved_master = false;
   for (int hop = 0;; ++hop) {
-    Reply r = asking.empty() ? impl_->run(*node, resp, 1) : impl_->run(*node, asking, 2);
+    Reply r;
+    try {
+      r = asking.empty() ? impl_->run(*node, resp, 1) : impl_->run(*node, asking, 2);
+    } catch (const ConnectionError&) {
+      if (sentinel) {
+        try {
+          (void)impl_->master(node);  // for the next command: this one may have run
+        } catch (const ConnectionError&) {
+        }
+      }
+      throw;
+    }
     asking.clear();
+    if (sentinel && r.is_error() && !moved_master && r.str.find("READONLY") != std::string::npos) {
+      // A demoted master refused the write without running it: the new one may take it.
+      moved_master = true;
+      Impl::Node* now = impl_->master(node);
+      if (now == node) return r;
+      node = now;
+      continue;
+    }
     if (!config_.cluster || !r.is_error() || hop >= 5) return r;
     // "MOVED <slot> <host>:<port>" (the slot lives there now) or "ASK ..." (this once).
     const bool moved = r.str.rfind("MOVED ", 0) == 0;
@@ -737,6 +855,11 @@ Reply Client::command_resp(std::string_view resp, std::string_view key) {
   }
 }
 
+std::string Client::address() const {
+  const Impl::Node* node = impl_->first.load(std::memory_order_acquire);
+  return node != nullptr ? node->addr : std::string();
+}
+
 void Client::close_idle() {
   impl_->close_idle();
 }
@@ -752,6 +875,7 @@ Stats Client::stats() const {
     s.connects = impl_->connects;
     s.broken = impl_->broken;
     s.redirects = impl_->redirects;
+    s.discoveries = impl_->discoveries;
   }
   s.requests = impl_->requests.load(std::memory_order_relaxed);
   s.writes = impl_->writes.load(std::memory_order_relaxed);
@@ -785,8 +909,21 @@ int key_slot(std::string_view key) noexcept {
 
 std::string redact_url(std::string_view url) {
   const auto [begin, end] = password_span(url);
-  if (begin == end) return std::string(url);
-  return std::string(url.substr(0, begin)) + "***" + std::string(url.substr(end));
+  std::string out = begin == end
+                        ? std::string(url)
+                        : std::string(url.substr(0, begin)) + "***" + std::string(url.substr(end));
+  // The Sentinels' password travels in the query.
+  constexpr std::string_view kOption = "sentinel_password=";
+  if (const std::size_t q = out.find('?'); q != std::string::npos) {
+    for (std::size_t at = out.find(kOption, q); at != std::string::npos;
+         at = out.find(kOption, at + 1)) {
+      if (out[at - 1] != '?' && out[at - 1] != '&') continue;
+      const std::size_t from = at + kOption.size();
+      const std::size_t to = std::min(out.find('&', from), out.size());
+      out.replace(from, to - from, "***");
+    }
+  }
+  return out;
 }
 
 Config parse_url(std::string_view url) {
@@ -794,7 +931,7 @@ Config parse_url(std::string_view url) {
   const std::size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
     throw ConfigError("Redis URL " + redacted +
-                      ": expected redis://, rediss:// or redis+cluster://");
+                      ": expected redis://, rediss://, redis+cluster:// or redis+sentinel://");
   }
   Config c;
   const std::string_view scheme = url.substr(0, sep);
@@ -807,13 +944,13 @@ Config parse_url(std::string_view url) {
     c.cluster = true;
     c.tls = true;
   } else if (scheme == "redis+sentinel" || scheme == "rediss+sentinel") {
-    throw ConfigError("Redis URL " + redacted +
-                      ": Sentinel discovery is not supported; name the current master "
-                      "(redis://) or use Redis Cluster (redis+cluster://)");
+    c.tls = scheme == "rediss+sentinel";
   } else {
     throw ConfigError("Redis URL " + redacted + ": unknown scheme '" + std::string(scheme) +
-                      "' (redis, rediss, redis+cluster, rediss+cluster)");
+                      "' (redis, rediss, redis+cluster, rediss+cluster, redis+sentinel, " +
+                      "rediss+sentinel)");
   }
+  const bool sentinel = scheme.ends_with("+sentinel");
   std::string_view rest = url.substr(sep + 3);
   std::string_view query;
   if (const std::size_t q = rest.find('?'); q != std::string_view::npos) {
@@ -835,24 +972,29 @@ Config parse_url(std::string_view url) {
       c.password = percent_decode(userinfo, "password");
     }
   }
-  std::string_view port_text;
-  if (!rest.empty() && rest.front() == '[') {
-    const std::size_t close = rest.find(']');
-    if (close == std::string_view::npos) {
-      throw ConfigError("Redis URL " + redacted + ": unclosed '[' in the host");
+  if (sentinel) {
+    // host:port[,host:port...] of the Sentinels; the path names the master, then the database.
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const auto [host, port] = parse_host_port(rest.substr(0, comma), 26379, redacted);
+      c.sentinels.emplace_back(host, port);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     }
-    c.host = std::string(rest.substr(1, close - 1));
-    if (close + 1 < rest.size() && rest[close + 1] == ':') port_text = rest.substr(close + 2);
-  } else if (const std::size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
-    c.host = std::string(rest.substr(0, colon));
-    port_text = rest.substr(colon + 1);
-  } else if (!rest.empty()) {
-    c.host = std::string(rest);
-  }
-  if (c.host.empty()) c.host = "127.0.0.1";
-  if (!port_text.empty()) c.port = parse_number<int>(port_text, "port", redacted);
-  if (c.port < 1 || c.port > 65535) {
-    throw ConfigError("Redis URL " + redacted + ": port out of range");
+    if (c.sentinels.empty()) c.sentinels.emplace_back("127.0.0.1", 26379);
+    const std::size_t slash = path.find('/');
+    c.service = percent_decode(path.substr(0, slash), "master name");
+    if (c.service.empty()) {
+      throw ConfigError("Redis URL " + redacted +
+                        ": name the master the Sentinels monitor (redis+sentinel://host:26379/"
+                        "mymaster[/db])");
+    }
+    path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash + 1);
+    c.host = c.sentinels.front().first;
+    c.port = c.sentinels.front().second;
+  } else {
+    const auto [host, port] = parse_host_port(rest, 6379, redacted);
+    c.host = host;
+    c.port = port;
   }
   if (!path.empty()) c.db = parse_number<int>(path, "database", redacted);
   while (!query.empty()) {
@@ -880,9 +1022,12 @@ Config parse_url(std::string_view url) {
       c.tls_ca_file = value;
     } else if (name == "db") {
       c.db = parse_number<int>(value, name, redacted);
+    } else if (name == "sentinel_password" && sentinel) {
+      c.sentinel_password = value;
     } else if (!name.empty()) {
       throw ConfigError("Redis URL " + redacted + ": unknown option '" + std::string(name) +
-                        "' (timeout, pool_size, db, ssl_cert_reqs, ssl_ca_certs)");
+                        "' (timeout, pool_size, db, ssl_cert_reqs, ssl_ca_certs" +
+                        (sentinel ? ", sentinel_password)" : ")"));
     }
   }
   if (c.db < 0) throw ConfigError("Redis URL " + redacted + ": database must be >= 0");

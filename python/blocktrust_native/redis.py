@@ -3,15 +3,23 @@
     client = RedisClient("rediss://app:secret@cache.internal:6380/0?timeout=1&pool_size=32")
     client.execute("PING")                               # 'PONG'
     client.execute("GET", "k")                           # bytes or None
+    RedisClient("redis+sentinel://:secret@sentinel-a:26379,sentinel-b:26379/mymaster/0")
 
 URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS (the server's
 certificate and host name are verified against the system's CAs, or ``ssl_ca_certs=<file>``;
 ``ssl_cert_reqs=none`` turns verification off), ``redis+cluster://`` (or ``rediss+cluster://``)
 for Redis Cluster: commands go to the first node and follow its MOVED / ASK redirects, and the slot
 of each key is remembered. Options: ``timeout`` (seconds, for connecting and for each read or
-write; default 2), ``pool_size`` (connections per node; default 4). Sentinel URLs are refused with
-a clear error: name the current master, or use Cluster. A userinfo without ``:`` is taken as the
-password (Redis before ACLs had only passwords).
+write; default 2), ``pool_size`` (connections per node; default 4). A userinfo without ``:`` is
+taken as the password (Redis before ACLs had only passwords).
+
+Sentinel: ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/<master name>[/db]``
+(Sentinels on 26379 by default; ``sentinel_password=...`` if they have one: the userinfo is the
+master's; ``rediss+sentinel://`` for TLS to both). The Sentinels are asked
+(``SENTINEL get-master-addr-by-name``) at the first command, and again after a connection failure
+on the master or a ``READONLY`` reply (a demoted master: the command, which did not run, is sent
+once more to the new master); while the master is unreachable and the Sentinels still name it,
+calls fail (a rate limiter applies its failure policy) and they are asked at most every 200 ms.
 
 Every call releases the GIL. Threads share the connections, each one a pipeline: a command goes
 out at once if its connection has no write awaiting replies, else with every command queued

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "blocktrust/error.hpp"
@@ -30,7 +31,8 @@ class ReplyError : public Error {
   using Error::Error;
 };
 
-/// Where a client connects: what `redis://`, `rediss://` and `redis+cluster://` URLs hold.
+/// Where a client connects: what `redis://`, `rediss://`, `redis+cluster://` and
+/// `redis+sentinel://` URLs hold.
 struct Config {
   /// Host name or address of the first node.
   std::string host = "127.0.0.1";
@@ -54,14 +56,22 @@ struct Config {
   Millis timeout{2'000};
   /// Connections per node; concurrent callers share them, their commands pipelined.
   std::size_t pool_size = 4;
+  /// Sentinels (host, port) to ask for the master (redis+sentinel://); empty: no Sentinel.
+  std::vector<std::pair<std::string, int>> sentinels;
+  /// The name of the master the Sentinels monitor.
+  std::string service;
+  /// Password for the Sentinels (sentinel_password=...; empty: none). Never printed.
+  std::string sentinel_password;
 };
 
 /// Parses `redis://[[user]:password@]host[:port][/db][?timeout=2&pool_size=16]`, `rediss://`
-/// (TLS; `ssl_cert_reqs=none`, `ssl_ca_certs=path`) and `redis+cluster://`; throws ConfigError
-/// naming the redacted URL.
+/// (TLS; `ssl_cert_reqs=none`, `ssl_ca_certs=path`), `redis+cluster://` and
+/// `redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/<master name>[/db]`
+/// (Sentinels on port 26379 by default; `sentinel_password=...`; `rediss+sentinel://` for TLS to
+/// both); throws ConfigError naming the redacted URL.
 [[nodiscard]] Config parse_url(std::string_view url);
 
-/// The URL with its password replaced by `***`, for messages.
+/// The URL with its passwords (userinfo, sentinel_password) replaced by `***`, for messages.
 [[nodiscard]] std::string redact_url(std::string_view url);
 
 /// One reply, as RESP2 gives it.
@@ -92,6 +102,8 @@ struct Stats {
   std::uint64_t broken = 0;
   /// MOVED / ASK redirects followed.
   std::uint64_t redirects = 0;
+  /// Times the Sentinels were asked for the master.
+  std::uint64_t discoveries = 0;
   /// Requests sent (a redirected one counts once per node it went to).
   std::uint64_t requests = 0;
   /// Writes that sent them: each holds every request queued on its connection meanwhile.
@@ -103,8 +115,11 @@ struct Stats {
 /// earlier replies, and replies are handed back in order (one read and one write per batch on
 /// both sides). Callers gather on the first connection until it holds 16 requests, then spread.
 /// Requests a restarted server closed a connection from before on, without answering anything
-/// after them, are sent once more on a fresh one; other failures throw ConnectionError. Not for
-/// blocking commands (BLPOP, SUBSCRIBE): they would hold up the commands queued behind them.
+/// after them, are sent once more on a fresh one; other failures throw ConnectionError. With
+/// Sentinel, the master is asked for at the first command and again after a connection failure
+/// on it or a READONLY reply (a demoted master); a READONLY command is then sent once more to the
+/// new master (it was not run). Not for blocking commands (BLPOP, SUBSCRIBE): they would hold up
+/// the commands queued behind them.
 class Client final {
  public:
   /// Opens no connection yet; throws ConfigError for a bad config.
@@ -122,6 +137,9 @@ class Client final {
   void close_idle();
   /// Pool counters.
   [[nodiscard]] Stats stats() const;
+  /// host:port of the node commands without a key go to: the URL's, or with Sentinel the master
+  /// last discovered (empty before the first command).
+  [[nodiscard]] std::string address() const;
   /// The config (the password included: never print it).
   [[nodiscard]] const Config& config() const noexcept { return config_; }
 

@@ -24,9 +24,12 @@ class Client:
     def close_idle(self) -> None:
         """Closes the idle connections."""
     def stats(self) -> dict[str, int]:
-        """Pool counters: open, idle, connects, broken, redirects, requests, writes."""
+        """Pool counters: open, idle, connects, broken, redirects, requests, writes,
+        discoveries."""
     @property
     def address(self) -> str: ...
+    @property
+    def sentinel(self) -> bool: ...
     @property
     def tls(self) -> bool: ...
     @property
