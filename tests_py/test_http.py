@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from blocktrust_native.errors import ConfigError
-from blocktrust_native.http import http_request
+from blocktrust_native import jsonrpc
+from blocktrust_native.errors import ConfigError, HttpConfigError
+from blocktrust_native.flows import FlowSpec, start_flow
+from blocktrust_native.http import HttpOptions, http_request
 from tests_py.fix_http_server import MisbehavingServer
 
 
@@ -95,8 +97,56 @@ def test_redirects_are_off_unless_asked(srv):
 
 
 def test_bad_url_raises_config_error():
+    with pytest.raises(HttpConfigError, match="not an http"):
+        http_request("GET", "ftp://x/")
     with pytest.raises(ConfigError, match="not an http"):
         http_request("GET", "ftp://x/")
+
+
+def test_http_options_defaults_are_the_cores():
+    o = HttpOptions()
+    assert (o.connect_timeout, o.request_timeout) == (5.0, 30.0)
+    assert (o.max_response_bytes, o.max_header_bytes) == (8 << 20, 64 << 10)
+    assert (o.verify_tls, o.ca_file, o.follow_redirects, o.max_redirects) == (True, None, False, 5)
+    assert o == HttpOptions(request_timeout=30)
+    assert o != HttpOptions(request_timeout=31)
+    assert "request_timeout=30.0" in repr(o)
+    # The JSON-RPC client's own default only raises the response cap.
+    rpc = jsonrpc._native.default_options()
+    assert rpc.max_response_bytes == 256 << 20
+    assert rpc.request_timeout == o.request_timeout
+
+
+def test_options_or_keywords_set_the_transport(srv):
+    fast = HttpOptions(request_timeout=0.8)
+    for r in (
+        http_request("GET", srv.url + "/trickle", options=fast),
+        http_request("GET", srv.url + "/trickle", request_timeout=0.8),
+    ):
+        assert r["status"] == 0
+        assert "timed out" in r["error"]
+    # Keywords given with options override those fields only.
+    r = http_request("GET", srv.url + "/redirect", options=fast, follow_redirects=True)
+    assert r["status"] == 200
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf"), 7 * 86400 + 1])
+def test_one_timeout_cap_for_every_client(seconds):
+    with pytest.raises(ConfigError, match="at most 7 days"):
+        HttpOptions(request_timeout=seconds)
+    with pytest.raises(ConfigError, match="at most 7 days"):
+        http_request("GET", "http://127.0.0.1:9/", connect_timeout=seconds)
+    with pytest.raises(ConfigError, match="at most 7 days"):
+        jsonrpc.JsonRpcClient("http://127.0.0.1:9", request_timeout=seconds)
+    spec = FlowSpec.from_dict({"steps": [{"name": "s", "request": {"method": "GET", "path": "/"}}]})
+    with pytest.raises(ConfigError, match="at most 7 days"):
+        start_flow(spec, "http://127.0.0.1:9", iterations=1, request_timeout=seconds)
+
+
+def test_the_longest_timeout_is_accepted_everywhere():
+    week = 7 * 86400
+    assert HttpOptions(request_timeout=week).request_timeout == week
+    jsonrpc.JsonRpcClient("http://127.0.0.1:9", request_timeout=week)
 
 
 # ---- TLS with a CA made here

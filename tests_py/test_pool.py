@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from blocktrust_native.errors import ConfigError, DatabaseError, Error, IntegrityError
-from blocktrust_native.pool import OperationalError, Pool, redact_dsn
+from blocktrust_native.pool import OperationalError, Pool, PoolConfig, redact_dsn
 
 pytestmark = pytest.mark.pg
 
@@ -60,11 +60,35 @@ def test_password_never_in_repr_or_errors(pg_cluster) -> None:
         ({"max_size": 0}, "max_size"),
         ({"min_size": 5, "max_size": 2}, "min_size"),
         ({"acquire_timeout": -1}, "acquire_timeout"),
+        ({"max_size": -1}, "max_size"),
+        ({"max_lifetime": float("nan")}, "max_lifetime"),
     ],
 )
 def test_bad_config_is_config_error(pg_dsn: str, kwargs: dict, word: str) -> None:
     with pytest.raises(ConfigError, match=word):
         Pool(pg_dsn, **kwargs)
+
+
+def test_pool_config_defaults_are_the_cores() -> None:
+    c = PoolConfig()
+    assert (c.min_size, c.max_size, c.max_waiting) == (1, 10, 0)
+    assert (c.acquire_timeout, c.max_lifetime, c.idle_timeout) == (30.0, 1800.0, 600.0)
+    assert (c.validation_threshold, c.maintenance_interval) == (1.0, 0.5)
+    assert (c.leak_threshold, c.statement_timeout, c.application_name) == (None, None, None)
+    assert (c.connect_timeout, c.pgbouncer, c.statement_cache_size) == (10, False, 128)
+    assert PoolConfig(max_lifetime=0, leak_threshold=None).max_lifetime is None
+
+
+def test_a_config_or_keywords_set_the_pool_up(pg_dsn: str) -> None:
+    config = PoolConfig(min_size=0, max_size=2, application_name="bt_cfg_app")
+    with Pool(pg_dsn, config=config) as p:
+        assert p.config is config
+        assert p.execute("SELECT current_setting('application_name')") == [("bt_cfg_app",)]
+    # Keywords given with a config override those fields only.
+    with Pool(pg_dsn, config=config, max_size=3) as p:
+        assert (p.config.max_size, p.config.application_name, p.max_size) == (3, "bt_cfg_app", 3)
+    with Pool(pg_dsn, min_size=0, max_size=1) as p:
+        assert p.execute("SELECT current_setting('application_name')") == [("blocktrust_native",)]
 
 
 def test_sqlalchemy_url_and_application_name(pg_dsn: str) -> None:

@@ -68,13 +68,6 @@ py::bytes to_bytes(const ak::Digest& d) {
 
 void register_apikeys(py::module_& m) {
   auto sub = m.def_submodule("apikeys", "Prefixed API keys with checksums and HMAC-SHA256 digests");
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const ak::InvalidApiKey& e) {
-      set_python_error("InvalidApiKey", e.what());
-    }
-  });
 
   py::class_<ak::Codec>(sub, "ApiKeyCodec", "Makes, parses, digests and verifies API keys")
       .def(py::init([](std::string prefix, const py::object& secret) {

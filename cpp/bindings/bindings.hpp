@@ -27,7 +27,8 @@ void register_digest(py::module_& m);
 
 /// Binds blocktrust_native._native.apikeys (API keys, HMAC digests, KeyRing).
 void register_apikeys(py::module_& m);
-/// Binds blocktrust_native._native.http (one request with the blocking HTTP client).
+/// Binds blocktrust_native._native.http (HttpOptions, one request with the blocking HTTP client);
+/// before the bindings that take HttpOptions (flows, jsonrpc).
 void register_http(py::module_& m);
 /// Binds blocktrust_native._native.flows (histograms, flow runner).
 void register_flows(py::module_& m);
@@ -39,11 +40,9 @@ void register_redis(py::module_& m);
 /// Sets the Python error `blocktrust_native.errors.<cls>` with `message` as its only argument.
 void set_python_error(const char* cls, const char* message);
 
-/// Checks Python transport options (seconds) and turns them into HttpOptions; ConfigError if bad.
-http::HttpOptions http_options(double connect_timeout, double request_timeout,
-                               std::uint64_t max_response_bytes, std::uint32_t max_header_bytes,
-                               bool verify_tls, const std::string& ca_file, bool follow_redirects,
-                               int max_redirects);
+/// Python seconds -> milliseconds for a timeout: positive, finite and at most
+/// http::kMaxTimeoutMs (the one cap); ConfigError naming `what` otherwise.
+std::int64_t timeout_ms(double seconds, const char* what);
 
 /// Returns the class `blocktrust_native.errors.<cls>`.
 py::object error_class(const char* cls);

@@ -394,15 +394,6 @@ void bind_merkle(py::module_& d) {
 void register_digest(py::module_& m) {
   py::module_ d = m.def_submodule("digest", "Digests, file hashing and RFC 6962 Merkle trees.");
   for (const char* cls : {"NotBytesLike", "InvalidProof", "LeafIndexError"}) (void)error_class(cls);
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const mk::InvalidProof& e) {
-      set_python_error("InvalidProof", e.what());
-    } catch (const mk::LeafIndexError& e) {
-      set_python_error("LeafIndexError", e.what());
-    }
-  });
   bind_hashing(d);
   bind_files(d);
   bind_merkle(d);

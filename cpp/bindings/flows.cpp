@@ -1,5 +1,5 @@
 // blocktrust_native._native.flows: thin bindings of the histogram and the flow runner. Every wait
-// releases the GIL; the GIL is taken back only for progress callbacks and to notice Ctrl-C.
+// releases the GIL; the waiting loop (progress callbacks, Ctrl-C) is Python's FlowRun.wait.
 #include "blocktrust/flows.hpp"
 
 #include <pybind11/stl.h>
@@ -26,63 +26,10 @@ py::dict progress_dict(const fl::Progress& p) {
   return d;
 }
 
-// Runs to the end (or Ctrl-C / a failing callback), calling `progress` every `interval` seconds.
-std::pair<std::string, bool> wait_run(fl::FlowRun& run, const py::object& progress,
-                                      double interval) {
-  using namespace std::chrono;
-  bool interrupted = false;
-  auto next_tick =
-      steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(interval));
-  for (;;) {
-    bool done;
-    {
-      py::gil_scoped_release release;
-      done = run.wait_for(milliseconds(100));
-    }
-    if (done) break;
-    if (PyErr_CheckSignals() != 0) {
-      if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) throw py::error_already_set();
-      PyErr_Clear();  // Ctrl-C: stop cleanly and hand back the partial report
-      interrupted = true;
-      run.cancel();
-      continue;
-    }
-    if (!progress.is_none() && steady_clock::now() >= next_tick) {
-      next_tick += duration_cast<steady_clock::duration>(duration<double>(interval));
-      py::object keep_going;
-      try {
-        keep_going = progress(progress_dict(run.progress()));
-      } catch (...) {
-        run.cancel();
-        py::gil_scoped_release release;
-        (void)run.wait_for(hours(1));
-        throw;
-      }
-      if (!keep_going.is_none() && !keep_going.cast<bool>()) run.cancel();
-    }
-  }
-  std::string report;
-  {
-    py::gil_scoped_release release;
-    report = run.report_json();
-  }
-  return {report, interrupted};
-}
-
 }  // namespace
 
 void register_flows(py::module_& m) {
   auto sub = m.def_submodule("flows", "Latency histograms and the flow runner.");
-
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const fl::FlowSpecError& e) {
-      set_python_error("FlowSpecError", e.what());
-    } catch (const fl::HistogramFormatError& e) {
-      set_python_error("HistogramFormatError", e.what());
-    }
-  });
 
   py::class_<fl::Histogram>(sub, "Histogram",
                             "HDR-style log-linear latency histogram (1 µs, 3 significant digits).")
@@ -107,38 +54,40 @@ void register_flows(py::module_& m) {
           py::arg("data"), "Rebuilds a histogram from to_bytes(); HistogramFormatError if bad.");
 
   py::class_<fl::FlowRun>(sub, "FlowRun", "One run of a compiled flow.")
-      .def(
-          py::init([](const std::string& flow_json, const std::string& base_url, int vus,
-                      std::int64_t iterations, double duration, double ramp_up, double rate,
-                      int threads, int max_failures, double connect_timeout, double request_timeout,
-                      std::uint64_t max_response_bytes, std::uint32_t max_header_bytes,
-                      bool verify_tls, const std::string& ca_file, int max_redirects) {
-            fl::RunOptions o;
-            o.base_url = base_url;
-            o.vus = vus;
-            o.iterations = iterations;
-            o.duration_s = duration;
-            o.ramp_up_s = ramp_up;
-            o.rate = rate;
-            o.threads = threads;
-            o.max_failures = max_failures;
-            o.http = http_options(connect_timeout, request_timeout, max_response_bytes,
-                                  max_header_bytes, verify_tls, ca_file, false, max_redirects);
-            return std::make_unique<fl::FlowRun>(flow_json, std::move(o));
-          }),
-          py::arg("flow_json"), py::arg("base_url"), py::arg("vus"), py::arg("iterations"),
-          py::arg("duration"), py::arg("ramp_up"), py::arg("rate"), py::arg("threads"),
-          py::arg("max_failures"), py::arg("connect_timeout"), py::arg("request_timeout"),
-          py::arg("max_response_bytes"), py::arg("max_header_bytes"), py::arg("verify_tls"),
-          py::arg("ca_file"), py::arg("max_redirects"))
+      .def(py::init([](const std::string& flow_json, const std::string& base_url, int vus,
+                       std::int64_t iterations, double duration, double ramp_up, double rate,
+                       int threads, int max_failures, const http::HttpOptions& http) {
+             fl::RunOptions o;
+             o.base_url = base_url;
+             o.vus = vus;
+             o.iterations = iterations;
+             o.duration_s = duration;
+             o.ramp_up_s = ramp_up;
+             o.rate = rate;
+             o.threads = threads;
+             o.max_failures = max_failures;
+             o.http = http;
+             o.http.follow_redirects = false;  // each step has its own follow_redirects
+             return std::make_unique<fl::FlowRun>(flow_json, std::move(o));
+           }),
+           py::arg("flow_json"), py::arg("base_url"), py::arg("vus"), py::arg("iterations"),
+           py::arg("duration"), py::arg("ramp_up"), py::arg("rate"), py::arg("threads"),
+           py::arg("max_failures"), py::arg("http"))
       .def("start", &fl::FlowRun::start, "Starts the worker threads.")
       .def("cancel", &fl::FlowRun::cancel, py::call_guard<py::gil_scoped_release>(),
            "Stops the run; wait() then returns the partial report (thread-safe).")
       .def(
           "progress", [](const fl::FlowRun& r) { return progress_dict(r.progress()); },
           "Counters so far.")
-      .def("wait", &wait_run, py::arg("progress"), py::arg("interval"),
-           "Waits for the end; returns (report JSON, interrupted by Ctrl-C).");
+      .def(
+          "wait_for",
+          [](fl::FlowRun& r, double timeout) {
+            return r.wait_for(std::chrono::milliseconds(static_cast<std::int64_t>(timeout * 1000)));
+          },
+          py::arg("timeout"), py::call_guard<py::gil_scoped_release>(),
+          "Waits up to `timeout` seconds for the end; True when the run has ended.")
+      .def("report_json", &fl::FlowRun::report_json, py::call_guard<py::gil_scoped_release>(),
+           "The report as JSON text; waits for the end.");
 }
 
 }  // namespace blocktrust::bindings

@@ -4,7 +4,6 @@
 
 #include <pybind11/stl.h>
 
-#include <cmath>
 #include <mutex>
 
 #include "bindings.hpp"
@@ -15,13 +14,6 @@ namespace {
 
 namespace rpc = blocktrust::jsonrpc;
 
-std::int64_t to_ms(double seconds, const char* what) {
-  if (!std::isfinite(seconds) || seconds <= 0 || seconds > 86400.0) {
-    throw ConfigError(std::string(what) + " must be a positive number of seconds (at most a day)");
-  }
-  return static_cast<std::int64_t>(std::ceil(seconds * 1000.0));
-}
-
 // The core client is not thread-safe; Python threads may share one object, so calls take turns.
 struct PyClient {
   rpc::Client client;
@@ -29,48 +21,20 @@ struct PyClient {
   PyClient(std::string url, rpc::ClientOptions o) : client(std::move(url), std::move(o)) {}
 };
 
-void raise_error(const py::object& err) {
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
-}
-
 }  // namespace
 
 void register_jsonrpc(py::module_& m) {
   auto sub = m.def_submodule("jsonrpc", "JSON-RPC 2.0 client (use blocktrust_native.jsonrpc).");
 
-  // Tried before the shared translator (pybind11 runs the newest first); others pass through.
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const rpc::JsonRpcError& e) {
-      py::object data = e.data().empty() ? py::object(py::none()) : py::object(py::str(e.data()));
-      raise_error(error_class("JsonRpcError")(e.what(), e.code(), e.message(), data));
-    } catch (const rpc::ChainConnectionError& e) {
-      py::object err = error_class("ChainConnectionError")(e.what());
-      err.attr("http_status") = e.http_status();
-      raise_error(err);
-    }
-  });
-
   py::class_<PyClient>(sub, "Client")
-      .def(
-          py::init([](const std::string& url, double connect_timeout, double request_timeout,
-                      std::uint64_t max_response_bytes, bool verify_tls, const std::string& ca_file,
-                      const std::vector<std::pair<std::string, std::string>>& headers) {
-            rpc::ClientOptions o;
-            o.http.connect_timeout_ms = to_ms(connect_timeout, "connect_timeout");
-            o.http.request_timeout_ms = to_ms(request_timeout, "request_timeout");
-            if (max_response_bytes == 0) throw ConfigError("max_response_bytes must be positive");
-            o.http.max_response_bytes = max_response_bytes;
-            o.http.verify_peer = verify_tls;
-            o.http.ca_file = ca_file;
-            for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
-            return std::make_unique<PyClient>(url, std::move(o));
-          }),
-          py::arg("url"), py::arg("connect_timeout") = 5.0, py::arg("request_timeout") = 30.0,
-          py::arg("max_response_bytes") = std::uint64_t{256} << 20, py::arg("verify_tls") = true,
-          py::arg("ca_file") = "",
-          py::arg("headers") = std::vector<std::pair<std::string, std::string>>{})
+      .def(py::init([](const std::string& url, const http::HttpOptions& options,
+                       const std::vector<std::pair<std::string, std::string>>& headers) {
+             rpc::ClientOptions o;
+             o.http = options;
+             for (const auto& h : headers) o.headers.emplace_back(h.first, h.second);
+             return std::make_unique<PyClient>(url, std::move(o));
+           }),
+           py::arg("url"), py::arg("options"), py::arg("headers"))
       .def(
           "call",
           [](PyClient& self, const std::string& method, const std::string& params_json) {
@@ -115,6 +79,10 @@ void register_jsonrpc(py::module_& m) {
           "url", [](const PyClient& self) { return self.client.url(); },
           "The endpoint without its secrets.");
 
+  sub.def(
+      "default_options", [] { return rpc::ClientOptions{}.http; },
+      "The transport settings a client uses unless given others (a larger response cap than "
+      "HttpOptions(): a wide eth_getLogs answers tens of megabytes).");
   sub.def("redact_url", &rpc::redact_url, py::arg("url"),
           "The URL reduced to scheme, host and port.");
 }

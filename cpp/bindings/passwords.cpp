@@ -24,15 +24,6 @@ std::string secret_bytes(const py::handle& v, const char* what) {
 
 void register_passwords(py::module_& m) {
   auto sub = m.def_submodule("passwords", "Argon2id password hashing and the dual check");
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const pw::InvalidPasswordHash& e) {
-      set_python_error("InvalidPasswordHash", e.what());
-    } catch (const pw::PasswordError& e) {
-      set_python_error("PasswordError", e.what());
-    }
-  });
 
   py::class_<pw::Params>(sub, "Parameters", "Argon2id cost parameters (defaults: OWASP's)")
       .def(py::init([](std::uint32_t memory_kib, std::uint32_t iterations,

@@ -1,16 +1,14 @@
-// blocktrust_native._native.pool: type conversion between Python values and PostgreSQL text
-// forms, and GIL release around every wait on the network or on the pool.
+// blocktrust_native._native.pool: the pool, its settings and its leases, with the GIL released
+// around every wait on the network or on the pool. Values cross through pool_values.cpp.
+#include "blocktrust/pool.hpp"
+
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
-// datetime.h needs Python.h first (pybind11 includes it).
-#include <datetime.h>
 
-#include <charconv>
-#include <cstdlib>
-#include <unordered_map>
+#include <optional>
 
 #include "bindings.hpp"
-#include "blocktrust/pool.hpp"
+#include "pool_values.hpp"
 
 // Py_IsFinalizing is public from Python 3.13 on, where the private _Py_IsFinalizing is gone.
 #if PY_VERSION_HEX < 0x030D0000
@@ -23,272 +21,58 @@ namespace {
 
 namespace pg = blocktrust::pool;
 
-// A Python object the conversions need, imported on first use rather than at module import
-// (uuid and decimal would add ~15 ms to every program's start-up), and deliberately never freed
-// (it must outlive every static destructor that could still run after the interpreter is gone).
-// Only called with the GIL held, which serialises the first use.
-struct LazyAttr {
-  const char* module;
-  const char* attr;
-  py::object* value = nullptr;
-
-  const py::object& get() {
-    if (value == nullptr) value = new py::object(py::module_::import(module).attr(attr));
-    return *value;
-  }
-  // A value cannot be an instance of a class whose module was never imported: asking
-  // sys.modules first keeps every other parameter from importing the module.
-  bool instance(py::handle v) {
-    if (value == nullptr && PyDict_GetItemString(PyImport_GetModuleDict(), module) == nullptr)
-      return false;
-    return py::isinstance(v, get());
-  }
-};
-LazyAttr g_decimal{"decimal", "Decimal"};
-LazyAttr g_uuid{"uuid", "UUID"};
-LazyAttr g_json_loads{"json", "loads"};
-LazyAttr g_json_dumps{"json", "dumps"};
-
-py::object utc() {
-  return py::reinterpret_borrow<py::object>(PyDateTime_TimeZone_UTC);
-}
-
-// PostgreSQL type OIDs (pg_type.dat).
-enum Oid : std::uint32_t {
-  kBool = 16,
-  kBytea = 17,
-  kChar = 18,
-  kName = 19,
-  kInt8 = 20,
-  kInt2 = 21,
-  kInt4 = 23,
-  kText = 25,
-  kOid = 26,
-  kJson = 114,
-  kFloat4 = 700,
-  kFloat8 = 701,
-  kUnknown = 705,
-  kBpchar = 1042,
-  kVarchar = 1043,
-  kDate = 1082,
-  kTime = 1083,
-  kTimestamp = 1114,
-  kTimestamptz = 1184,
-  kInterval = 1186,
-  kTimetz = 1266,
-  kNumeric = 1700,
-  kUuid = 2950,
-  kJsonb = 3802,
-  kVoid = 2278,
-};
-
-py::object tz_for(int seconds) {
-  if (seconds == 0) return utc();
-  static auto* cache = new std::unordered_map<int, py::object>();
-  auto it = cache->find(seconds);
-  if (it != cache->end()) return it->second;
-  auto delta = py::reinterpret_steal<py::object>(PyDelta_FromDSU(0, seconds, 0));
-  auto tz = py::reinterpret_steal<py::object>(PyTimeZone_FromOffset(delta.ptr()));
-  if (!tz) throw py::error_already_set();
-  cache->emplace(seconds, tz);
-  return tz;
-}
-
-[[noreturn]] void bad_value(const char* what, std::string_view v, const char* col) {
-  throw py::value_error(std::string("column '") + col + "': cannot convert " + what + " '" +
-                        std::string(v.substr(0, 40)) + "' to a Python value");
-}
-
-py::object steal(PyObject* o) {
-  if (o == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(o);
-}
-
-py::object to_python(std::string_view v, std::uint32_t oid, const char* col) {
-  switch (oid) {
-    case kBool:
-      return py::bool_(!v.empty() && v[0] == 't');
-    case kVoid:  // SELECT pg_sleep(1), SELECT pg_notify(...)
-      return py::none();
-    case kInt2:
-    case kInt4:
-    case kInt8:
-    case kOid: {
-      long long n = 0;
-      auto r = std::from_chars(v.data(), v.data() + v.size(), n);
-      if (r.ec != std::errc()) bad_value("integer", v, col);
-      return steal(PyLong_FromLongLong(n));
-    }
-    case kFloat4:
-    case kFloat8:
-      return steal(PyFloat_FromDouble(std::strtod(std::string(v).c_str(), nullptr)));
-    case kNumeric:
-      return g_decimal.get()(py::str(v.data(), v.size()));
-    case kText:
-    case kVarchar:
-    case kBpchar:
-    case kName:
-    case kChar:
-    case kUnknown:
-      return steal(PyUnicode_DecodeUTF8(v.data(), static_cast<Py_ssize_t>(v.size()), "strict"));
-    case kBytea: {
-      auto raw = pg::text::decode_bytea(v);
-      return py::bytes(raw);
-    }
-    case kUuid:
-      return g_uuid.get()(py::str(v.data(), v.size()));
-    case kJson:
-    case kJsonb:
-      return g_json_loads.get()(py::str(v.data(), v.size()));
-    case kDate: {
-      pg::text::DateTime d;
-      if (!pg::text::parse_date(v, d)) bad_value("date", v, col);
-      return steal(PyDate_FromDate(d.year, d.month, d.day));
-    }
-    case kTime:
-    case kTimetz: {
-      pg::text::DateTime d;
-      if (!pg::text::parse_time(v, d)) bad_value("time", v, col);
-      py::object tz = d.has_tz ? tz_for(d.tz_seconds) : py::none();
-      return steal(PyDateTimeAPI->Time_FromTime(d.hour, d.minute, d.second, d.micro, tz.ptr(),
-                                                PyDateTimeAPI->TimeType));
-    }
-    case kTimestamp:
-    case kTimestamptz: {
-      pg::text::DateTime d;
-      if (!pg::text::parse_timestamp(v, d)) bad_value("timestamp", v, col);
-      py::object tz = d.has_tz ? tz_for(d.tz_seconds) : py::none();
-      return steal(PyDateTimeAPI->DateTime_FromDateAndTime(d.year, d.month, d.day, d.hour, d.minute,
-                                                           d.second, d.micro, tz.ptr(),
-                                                           PyDateTimeAPI->DateTimeType));
-    }
-    default:
-      throw py::type_error(std::string("column '") + col + "' has PostgreSQL type oid " +
-                           std::to_string(oid) +
-                           ", which blocktrust_native.pool does not convert; cast it in SQL "
-                           "(for example ::text)");
-  }
-}
-
-py::list to_rows(const pg::Result& r, bool as_dict) {
-  const int nrows = r.rows(), ncols = r.columns();
-  py::list out(nrows);
-  std::vector<std::uint32_t> oids(ncols);
-  std::vector<py::str> names;
-  for (int c = 0; c < ncols; ++c) {
-    oids[c] = r.column_type(c);
-    if (as_dict) names.emplace_back(r.column_name(c));
-  }
-  for (int i = 0; i < nrows; ++i) {
-    auto cell = [&](int c) -> py::object {
-      return r.is_null(i, c) ? py::none() : to_python(r.value(i, c), oids[c], r.column_name(c));
-    };
-    if (as_dict) {
-      py::dict row;
-      for (int c = 0; c < ncols; ++c) row[names[c]] = cell(c);
-      out[i] = std::move(row);
-    } else {
-      py::tuple row(ncols);
-      for (int c = 0; c < ncols; ++c) row[c] = cell(c);
-      out[i] = std::move(row);
-    }
-  }
-  return out;
-}
-
-std::string str_of(const py::handle& o) {
-  return py::str(o).cast<std::string>();
-}
-
-pg::Param to_param(const py::handle& v, std::size_t index) {
-  pg::Param p;
-  PyObject* o = v.ptr();
-  if (o == Py_None) {
-    p.is_null = true;
-  } else if (PyBool_Check(o)) {
-    p.value = o == Py_True ? "t" : "f";
-    p.oid = kBool;
-  } else if (PyLong_Check(o)) {
-    int overflow = 0;
-    const long long n = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow != 0) {
-      p.value = str_of(v);
-      p.oid = kNumeric;
-    } else {
-      // int4 when it fits (functions such as repeat() or generate_series() take int4), else int8.
-      p.value = std::to_string(n);
-      p.oid = (n >= INT32_MIN && n <= INT32_MAX) ? kInt4 : kInt8;
-    }
-  } else if (PyFloat_Check(o)) {
-    char* s = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, Py_DTSF_ADD_DOT_0, nullptr);
-    if (s == nullptr) throw py::error_already_set();
-    p.value = s;
-    PyMem_Free(s);
-    p.oid = kFloat8;
-  } else if (PyUnicode_Check(o)) {
-    Py_ssize_t n = 0;
-    const char* s = PyUnicode_AsUTF8AndSize(o, &n);
-    if (s == nullptr) throw py::error_already_set();
-    p.value.assign(s, static_cast<std::size_t>(n));
-    p.oid = 0;  // unknown: the server infers text, a date, json... from the context
-  } else if (PyBytes_Check(o) || PyByteArray_Check(o) || PyMemoryView_Check(o)) {
-    py::buffer_info info = py::reinterpret_borrow<py::buffer>(v).request();
-    p.value.assign(static_cast<const char*>(info.ptr),
-                   static_cast<std::size_t>(info.size * info.itemsize));
-    p.oid = kBytea;
-    p.binary = true;
-  } else if (PyDateTime_Check(o)) {
-    p.value = str_of(v.attr("isoformat")());
-    p.oid = v.attr("utcoffset")().is_none() ? kTimestamp : kTimestamptz;
-  } else if (PyDate_Check(o)) {
-    p.value = str_of(v.attr("isoformat")());
-    p.oid = kDate;
-  } else if (PyTime_Check(o)) {
-    p.value = str_of(v.attr("isoformat")());
-    p.oid = v.attr("tzinfo").is_none() ? kTime : kTimetz;
-  } else if (PyDelta_Check(o)) {
-    p.value = std::to_string(PyDateTime_DELTA_GET_DAYS(o)) + " days " +
-              std::to_string(PyDateTime_DELTA_GET_SECONDS(o)) + " seconds " +
-              std::to_string(PyDateTime_DELTA_GET_MICROSECONDS(o)) + " microseconds";
-    p.oid = kInterval;
-  } else if (g_decimal.instance(v)) {
-    p.value = str_of(v);
-    p.oid = kNumeric;
-  } else if (g_uuid.instance(v)) {
-    p.value = str_of(v);
-    p.oid = kUuid;
-  } else if (PyDict_Check(o) || PyList_Check(o)) {
-    p.value = g_json_dumps.get()(v).cast<std::string>();
-    p.oid = kJsonb;
-  } else {
-    auto t = py::type::of(v);
-    throw py::type_error("parameter $" + std::to_string(index + 1) + ": cannot send " +
-                         str_of(t.attr("__module__")) + "." + str_of(t.attr("__qualname__")) +
-                         " to PostgreSQL (supported: None, bool, int, float, Decimal, str, bytes, "
-                         "datetime, date, time, timedelta, UUID, dict, list)");
-  }
-  return p;
-}
-
-std::vector<pg::Param> to_params(const py::object& params) {
-  std::vector<pg::Param> out;
-  if (params.is_none()) return out;
-  if (PyUnicode_Check(params.ptr()) || PyBytes_Check(params.ptr()) || PyDict_Check(params.ptr())) {
-    throw py::type_error("params must be a sequence (tuple or list) of values for $1..$n");
-  }
-  auto seq = py::reinterpret_borrow<py::sequence>(params);
-  out.reserve(seq.size());
-  std::size_t i = 0;
-  for (auto item : seq) out.push_back(to_param(item, i++));
-  return out;
-}
-
 pg::Millis millis(double seconds, const char* name) {
   if (!(seconds >= 0) || seconds > 1e9) {
     throw blocktrust::ConfigError(std::string("pool: ") + name +
                                   " must be a non-negative number of seconds");
   }
   return pg::Millis(static_cast<long long>(seconds * 1000.0 + 0.5));
+}
+
+double seconds(pg::Millis ms) {
+  return static_cast<double>(ms.count()) / 1000.0;
+}
+
+// An optional duration: None (or 0) is off.
+py::object optional_seconds(pg::Millis ms) {
+  return ms.count() == 0 ? py::object(py::none()) : py::object(py::float_(seconds(ms)));
+}
+pg::Millis optional_millis(const std::optional<double>& s, const char* name) {
+  return s ? millis(*s, name) : pg::Millis(0);
+}
+py::object optional_text(const std::string& s) {
+  return s.empty() ? py::object(py::none()) : py::object(py::str(s));
+}
+
+std::size_t size(long long n, const char* name) {
+  if (n < 0) throw blocktrust::ConfigError(std::string("pool: ") + name + " must not be negative");
+  return static_cast<std::size_t>(n);
+}
+
+pg::PoolConfig make_config(long long min_size, long long max_size, double acquire_timeout,
+                           long long max_waiting, const std::optional<double>& max_lifetime,
+                           const std::optional<double>& idle_timeout, double validation_threshold,
+                           const std::optional<double>& leak_threshold,
+                           const std::optional<double>& statement_timeout,
+                           const std::optional<std::string>& application_name, int connect_timeout,
+                           bool pgbouncer, long long statement_cache_size,
+                           double maintenance_interval) {
+  pg::PoolConfig c;
+  c.min_size = size(min_size, "min_size");
+  c.max_size = size(max_size, "max_size");
+  c.acquire_timeout = millis(acquire_timeout, "acquire_timeout");
+  c.max_waiting = size(max_waiting, "max_waiting");
+  c.max_lifetime = optional_millis(max_lifetime, "max_lifetime");
+  c.idle_timeout = optional_millis(idle_timeout, "idle_timeout");
+  c.validation_threshold = millis(validation_threshold, "validation_threshold");
+  c.leak_threshold = optional_millis(leak_threshold, "leak_threshold");
+  c.statement_timeout = optional_millis(statement_timeout, "statement_timeout");
+  c.application_name = application_name.value_or("");
+  c.connect_timeout = connect_timeout;
+  c.pgbouncer = pgbouncer;
+  c.statement_cache_size = size(statement_cache_size, "statement_cache_size");
+  c.maintenance_interval = millis(maintenance_interval, "maintenance_interval");
+  return c;
 }
 
 // The binding's lease: the native lease plus the row count of its last statement.
@@ -342,34 +126,72 @@ const char* tx_name(pg::TxStatus s) {
   }
 }
 
-void raise_db(const char* cls, const pg::DatabaseError& e) {
-  py::object err = error_class(cls)(e.what(), e.sqlstate(), e.detail(), e.hint());
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
-}
-
 }  // namespace
 
 void register_pool(py::module_& parent) {
-  PyDateTime_IMPORT;
-  if (PyDateTimeAPI == nullptr) throw py::error_already_set();
+  init_pool_values();
   auto m = parent.def_submodule("pool", "Native PostgreSQL pool; use blocktrust_native.pool.");
 
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const pg::PoolTimeout& e) {
-      py::object err = error_class("PoolTimeout")(e.what(), e.waited());
-      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
-    } catch (const pg::PoolClosed& e) {
-      set_python_error("PoolClosed", e.what());
-    } catch (const pg::IntegrityError& e) {
-      raise_db("IntegrityError", e);
-    } catch (const pg::OperationalError& e) {
-      raise_db("OperationalError", e);
-    } catch (const pg::DatabaseError& e) {
-      raise_db("DatabaseError", e);
-    }
-  });
+  const pg::PoolConfig defaults{};  // the defaults, from the C++ struct only
+  py::class_<pg::PoolConfig>(
+      m, "PoolConfig",
+      "Settings of a Pool (seconds; None or 0 switches an optional feature off); immutable.")
+      .def(py::init(&make_config), py::kw_only(), py::arg("min_size") = defaults.min_size,
+           py::arg("max_size") = defaults.max_size,
+           py::arg("acquire_timeout") = seconds(defaults.acquire_timeout),
+           py::arg("max_waiting") = defaults.max_waiting,
+           py::arg("max_lifetime") = optional_seconds(defaults.max_lifetime),
+           py::arg("idle_timeout") = optional_seconds(defaults.idle_timeout),
+           py::arg("validation_threshold") = seconds(defaults.validation_threshold),
+           py::arg("leak_threshold") = optional_seconds(defaults.leak_threshold),
+           py::arg("statement_timeout") = optional_seconds(defaults.statement_timeout),
+           py::arg("application_name") = optional_text(defaults.application_name),
+           py::arg("connect_timeout") = defaults.connect_timeout,
+           py::arg("pgbouncer") = defaults.pgbouncer,
+           py::arg("statement_cache_size") = defaults.statement_cache_size,
+           py::arg("maintenance_interval") = seconds(defaults.maintenance_interval))
+      .def_readonly("min_size", &pg::PoolConfig::min_size,
+                    "Connections the maintainer keeps open (idle or in use).")
+      .def_readonly("max_size", &pg::PoolConfig::max_size,
+                    "Hard cap on open connections, including ones being opened.")
+      .def_property_readonly(
+          "acquire_timeout", [](const pg::PoolConfig& c) { return seconds(c.acquire_timeout); },
+          "Seconds acquire() waits before PoolTimeout.")
+      .def_readonly(
+          "max_waiting", &pg::PoolConfig::max_waiting,
+          "Callers allowed to wait at once; beyond that acquire() fails fast (0: no cap).")
+      .def_property_readonly(
+          "max_lifetime", [](const pg::PoolConfig& c) { return optional_seconds(c.max_lifetime); },
+          "A connection is closed after this age, minus a random up to 10% (None: never).")
+      .def_property_readonly(
+          "idle_timeout", [](const pg::PoolConfig& c) { return optional_seconds(c.idle_timeout); },
+          "An idle connection above min_size is closed after this long (None: never).")
+      .def_property_readonly(
+          "validation_threshold",
+          [](const pg::PoolConfig& c) { return seconds(c.validation_threshold); },
+          "A connection idle longer than this gets a round trip before it is handed out.")
+      .def_property_readonly(
+          "leak_threshold",
+          [](const pg::PoolConfig& c) { return optional_seconds(c.leak_threshold); },
+          "Warn when a connection is held longer (None: off).")
+      .def_property_readonly(
+          "statement_timeout",
+          [](const pg::PoolConfig& c) { return optional_seconds(c.statement_timeout); },
+          "Server-side statement_timeout of every session (None: the server's).")
+      .def_property_readonly(
+          "application_name",
+          [](const pg::PoolConfig& c) { return optional_text(c.application_name); },
+          "application_name in pg_stat_activity (None: the DSN's, else 'blocktrust_native').")
+      .def_readonly("connect_timeout", &pg::PoolConfig::connect_timeout,
+                    "libpq connect_timeout in seconds.")
+      .def_readonly("pgbouncer", &pg::PoolConfig::pgbouncer,
+                    "PgBouncer transaction pooling: no server-side prepared statements.")
+      .def_readonly("statement_cache_size", &pg::PoolConfig::statement_cache_size,
+                    "Prepared statements cached per connection.")
+      .def_property_readonly(
+          "maintenance_interval",
+          [](const pg::PoolConfig& c) { return seconds(c.maintenance_interval); },
+          "How often the maintainer wakes up (seconds).");
 
   py::class_<PyConn, std::unique_ptr<PyConn, NoGilDelete<PyConn>>>(
       m, "Connection", "A leased connection; release() returns it to the pool.")
@@ -451,35 +273,12 @@ void register_pool(py::module_& parent) {
 
   py::class_<pg::Pool, std::unique_ptr<pg::Pool, NoGilDelete<pg::Pool>>>(
       m, "Pool", "A thread-safe PostgreSQL connection pool.")
-      .def(py::init([](const std::string& dsn, std::size_t min_size, std::size_t max_size,
-                       double acquire_timeout, std::size_t max_waiting, double max_lifetime,
-                       double idle_timeout, double validation_threshold, double leak_threshold,
-                       double statement_timeout, const std::string& application_name,
-                       int connect_timeout, bool pgbouncer, std::size_t statement_cache_size,
-                       double maintenance_interval) {
-             pg::PoolConfig c;
+      .def(py::init([](const std::string& dsn, const pg::PoolConfig& config) {
+             pg::PoolConfig c = config;
              c.dsn = dsn;
-             c.min_size = min_size;
-             c.max_size = max_size;
-             c.acquire_timeout = millis(acquire_timeout, "acquire_timeout");
-             c.max_waiting = max_waiting;
-             c.max_lifetime = millis(max_lifetime, "max_lifetime");
-             c.idle_timeout = millis(idle_timeout, "idle_timeout");
-             c.validation_threshold = millis(validation_threshold, "validation_threshold");
-             c.leak_threshold = millis(leak_threshold, "leak_threshold");
-             c.statement_timeout = millis(statement_timeout, "statement_timeout");
-             c.application_name = application_name;
-             c.connect_timeout = connect_timeout;
-             c.pgbouncer = pgbouncer;
-             c.statement_cache_size = statement_cache_size;
-             c.maintenance_interval = millis(maintenance_interval, "maintenance_interval");
              return std::unique_ptr<pg::Pool, NoGilDelete<pg::Pool>>(new pg::Pool(std::move(c)));
            }),
-           py::arg("dsn"), py::arg("min_size"), py::arg("max_size"), py::arg("acquire_timeout"),
-           py::arg("max_waiting"), py::arg("max_lifetime"), py::arg("idle_timeout"),
-           py::arg("validation_threshold"), py::arg("leak_threshold"), py::arg("statement_timeout"),
-           py::arg("application_name"), py::arg("connect_timeout"), py::arg("pgbouncer"),
-           py::arg("statement_cache_size"), py::arg("maintenance_interval"))
+           py::arg("dsn"), py::arg("config"))
       .def(
           "acquire",
           [](pg::Pool& self, const py::object& timeout) {

@@ -511,11 +511,11 @@ struct Client::Impl {
       if (!config.username.empty()) auth.push_back(config.username);
       auth.push_back(config.password);
       const Reply r = c->round_trip(auth);
-      if (r.is_error()) throw ConnectionError("Redis " + addr + ": AUTH refused: " + r.str);
+      if (r.is_error()) throw RedisConnectionError("Redis " + addr + ": AUTH refused: " + r.str);
     }
     if (config.db != 0) {
       const Reply r = c->round_trip({"SELECT", std::to_string(config.db)});
-      if (r.is_error()) throw ConnectionError("Redis " + addr + ": SELECT refused: " + r.str);
+      if (r.is_error()) throw RedisConnectionError("Redis " + addr + ": SELECT refused: " + r.str);
     }
     return c;
   }
@@ -677,7 +677,7 @@ struct Client::Impl {
         mine.cv.wait(lock);
       }
     }
-    if (!mine.error.empty()) throw ConnectionError(mine.error);
+    if (!mine.error.empty()) throw RedisConnectionError(mine.error);
     return std::move(mine.reply);
   }
 
@@ -736,8 +736,8 @@ struct Client::Impl {
         errors += "; " + f.message;
       }
     }
-    throw ConnectionError("Redis Sentinel: no Sentinel named the master '" + config.service + "'" +
-                          errors);
+    throw RedisConnectionError("Redis Sentinel: no Sentinel named the master '" + config.service +
+                               "'" + errors);
   }
 
   void close_idle() {
@@ -819,11 +819,11 @@ Reply Client::command_resp(std::string_view resp, std::string_view key) {
     Reply r;
     try {
       r = asking.empty() ? impl_->run(*node, resp, 1) : impl_->run(*node, asking, 2);
-    } catch (const ConnectionError&) {
+    } catch (const RedisConnectionError&) {
       if (sentinel) {
         try {
           (void)impl_->master(node);  // for the next command: this one may have run
-        } catch (const ConnectionError&) {
+        } catch (const RedisConnectionError&) {
         }
       }
       throw;

@@ -20,6 +20,7 @@ __all__ = [
     "FileReadError",
     "FlowSpecError",
     "HistogramFormatError",
+    "HttpConfigError",
     "IntegrityError",
     "InvalidApiKey",
     "InvalidPasswordHash",
@@ -74,6 +75,14 @@ _FILE_ERRORS_BY_ERRNO: dict[int, type[FileReadError]] = {
     errno.EACCES: FileAccessError,
     errno.EPERM: FileAccessError,
 }
+
+
+# --- http
+
+
+class HttpConfigError(ConfigError):
+    """Raised for an HTTP request that cannot be sent at all (a malformed URL, an unsupported
+    scheme, a CA file that cannot be loaded); also a :class:`ConfigError`."""
 
 
 # --- pool

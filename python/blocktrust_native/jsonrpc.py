@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blocktrust_native._native import jsonrpc as _native
 from blocktrust_native.errors import ChainConnectionError, ConfigError, JsonRpcError
+from blocktrust_native.http import HttpOptionArgs, HttpOptions, transport_options
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ChainConnectionError", "JsonRpcClient", "JsonRpcError", "Params", "redact_url"]
 
@@ -47,22 +51,18 @@ class JsonRpcClient:
         self,
         url: str,
         *,
-        connect_timeout: float = 5.0,
-        request_timeout: float = 30.0,
-        max_response_bytes: int = 256 << 20,
-        verify_tls: bool = True,
-        ca_file: str | None = None,
+        options: HttpOptions | None = None,
         headers: Mapping[str, str] | None = None,
+        **transport: Unpack[HttpOptionArgs],
     ) -> None:
+        """``options`` (or keyword arguments named as its fields, e.g. ``request_timeout=10``)
+        set the transport; unset fields keep the client's defaults, which allow a 256 MiB
+        response (a wide eth_getLogs answers tens of megabytes)."""
         if not isinstance(url, str):
             raise ConfigError("JSON-RPC url must be a str")
         self._native = _native.Client(
             url,
-            connect_timeout,
-            request_timeout,
-            max_response_bytes,
-            verify_tls,
-            ca_file or "",
+            transport_options(options, transport, _native.default_options()),
             list((headers or {}).items()),
         )
 

@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from blocktrust_native._native import pool as _native
 from blocktrust_native.errors import (
@@ -39,6 +39,8 @@ from blocktrust_native.errors import (
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from typing_extensions import Unpack
+
 # asyncio, concurrent.futures and traceback are imported where they are used: a program that
 # never awaits the pool does not pay for them at import time (asyncio alone is ~50 ms).
 
@@ -50,6 +52,8 @@ __all__ = [
     "OperationalError",
     "Pool",
     "PoolClosed",
+    "PoolConfig",
+    "PoolConfigArgs",
     "PoolTimeout",
     "redact_dsn",
 ]
@@ -57,6 +61,42 @@ __all__ = [
 log = logging.getLogger("blocktrust_native.pool")
 
 redact_dsn = _native.redact_dsn
+
+#: Settings of a :class:`Pool` (seconds; ``None`` switches an optional feature off), immutable:
+#: ``PoolConfig(max_size=8)``. Every field not given keeps the core's default (min_size 1,
+#: max_size 10, acquire_timeout 30, max_lifetime 1800, idle_timeout 600, validation_threshold 1,
+#: connect_timeout 10, statement_cache_size 128, maintenance_interval 0.5; no leak warnings, no
+#: statement_timeout, the DSN's application_name else "blocktrust_native").
+PoolConfig = _native.PoolConfig
+
+
+class PoolConfigArgs(TypedDict, total=False):
+    """The fields of :class:`PoolConfig`, as keyword arguments of :class:`Pool`."""
+
+    min_size: int
+    max_size: int
+    acquire_timeout: float
+    max_waiting: int
+    max_lifetime: float | None
+    idle_timeout: float | None
+    validation_threshold: float
+    leak_threshold: float | None
+    statement_timeout: float | None
+    application_name: str | None
+    connect_timeout: int
+    pgbouncer: bool
+    statement_cache_size: int
+    maintenance_interval: float
+
+
+def pool_config(config: PoolConfig | None, overrides: dict[str, Any]) -> PoolConfig:
+    """``config`` (else the defaults) with ``overrides`` (keywords named as its fields) applied."""
+    if not overrides:
+        return config if config is not None else PoolConfig()
+    if config is None:
+        return PoolConfig(**overrides)
+    fields = {name: getattr(config, name) for name in PoolConfigArgs.__annotations__}
+    return PoolConfig(**(fields | overrides))
 
 
 def _log_leak(where: str, held: float, conn_id: int) -> None:
@@ -257,48 +297,22 @@ class Pool:
         self,
         dsn: str,
         *,
-        min_size: int = 1,
-        max_size: int = 10,
-        acquire_timeout: float = 30.0,
-        max_waiting: int = 0,
-        max_lifetime: float | None = 1800.0,
-        idle_timeout: float | None = 600.0,
-        validation_threshold: float = 1.0,
-        leak_threshold: float | None = None,
-        statement_timeout: float | None = None,
-        application_name: str | None = None,
-        connect_timeout: int = 10,
-        pgbouncer: bool = False,
-        statement_cache_size: int = 128,
-        maintenance_interval: float = 0.5,
+        config: PoolConfig | None = None,
         wait: bool = False,
+        **settings: Unpack[PoolConfigArgs],
     ) -> None:
+        """``config`` (or keyword arguments named as its fields, e.g. ``max_size=8``) sets the
+        pool up; see :class:`PoolConfig` for each setting and its default."""
         if not isinstance(dsn, str):
             raise ConfigError("pool: dsn must be a str")
-        if min_size < 0 or max_size < 0 or max_waiting < 0 or statement_cache_size < 0:
-            raise ConfigError("pool: sizes must not be negative")
-        self._native = _native.Pool(
-            dsn,
-            min_size,
-            max_size,
-            acquire_timeout,
-            max_waiting,
-            max_lifetime or 0.0,
-            idle_timeout or 0.0,
-            validation_threshold,
-            leak_threshold or 0.0,
-            statement_timeout or 0.0,
-            application_name or "",
-            connect_timeout,
-            pgbouncer,
-            statement_cache_size,
-            maintenance_interval,
-        )
-        self._track_where = bool(leak_threshold)
+        cfg = pool_config(config, dict(settings))
+        self._native = _native.Pool(dsn, cfg)
+        self.config = cfg
+        self._track_where = bool(cfg.leak_threshold)
         if self._track_where:
             self._native.set_leak_handler(_log_leak)
-        self.max_size = max_size
-        self.acquire_timeout = acquire_timeout
+        self.max_size = cfg.max_size
+        self.acquire_timeout = cfg.acquire_timeout
         self._lock = threading.Lock()
         self._acq_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._ops_executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -306,7 +320,7 @@ class Pool:
         self._finalizer = weakref.finalize(self, Pool._shutdown, self._native, [])
         _POOLS.add(self)
         if wait:
-            self._native.open_min(acquire_timeout)
+            self._native.open_min(cfg.acquire_timeout)
 
     def _after_fork_in_child(self) -> None:
         """A forked child has none of the parent's threads: the worker threads of the

@@ -19,7 +19,12 @@ class HttpConfigError : public ConfigError {
   using ConfigError::ConfigError;
 };
 
-/// Settings shared by every request of a client; the defaults are safe, never insecure.
+/// The longest timeout a caller may set (7 days): every face of the library (HTTP, flows,
+/// JSON-RPC) refuses a longer one as a mistake.
+inline constexpr std::int64_t kMaxTimeoutMs = 7LL * 24 * 60 * 60 * 1000;
+
+/// Settings shared by every request of a client; the defaults are safe, never insecure. These
+/// defaults are the only ones: the Python face (blocktrust_native.http.HttpOptions) reads them.
 struct HttpOptions {
   /// Time allowed to resolve, connect and finish the TLS handshake.
   std::int64_t connect_timeout_ms = 5000;

@@ -21,7 +21,8 @@ namespace blocktrust::pool {
 using Clock = std::chrono::steady_clock;
 using Millis = std::chrono::milliseconds;
 
-/// Settings of a Pool; durations of zero switch the feature off where noted.
+/// Settings of a Pool; durations of zero switch the feature off where noted. These defaults are
+/// the only ones: the Python face (blocktrust_native.pool.PoolConfig) reads them.
 struct PoolConfig {
   /// libpq URL or key=value string; `postgresql+driver://` (SQLAlchemy) is accepted too.
   std::string dsn;
@@ -43,8 +44,8 @@ struct PoolConfig {
   Millis leak_threshold{0};
   /// Server-side statement_timeout for every session (0: server default).
   Millis statement_timeout{0};
-  /// application_name shown in pg_stat_activity.
-  std::string application_name = "blocktrust_native";
+  /// application_name shown in pg_stat_activity ("": the DSN's, else "blocktrust_native").
+  std::string application_name;
   /// libpq connect_timeout in seconds (libpq's minimum is 2).
   int connect_timeout = 10;
   /// PgBouncer transaction pooling: no server-side prepared statements, no startup options.

@@ -1,6 +1,7 @@
 # Stubs for blocktrust_native._native.flows (see cpp/bindings/flows.cpp).
-from collections.abc import Callable
 from typing import Any
+
+from blocktrust_native._native.http import HttpOptions
 
 class Histogram:
     """HDR-style log-linear latency histogram (1 µs, 3 significant digits)."""
@@ -42,13 +43,7 @@ class FlowRun:
         rate: float,
         threads: int,
         max_failures: int,
-        connect_timeout: float,
-        request_timeout: float,
-        max_response_bytes: int,
-        max_header_bytes: int,
-        verify_tls: bool,
-        ca_file: str,
-        max_redirects: int,
+        http: HttpOptions,
     ) -> None: ...
     def start(self) -> None:
         """Starts the worker threads."""
@@ -56,7 +51,7 @@ class FlowRun:
         """Stops the run; wait() then returns the partial report (thread-safe)."""
     def progress(self) -> dict[str, Any]:
         """Counters so far."""
-    def wait(
-        self, progress: Callable[[dict[str, Any]], object] | None, interval: float
-    ) -> tuple[str, bool]:
-        """Waits for the end; returns (report JSON, interrupted by Ctrl-C)."""
+    def wait_for(self, timeout: float) -> bool:
+        """Waits up to `timeout` seconds for the end; True when the run has ended."""
+    def report_json(self) -> str:
+        """The report as JSON text; waits for the end."""

@@ -2,16 +2,11 @@
 
 from collections.abc import Sequence
 
+from blocktrust_native._native.http import HttpOptions
+
 class Client:
     def __init__(
-        self,
-        url: str,
-        connect_timeout: float = 5.0,
-        request_timeout: float = 30.0,
-        max_response_bytes: int = 268435456,
-        verify_tls: bool = True,
-        ca_file: str = "",
-        headers: Sequence[tuple[str, str]] = (),
+        self, url: str, options: HttpOptions, headers: Sequence[tuple[str, str]]
     ) -> None: ...
     def call(self, method: str, params_json: str = "[]") -> str: ...
     def batch(
@@ -20,4 +15,5 @@ class Client:
     @property
     def url(self) -> str: ...
 
+def default_options() -> HttpOptions: ...
 def redact_url(url: str) -> str: ...

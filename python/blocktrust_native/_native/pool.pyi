@@ -24,25 +24,58 @@ class Connection:
     @property
     def backend_pid(self) -> int: ...
 
-class Pool:
+class PoolConfig:
+    """Settings of a Pool (seconds; None or 0 switches an optional feature off); immutable."""
+
     def __init__(
         self,
-        dsn: str,
-        min_size: int,
-        max_size: int,
-        acquire_timeout: float,
-        max_waiting: int,
-        max_lifetime: float,
-        idle_timeout: float,
-        validation_threshold: float,
-        leak_threshold: float,
-        statement_timeout: float,
-        application_name: str,
-        connect_timeout: int,
-        pgbouncer: bool,
-        statement_cache_size: int,
-        maintenance_interval: float,
+        *,
+        min_size: int = ...,
+        max_size: int = ...,
+        acquire_timeout: float = ...,
+        max_waiting: int = ...,
+        max_lifetime: float | None = ...,
+        idle_timeout: float | None = ...,
+        validation_threshold: float = ...,
+        leak_threshold: float | None = ...,
+        statement_timeout: float | None = ...,
+        application_name: str | None = ...,
+        connect_timeout: int = ...,
+        pgbouncer: bool = ...,
+        statement_cache_size: int = ...,
+        maintenance_interval: float = ...,
     ) -> None: ...
+    @property
+    def min_size(self) -> int: ...
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def acquire_timeout(self) -> float: ...
+    @property
+    def max_waiting(self) -> int: ...
+    @property
+    def max_lifetime(self) -> float | None: ...
+    @property
+    def idle_timeout(self) -> float | None: ...
+    @property
+    def validation_threshold(self) -> float: ...
+    @property
+    def leak_threshold(self) -> float | None: ...
+    @property
+    def statement_timeout(self) -> float | None: ...
+    @property
+    def application_name(self) -> str | None: ...
+    @property
+    def connect_timeout(self) -> int: ...
+    @property
+    def pgbouncer(self) -> bool: ...
+    @property
+    def statement_cache_size(self) -> int: ...
+    @property
+    def maintenance_interval(self) -> float: ...
+
+class Pool:
+    def __init__(self, dsn: str, config: PoolConfig) -> None: ...
     def acquire(self, timeout: float | None = None) -> Connection: ...
     def execute(
         self, sql: str, params: Sequence[Any] | None = None, as_dict: bool = False

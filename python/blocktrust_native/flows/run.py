@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blocktrust_native._native import flows as _native
 from blocktrust_native.errors import ConfigError
 from blocktrust_native.flows.report import Report
 from blocktrust_native.flows.spec import FlowSpec
+from blocktrust_native.http import HttpOptionArgs, HttpOptions, transport_options
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["FlowRun", "run_flow", "start_flow"]
 
@@ -37,11 +42,36 @@ class FlowRun:
         """Blocks until the end; `progress(dict)` is called every `interval` s (return False to
         cancel). Ctrl-C cancels and returns the partial report (``report.interrupted``)."""
         if self._report is None:
-            text, interrupted = self._native.wait(progress, interval)
+            interrupted = self._wait(progress, interval)
+            text = self._native.report_json()
             self._report = Report(
                 json.loads(text), flow_name=self._spec.name, interrupted=interrupted
             )
         return self._report
+
+    def _wait(self, progress: ProgressFn | None, interval: float) -> bool:
+        """Waits for the end (the native wait releases the GIL, 100 ms at a time); True when
+        Ctrl-C cancelled the run. A progress callback that raises cancels the run, which is
+        waited for before the exception goes on."""
+        interrupted = False
+        next_tick = time.monotonic() + interval
+        while True:
+            try:
+                if self._native.wait_for(0.1):
+                    return interrupted
+                if progress is not None and time.monotonic() >= next_tick:
+                    next_tick += interval
+                    try:
+                        keep_going = progress(self.progress())
+                    except BaseException:
+                        self._native.cancel()
+                        self._native.wait_for(3600.0)
+                        raise
+                    if keep_going is not None and not keep_going:
+                        self._native.cancel()
+            except KeyboardInterrupt:
+                interrupted = True  # stop cleanly and hand back the partial report
+                self._native.cancel()
 
 
 def start_flow(
@@ -55,13 +85,8 @@ def start_flow(
     rate: float | None = None,
     threads: int = 0,
     max_failures: int = 100,
-    connect_timeout: float = 5.0,
-    request_timeout: float = 30.0,
-    max_response_bytes: int = 8 << 20,
-    max_header_bytes: int = 64 << 10,
-    verify_tls: bool = True,
-    ca_file: str | None = None,
-    max_redirects: int = 5,
+    options: HttpOptions | None = None,
+    **transport: Unpack[HttpOptionArgs],
 ) -> FlowRun:
     """Starts a run and returns at once; see run_flow for the arguments."""
     if not isinstance(spec, FlowSpec):
@@ -87,13 +112,7 @@ def start_flow(
         rate or 0.0,
         threads,
         max_failures,
-        connect_timeout,
-        request_timeout,
-        max_response_bytes,
-        max_header_bytes,
-        verify_tls,
-        ca_file or "",
-        max_redirects,
+        transport_options(options, transport),
     )
     native.start()
     return FlowRun(spec, native)
@@ -116,8 +135,9 @@ def run_flow(
     Closed model (default): `vus` users each run `iterations` iterations (or loop for `duration`
     seconds; `ramp_up` spreads their starts). Open model (`rate` given): `rate` iterations start
     per second, at most `vus` in flight; latency counts from each scheduled start. Other options:
-    threads, max_failures, connect_timeout, request_timeout, max_response_bytes,
-    max_header_bytes, verify_tls (True), ca_file, ramp_up, max_redirects.
+    threads, max_failures, ramp_up, and the transport: ``options`` (an HttpOptions) or its fields
+    as keywords (connect_timeout, request_timeout, max_response_bytes, max_header_bytes,
+    verify_tls, ca_file, max_redirects); a step's own ``follow_redirects`` decides redirects.
     """
     run = start_flow(
         spec, base_url, vus=vus, iterations=iterations, duration=duration, rate=rate, **options
