@@ -536,6 +536,20 @@ def test_cluster_follows_moved_redirects_and_remembers_slots() -> None:
 # --- Sentinel
 
 
+def test_no_sentinel_answering_fails_by_policy_and_says_why() -> None:
+    url = f"redis+sentinel://:pw@127.0.0.1:{free_port()},127.0.0.1:{free_port()}/mymaster"
+    client = RedisClient(url + "?timeout=0.5&sentinel_password=spw")
+    d = RedisRateLimiter(client, "1/minute", fail_open=False).hit("k")
+    assert (d.allowed, d.degraded) == (False, True)
+    with pytest.raises(
+        RedisConnectionError, match="no Sentinel named the master 'mymaster'"
+    ) as err:
+        client.execute("PING")
+    assert "pw" not in str(err.value)
+    assert "spw" not in repr(client)
+    assert client.address == ""
+
+
 @pytest.mark.slow
 def test_sentinel_names_the_master_and_a_failover_after_its_death_follows_the_policy(
     redis_sentinel: SentinelSet,

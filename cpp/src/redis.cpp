@@ -688,13 +688,21 @@ struct Client::Impl {
     Node* current = first.load();
     if (current != nullptr && current != failed) return current;  // another thread moved on
     const auto now = std::chrono::steady_clock::now();
-    if (current != nullptr && now - last_discovery < std::chrono::milliseconds(200)) {
-      return current;
+    if (now - last_discovery < std::chrono::milliseconds(200)) {
+      if (current != nullptr) return current;
+      // No master known and the Sentinels just failed: fail fast, not once per caller in turn.
+      if (!last_error.empty()) throw RedisConnectionError(last_error);
     }
     last_discovery = now;
-    Node* found = &node(ask_sentinels());
-    first.store(found);
-    return found;
+    try {
+      Node* found = &node(ask_sentinels());
+      last_error.clear();
+      first.store(found);
+      return found;
+    } catch (const RedisConnectionError& e) {
+      last_error = e.what();
+      throw;
+    }
   }
 
   // SENTINEL get-master-addr-by-name, to each Sentinel in turn until one names the master.
@@ -765,6 +773,7 @@ struct Client::Impl {
   std::mutex discover_mu;  // one question to the Sentinels at a time
   std::chrono::steady_clock::time_point last_discovery{};
   std::size_t next_sentinel = 0;  // the one that answered last is asked first
+  std::string last_error;         // of the last question, if no Sentinel answered
   std::uint64_t discoveries = 0;
   std::map<int, std::string> slots;  // cluster: slot -> "host:port", learnt from MOVED
   std::uint64_t connects = 0;
