@@ -1041,3 +1041,29 @@ def test_cli_min_gas_balance_is_the_validators(
     enough = _cli([*args, "--min-gas-balance", str(balance / 2)])
     assert enough.returncode == 0, enough.stderr
     assert "RECOVERED workers.chain" in slack.texts[-1]
+
+
+def test_a_database_that_does_not_answer_leaves_the_backlog_out_not_zero(
+    dsn: str, deployment: Deployment, pg_cluster: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    later = dsn.rsplit("/", 1)[0] + "/monitored_later"
+    target = Target(base_url=deployment.url, database_url=later, slo=DeploymentSlo())
+    store = MonitorStore(dsn, "test")
+    m = Monitor(target, store, MonitorConfig(instance="test", groups=("workers",)))
+    m.start()
+    srv = m.serve_metrics("127.0.0.1", 0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="validate_all_flows.monitor"):
+            c1, c2 = m.run_cycle(), m.run_cycle()
+        assert (c1.backlog, c2.backlog) == (None, None)
+        assert not [k for k in _scrape(srv.url) if k.startswith("blocktrust_monitor_chain_")]
+        said = [r.getMessage() for r in caplog.records if "the chain job backlog" in r.getMessage()]
+        assert len(said) == 1, said  # once, not every cycle
+        # The database comes up: the next cycle has the gauges, at zero for an empty queue.
+        pg_cluster.create_database("monitored_later")
+        with Pool(later, min_size=0, max_size=1) as pool:
+            apply_migrations(pool)
+        m.run_cycle()
+        assert _scrape(srv.url)['blocktrust_monitor_chain_jobs_pending{kind="mint"}'] == 0.0
+    finally:
+        _close(m)
