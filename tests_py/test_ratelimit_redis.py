@@ -555,7 +555,9 @@ def test_sentinel_names_the_master_and_a_failover_after_its_death_follows_the_po
     redis_sentinel: SentinelSet,
 ) -> None:
     s = redis_sentinel
-    client = RedisClient(s.url + "?timeout=1", pool_size=2)
+    # Two Sentinels, the first one dead: the second names the master.
+    url = f"redis+sentinel://127.0.0.1:{free_port()},127.0.0.1:{s.port}/{s.name}?timeout=1"
+    client = RedisClient(url, pool_size=2)
     assert client.sentinel
     assert client.address == ""  # the Sentinel is asked at the first command
     limiter = RedisRateLimiter(client, "1000000/hour", namespace=ns(), fail_open=False)
