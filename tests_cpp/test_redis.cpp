@@ -156,11 +156,11 @@ class TempRedis {
 
 }  // namespace
 
-TEST(RedisClient, NothingListeningIsAConnectionError) {
+TEST(RedisClient, NothingListeningIsARedisConnectionError) {
   redis::Config c = redis::parse_url("redis://:pw@127.0.0.1:" + std::to_string(free_port()));
   c.timeout = redis::Millis(500);
   redis::Client client(c);
-  EXPECT_THROW((void)client.command({"PING"}), redis::ConnectionError);
+  EXPECT_THROW((void)client.command({"PING"}), redis::RedisConnectionError);
   EXPECT_EQ(client.stats().open, 0U);
 }
 
@@ -203,7 +203,7 @@ TEST(RedisClient, ThreadsShareOnePipelineAndOutliveARestart) {
   EXPECT_LT(s.writes, s.requests);  // requests that met a write in flight shared the next one
   EXPECT_LE(s.connects, 1U);        // 16 threads gather on the first connection
 
-  // Kill the server under load: every call either answers or fails as a ConnectionError.
+  // Kill the server under load: every call either answers or fails as a RedisConnectionError.
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
   std::atomic<int> failed{0};
@@ -213,7 +213,7 @@ TEST(RedisClient, ThreadsShareOnePipelineAndOutliveARestart) {
       while (!stop) {
         try {
           if (client.command({"PING"}).str == "PONG") ++answered;
-        } catch (const redis::ConnectionError&) {
+        } catch (const redis::RedisConnectionError&) {
           ++failed;
         }
       }

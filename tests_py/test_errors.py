@@ -21,11 +21,8 @@ NOT_TRANSLATED = {
     "blocktrust::pool::AcquireAbandoned",
 }
 
-# C++ classes whose Python class has another name (the Python name is the one users know).
-NAMED_DIFFERENTLY = {
-    "blocktrust::redis::ConnectionError": "RedisConnectionError",
-    "blocktrust::redis::ReplyError": "RedisError",
-}
+# C++ classes whose Python class has another name (none: the Redis ones took the Python names).
+NAMED_DIFFERENTLY: dict[str, str] = {}
 
 _NAMESPACE = re.compile(r"^namespace (blocktrust(?:::\w+)*) \{", re.M)
 _CLASS = re.compile(r"^class (\w+)(?: final)? : public ([\w:]+) \{", re.M)

@@ -1,11 +1,13 @@
 """Every module of both packages imports on this interpreter (requires-python >= 3.10 is true:
-scripts/test-interpreters runs this file, with the fast subset it names, on 3.10 and 3.13)."""
+scripts/test-interpreters runs this file, with the fast subset it names, on 3.10 and 3.13, and
+scripts/test runs scripts/test-interpreters)."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +109,24 @@ def test_capability_modules_defer_heavy_imports() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [], f"imported at import time: {out}"
+
+
+def test_scripts_test_runs_the_other_interpreters_after_the_main_suite() -> None:
+    root = Path(__file__).resolve().parent.parent
+    stages = [
+        line
+        for line in (root / "scripts" / "test").read_text().splitlines()
+        if line.startswith("stage ")
+    ]
+    main = [i for i, line in enumerate(stages) if line.startswith('stage "Python tests"')]
+    others = [i for i, line in enumerate(stages) if "bash scripts/test-interpreters" in line]
+    assert main, stages
+    assert others, stages
+    assert others[0] > main[0]  # a timed stage of its own, after the full suite
+    script = (root / "scripts" / "test-interpreters").read_text()
+    found = re.search(r"^subset=\((.*?)\)", script, re.S | re.M)
+    assert found
+    subset = found.group(1).split()
+    assert "tests_py/test_modules_import.py" in subset
+    missing = [f for f in subset if not (root / f).is_file()]
+    assert missing == []

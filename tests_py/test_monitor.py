@@ -839,3 +839,231 @@ def test_an_overdue_failsafe_alerts_on_the_first_cycle_of_the_default_groups(
     text = next(t for t in slack.texts if "workers.chain" in t)
     assert "FAILING workers.chain (critical)" in text
     assert f"failsafe_events {fid}" in text
+
+
+# --- the chain worker's backlog and its signer's gas (Prometheus gauges)
+
+_HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"
+
+
+def _user(db: Pool, email: str) -> int:
+    return int(
+        db.execute(
+            "INSERT INTO users (email, password_hash, duress_password_hash) "
+            "VALUES ($1, $2, $2) RETURNING id",
+            (email, _HASH),
+        )[0][0]
+    )
+
+
+def _mint(db: Pool, status: str, age: str) -> None:
+    uid = _user(db, f"mint-{status}-{age.replace(' ', '')}-{time.monotonic_ns()}@example.org")
+    db.execute(
+        "INSERT INTO identity_nfts (user_id, chain_id, contract_address, wallet_address, "
+        "status, created_at) VALUES ($1, 31337, $2, $2, $3, now() - $4::interval)",
+        (uid, "0x" + "ab" * 20, status, age),
+    )
+
+
+def _failsafe(db: Pool, status: str, created: str, due: str) -> None:
+    uid = _user(db, f"fs-{status}-{time.monotonic_ns()}@example.org")
+    db.execute(
+        "INSERT INTO failsafe_events (user_id, source, reason_hash, status, execute_after, "
+        "created_at) VALUES ($1, 'login', $2, $3, now() + $5::interval, now() - $4::interval)",
+        (uid, "0x" + "cd" * 32, status, created, due),
+    )
+
+
+def _gauges(got: dict[str, float], family: str) -> dict[str, float]:
+    return {k: v for k, v in got.items() if k.split("{")[0] == family}
+
+
+def test_the_backlog_gauges_count_the_chain_jobs_by_kind(
+    dsn: str, db: Pool, deployment: Deployment
+) -> None:
+    _mint(db, "pending", "5 minutes")  # the oldest pending mint
+    _mint(db, "pending", "1 minute")
+    _mint(db, "submitted", "0 seconds")
+    _mint(db, "failed", "1 hour")
+    _failsafe(db, "queued", "15 minutes", "-10 minutes")  # due ten minutes ago: overdue
+    _failsafe(db, "queued", "1 minute", "1 hour")  # its randomised delay not over yet
+    _failsafe(db, "failed", "2 hours", "-1 hour")
+    m = _monitor(dsn, deployment, [], groups=("workers",))
+    m.start()
+    srv = m.serve_metrics("127.0.0.1", 0)
+    try:
+        m.run_cycle()
+        got = _scrape(srv.url)
+        assert _gauges(got, "blocktrust_monitor_chain_jobs_pending") == {
+            'blocktrust_monitor_chain_jobs_pending{kind="mint"}': 3.0,
+            'blocktrust_monitor_chain_jobs_pending{kind="proof"}': 0.0,
+            'blocktrust_monitor_chain_jobs_pending{kind="batch"}': 0.0,
+            'blocktrust_monitor_chain_jobs_pending{kind="failsafe"}': 2.0,
+        }
+        assert _gauges(got, "blocktrust_monitor_chain_jobs_failed") == {
+            'blocktrust_monitor_chain_jobs_failed{kind="mint"}': 1.0,
+            'blocktrust_monitor_chain_jobs_failed{kind="proof"}': 0.0,
+            'blocktrust_monitor_chain_jobs_failed{kind="batch"}': 0.0,
+            'blocktrust_monitor_chain_jobs_failed{kind="failsafe"}': 1.0,
+        }
+        oldest = _gauges(got, "blocktrust_monitor_chain_job_oldest_pending_seconds")
+        # Ages from the rows' timestamps: at least what was inserted, less an hour's slack.
+        assert (
+            300 <= oldest['blocktrust_monitor_chain_job_oldest_pending_seconds{kind="mint"}'] < 900
+        )
+        assert (
+            900
+            <= oldest['blocktrust_monitor_chain_job_oldest_pending_seconds{kind="failsafe"}']
+            < 1500
+        )
+        assert oldest['blocktrust_monitor_chain_job_oldest_pending_seconds{kind="proof"}'] == 0.0
+        assert 600 <= got["blocktrust_monitor_chain_failsafe_overdue_seconds"] < 1200
+        assert got['blocktrust_monitor_slo_objective{objective="failsafe_margin_seconds"}'] == 60.0
+        assert got['blocktrust_monitor_slo_objective{objective="chain_job_seconds"}'] == 600.0
+        assert not _gauges(got, "blocktrust_monitor_signer_balance")  # no --rpc-url
+
+        # The overdue one fires; nothing is overdue any more, the gauge says 0, not absent.
+        db.execute(
+            "UPDATE failsafe_events SET status = 'confirmed', tx_hash = $1 "
+            "WHERE execute_after < now() AND status = 'queued'",
+            ("0x" + "ef" * 32,),
+        )
+        # A table that is not there is not a zero: its kind is left out.
+        db.execute("DROP TABLE proof_batches CASCADE")
+        m.run_cycle()
+        got = _scrape(srv.url)
+        assert got["blocktrust_monitor_chain_failsafe_overdue_seconds"] == 0.0
+        assert got['blocktrust_monitor_chain_jobs_pending{kind="failsafe"}'] == 1.0
+        kinds = {k for k in _gauges(got, "blocktrust_monitor_chain_jobs_pending")}
+        assert kinds == {
+            'blocktrust_monitor_chain_jobs_pending{kind="mint"}',
+            'blocktrust_monitor_chain_jobs_pending{kind="proof"}',
+            'blocktrust_monitor_chain_jobs_pending{kind="failsafe"}',
+        }
+    finally:
+        _close(m)
+
+
+def test_a_profile_queue_is_read_as_the_profile_says(
+    dsn: str, db: Pool, deployment: Deployment, tmp_path: Path
+) -> None:
+    from validate_all_flows.profile import load_profile
+
+    db.execute("CREATE TABLE jobs_q (id serial, state text, queued_at timestamptz)")
+    db.execute(
+        "INSERT INTO jobs_q (state, queued_at) VALUES ('waiting', now() - interval '200 s'), "
+        "('waiting', now()), ('broken', now()), ('done', now() - interval '1 day')"
+    )
+    prof = tmp_path / "queue.yaml"
+    prof.write_text(
+        "schema: blocktrust.profile/1\nextends: reference\nname: queue\nworkers:\n"
+        "  chain: none\n"
+        "  jobs: {table: jobs_q, status: state, pending: [waiting], failed: [broken], "
+        "time: queued_at}\n"
+    )
+    m = _monitor(dsn, deployment, [], groups=("workers",))
+    m.target.use_profile(load_profile(prof))
+    m.start()
+    srv = m.serve_metrics("127.0.0.1", 0)
+    try:
+        m.run_cycle()
+        got = _scrape(srv.url)
+        # Only the profile's queue: the reference tables are there but the profile runs no
+        # reference chain worker.
+        assert _gauges(got, "blocktrust_monitor_chain_jobs_pending") == {
+            'blocktrust_monitor_chain_jobs_pending{kind="queue"}': 2.0
+        }
+        assert got['blocktrust_monitor_chain_jobs_failed{kind="queue"}'] == 1.0
+        age = got['blocktrust_monitor_chain_job_oldest_pending_seconds{kind="queue"}']
+        assert 200 <= age < 800
+        assert "blocktrust_monitor_chain_failsafe_overdue_seconds" not in got
+
+        db.execute("DROP TABLE jobs_q")  # no queue table: no gauge at all, not zeros
+        m.run_cycle()
+        got = _scrape(srv.url)
+        assert not [k for k in got if k.startswith("blocktrust_monitor_chain_")]
+    finally:
+        _close(m)
+
+
+def _chain_worker(db: Pool, sender: str) -> None:
+    db.execute(
+        "INSERT INTO chain_workers (worker, chain_id, sender, interval_seconds) "
+        "VALUES ('w1', 31337, $1, 2)",
+        (sender.lower(),),
+    )
+
+
+def test_the_signer_gauges_read_the_chain(
+    dsn: str, db: Pool, deployment: Deployment, anvil: Any
+) -> None:
+    sender = anvil.accounts[3]
+    _chain_worker(db, sender)
+    m = _monitor(dsn, deployment, [], groups=("workers",))
+    m.target.rpc_url = anvil.rpc_url
+    m.start()
+    srv = m.serve_metrics("127.0.0.1", 0)
+    try:
+        m.run_cycle()
+        got = _scrape(srv.url)
+        balance = int(anvil.rpc("eth_getBalance", [sender, "latest"]), 16)
+        price = int(anvil.rpc("eth_gasPrice"), 16)
+        key = f'blocktrust_monitor_signer_balance{{signer="{sender.lower()}"}}'
+        assert _gauges(got, "blocktrust_monitor_signer_balance") == {key: balance / 1e18}
+        # 20 fail-safes of 120,000 gas at the current price, in the chain's coin.
+        need = got["blocktrust_monitor_signer_balance_required"]
+        assert need == pytest.approx(20 * 120_000 * price / 1e18)
+
+        m.target.min_gas_balance_wei = 25 * 10**17  # --min-gas-balance 2.5
+        m.run_cycle()
+        assert _scrape(srv.url)["blocktrust_monitor_signer_balance_required"] == 2.5
+    finally:
+        _close(m)
+
+
+def test_cli_min_gas_balance_is_the_validators(
+    dsn: str, db: Pool, deployment: Deployment, slack: Receiver, anvil: Any
+) -> None:
+    _chain_worker(db, anvil.accounts[4])
+    db.execute(
+        "INSERT INTO listener_checkpoints (chain_id, listener, next_block, lag_seconds) "
+        "VALUES (31337, 'identity', 1, 0)"
+    )
+    balance = int(anvil.rpc("eth_getBalance", [anvil.accounts[4], "latest"]), 16) / 1e18
+    args = ["--once", "--database-url", dsn, "--rpc-url", anvil.rpc_url, "--groups", "workers",
+            "--slack-webhook", slack.url + "/hook"]  # fmt: skip
+    short = _cli([*args, "--min-gas-balance", str(balance * 2)])
+    assert short.returncode == 1, short.stderr
+    assert "failing: workers.chain" in short.stderr
+    text = next(t for t in slack.texts if "workers.chain" in t)
+    assert "short of gas" in text
+    assert "(--min-gas-balance)" in text
+    enough = _cli([*args, "--min-gas-balance", str(balance / 2)])
+    assert enough.returncode == 0, enough.stderr
+    assert "RECOVERED workers.chain" in slack.texts[-1]
+
+
+def test_a_database_that_does_not_answer_leaves_the_backlog_out_not_zero(
+    dsn: str, deployment: Deployment, pg_cluster: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    later = dsn.rsplit("/", 1)[0] + "/monitored_later"
+    target = Target(base_url=deployment.url, database_url=later, slo=DeploymentSlo())
+    store = MonitorStore(dsn, "test")
+    m = Monitor(target, store, MonitorConfig(instance="test", groups=("workers",)))
+    m.start()
+    srv = m.serve_metrics("127.0.0.1", 0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="validate_all_flows.monitor"):
+            c1, c2 = m.run_cycle(), m.run_cycle()
+        assert (c1.backlog, c2.backlog) == (None, None)
+        assert not [k for k in _scrape(srv.url) if k.startswith("blocktrust_monitor_chain_")]
+        said = [r.getMessage() for r in caplog.records if "the chain job backlog" in r.getMessage()]
+        assert len(said) == 1, said  # once, not every cycle
+        # The database comes up: the next cycle has the gauges, at zero for an empty queue.
+        pg_cluster.create_database("monitored_later")
+        with Pool(later, min_size=0, max_size=1) as pool:
+            apply_migrations(pool)
+        m.run_cycle()
+        assert _scrape(srv.url)['blocktrust_monitor_chain_jobs_pending{kind="mint"}'] == 0.0
+    finally:
+        _close(m)

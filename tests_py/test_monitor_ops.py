@@ -3,7 +3,8 @@
 promtool (Debian's ``prometheus`` package, installed by scripts/setup) checks the rules and runs
 their unit tests (tests_py/promtool/: series that fire and series that do not fire each alert);
 every metric the dashboard and the rules read must be in the exposition of a real monitor run
-(a real PostgreSQL store, a loopback deployment, a listener checkpoint for the lag).
+(a real PostgreSQL store, a loopback deployment, a listener checkpoint for the lag, a chain
+worker's row and anvil for the backlog and the signer's gas).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 
 from blocktrust_native.http import http_request
 from blocktrust_native.pool import Pool
+from validate_all_flows.embedded.anvil import Anvil
 from validate_all_flows.embedded.migrate import apply_migrations
 from validate_all_flows.monitor import Monitor, MonitorConfig, MonitorStore, SlackWebhook
 from validate_all_flows.target import Target
@@ -109,18 +111,24 @@ class _Deployment(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def exposition(fresh_pg_dsn: str) -> Iterator[str]:
-    """The /metrics text of a real monitor after one cycle of database, http and workers."""
+def exposition(fresh_pg_dsn: str, anvil: Anvil) -> Iterator[str]:
+    """The /metrics text of a real monitor after one cycle of database, http and workers, with
+    a chain worker whose signer's balance a real anvil answers."""
     with Pool(fresh_pg_dsn, min_size=0, max_size=1) as pool:
         apply_migrations(pool)
         pool.execute(
             "INSERT INTO listener_checkpoints (chain_id, listener, next_block, lag_seconds) "
             "VALUES (31337, 'identity', 10, 12.5)"
         )
+        pool.execute(
+            "INSERT INTO chain_workers (worker, chain_id, sender, interval_seconds) "
+            "VALUES ('w1', 31337, $1, 2)",
+            (anvil.accounts[1].lower(),),
+        )
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Deployment)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    target = Target(base_url=url, database_url=fresh_pg_dsn)
+    target = Target(base_url=url, database_url=fresh_pg_dsn, rpc_url=anvil.rpc_url)
     store = MonitorStore(fresh_pg_dsn, "ops")
     groups = ("database", "http", "workers")
     # A channel, so that the per-channel webhook failure counter is exported (at 0).
@@ -142,7 +150,7 @@ def exposition(fresh_pg_dsn: str) -> Iterator[str]:
 
 
 @pytest.mark.pg
-def test_every_metric_used_is_exposed(exposition: str) -> None:
+def test_every_metric_used_is_exposed(exposition: str, anvil: Anvil) -> None:
     exposed = {
         line.split("{")[0].split(" ")[0]
         for line in exposition.splitlines()
@@ -158,6 +166,10 @@ def test_every_metric_used_is_exposed(exposition: str) -> None:
     assert sorted(wanted - recorded) == []
     # The run measured what the panels draw, the listener's lag included.
     assert "blocktrust_monitor_listener_lag_seconds 12.5" in exposition
+    # ... and the chain worker's queue by kind and its signer's gas.
+    assert 'blocktrust_monitor_chain_jobs_pending{kind="failsafe"} 0.0' in exposition
+    signer = f'blocktrust_monitor_signer_balance{{signer="{anvil.accounts[1].lower()}"}}'
+    assert signer in exposition
 
 
 def test_the_dashboard_is_well_formed() -> None:
@@ -180,5 +192,8 @@ def test_the_dashboard_is_well_formed() -> None:
         "Error budget remaining",
         "Burn rate (multi-window)",
         "Listener lag",
+        "Chain worker backlog",
+        "Oldest pending chain job",
+        "Signer gas",
     ):
         assert wanted in titles

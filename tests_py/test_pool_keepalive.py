@@ -86,6 +86,18 @@ def test_the_dsns_own_keepalive_settings_win(pg_dsn: str) -> None:
     }
 
 
+def test_keepalives_off_keep_the_user_timeout(pg_dsn: str) -> None:
+    # libpq alone drops tcp_user_timeout when keepalives=0; the pool applies it itself.
+    for params, user_timeout in (({}, 30000), ({"tcp_user_timeout": 2500}, 2500)):
+        dsn = _with_params(pg_dsn, keepalives=0, **params)
+        with Pool(dsn, min_size=0, max_size=1) as pool, pool.connection() as conn:
+            s = _socket_of(conn)
+            with s:
+                settings = _tcp_settings(s)
+        assert settings["keepalive"] == 0
+        assert settings["user_timeout_ms"] == user_timeout
+
+
 def test_keepalives_end_an_idle_listen_session_in_a_black_hole(
     blackhole_link: BlackHoleLink,
 ) -> None:
@@ -123,10 +135,10 @@ def test_the_user_timeout_ends_a_statement_sent_into_a_black_hole(
     blackhole_link: BlackHoleLink,
 ) -> None:
     link = blackhole_link
-    # Keepalives that would probe only after a minute: the unacknowledged statement is what
-    # fails, after tcp_user_timeout (without it the kernel would retransmit for some fifteen
-    # minutes). Not keepalives=0: libpq then ignores tcp_user_timeout too.
-    dsn = link.dsn(link.dbname, keepalives_idle=60, tcp_user_timeout=1500)
+    # No keepalives: the unacknowledged statement is what fails, after tcp_user_timeout (without
+    # it the kernel would retransmit for some fifteen minutes). libpq alone would ignore the user
+    # timeout here (it applies it only with keepalives on); the pool sets it on the socket.
+    dsn = link.dsn(link.dbname, keepalives=0, tcp_user_timeout=1500)
     with Pool(dsn, min_size=0, max_size=1) as pool:
         conn = pool.acquire()
         conn.keep_out_of_pool()

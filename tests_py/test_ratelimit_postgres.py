@@ -175,19 +175,36 @@ def test_unreachable_database_fails_open_or_closed_as_told(
         assert "s3cr3t-pw" not in repr(closed)
 
 
-def _hammer(dsn: str, name: str, hits: int, out: multiprocessing.Queue) -> None:
+def _hammer(
+    dsn: str, name: str, rule: str, algorithm: str, hits: int, out: multiprocessing.Queue
+) -> None:
     with Pool(dsn, max_size=2) as pool:
-        limiter = PgRateLimiter(pool, "50/hour", table=name, cleanup_interval=None, fail_open=True)
+        limiter = PgRateLimiter(
+            pool, rule, algorithm, table=name, cleanup_interval=None, fail_open=True
+        )
         out.put(sum(1 for _ in range(hits) if limiter.hit("hot")))
 
 
 @pytest.mark.slow
-def test_four_processes_on_one_key_never_exceed_the_limit(pg_dsn: str, pool: Pool) -> None:
+@pytest.mark.parametrize("algorithm", ["gcra", "sliding_window", "fixed_window"])
+def test_four_processes_on_one_key_never_exceed_the_limit(
+    pg_dsn: str, pool: Pool, algorithm: str
+) -> None:
     name = table()
-    PgRateLimiter(pool, "50/hour", table=name, cleanup_interval=None, fail_open=True).ensure_table()
+    rule = "50/hour"
+    if algorithm == "fixed_window":
+        # Windows are aligned to the epoch: a period of (now - 60) s on the database's clock puts
+        # the run inside a window that began a minute ago and lasts decades.
+        ((now,),) = pool.execute("SELECT extract(epoch FROM statement_timestamp())::bigint")
+        rule = f"50/{now - 60}seconds"
+    PgRateLimiter(
+        pool, rule, algorithm, table=name, cleanup_interval=None, fail_open=True
+    ).ensure_table()
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_hammer, args=(pg_dsn, name, 40, out)) for _ in range(4)]
+    procs = [
+        ctx.Process(target=_hammer, args=(pg_dsn, name, rule, algorithm, 40, out)) for _ in range(4)
+    ]
     for p in procs:
         p.start()
     admitted = [out.get(timeout=120) for _ in procs]

@@ -448,6 +448,20 @@ def test_tls_verifies_the_server_and_decides(tmp_path: Path) -> None:
         limiter = RedisRateLimiter(url, "2/minute", namespace=ns())
         assert [limiter.hit("k").allowed for _ in range(3)] == [True, True, False]
         assert limiter.client.tls
+        # Threads share the TLS connection too (writes and reads take turns on one SSL object).
+        many = RedisRateLimiter(limiter.client, "1000/day", namespace=ns())  # 1 back per 86 s
+        admitted: list[int] = []
+
+        def run() -> None:
+            admitted.append(sum(1 for _ in range(200) if many.hit("hot")))
+
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(admitted) == 1000  # 1,600 attempts, exactly the limit
+        assert limiter.client.stats()["writes"] < limiter.client.stats()["requests"]
         # Without our CA the certificate is refused (never silently trusted).
         with pytest.raises(RedisConnectionError, match="TLS"):
             RedisClient(f"rediss://:tls-pw@127.0.0.1:{port}/0").execute("PING")
@@ -522,12 +536,28 @@ def test_cluster_follows_moved_redirects_and_remembers_slots() -> None:
 # --- Sentinel
 
 
+def test_no_sentinel_answering_fails_by_policy_and_says_why() -> None:
+    url = f"redis+sentinel://:pw@127.0.0.1:{free_port()},127.0.0.1:{free_port()}/mymaster"
+    client = RedisClient(url + "?timeout=0.5&sentinel_password=spw")
+    d = RedisRateLimiter(client, "1/minute", fail_open=False).hit("k")
+    assert (d.allowed, d.degraded) == (False, True)
+    with pytest.raises(
+        RedisConnectionError, match="no Sentinel named the master 'mymaster'"
+    ) as err:
+        client.execute("PING")
+    assert "pw" not in str(err.value)
+    assert "spw" not in repr(client)
+    assert client.address == ""
+
+
 @pytest.mark.slow
 def test_sentinel_names_the_master_and_a_failover_after_its_death_follows_the_policy(
     redis_sentinel: SentinelSet,
 ) -> None:
     s = redis_sentinel
-    client = RedisClient(s.url + "?timeout=1", pool_size=2)
+    # Two Sentinels, the first one dead: the second names the master.
+    url = f"redis+sentinel://127.0.0.1:{free_port()},127.0.0.1:{s.port}/{s.name}?timeout=1"
+    client = RedisClient(url, pool_size=2)
     assert client.sentinel
     assert client.address == ""  # the Sentinel is asked at the first command
     limiter = RedisRateLimiter(client, "1000000/hour", namespace=ns(), fail_open=False)

@@ -198,6 +198,10 @@ MONITOR_BAD = [
     ("burn-alert-negative", ["--burn-alert", "-1"], "--burn-alert -1.0: must be a burn rate"),
     ("burn-alert-nan", ["--burn-alert", "nan"], "--burn-alert nan"),
     ("metrics-port", ["--metrics-port", "70000"], "--metrics-port 70000: not a port"),
+    ("min-gas-balance-negative", ["--min-gas-balance", "-1"], "--min-gas-balance must be >= 0"),
+    ("min-gas-balance-nan", ["--min-gas-balance", "nan"], "--min-gas-balance must be >= 0"),
+    ("min-gas-balance-inf", ["--min-gas-balance", "inf"], "--min-gas-balance must be >= 0"),
+    ("min-gas-balance-text", ["--min-gas-balance", "lots"], "argument --min-gas-balance: invalid"),
 ]
 MONITOR_FLAGS = {"-h", "--help", "--quiet", "--once", "--metrics-host"}
 

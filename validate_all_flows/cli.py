@@ -195,7 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_arguments(args: argparse.Namespace) -> set[str] | None:
     """Every argument checked before anything runs (exit 2 naming it); returns the groups."""
-    from validate_all_flows.target import DeploymentSlo, InputError, check_inputs, check_output_path
+    from validate_all_flows.target import (
+        DeploymentSlo,
+        InputError,
+        check_inputs,
+        check_min_gas_balance,
+        check_output_path,
+    )
 
     groups = None
     if args.only is not None:
@@ -208,9 +214,8 @@ def _check_arguments(args: argparse.Namespace) -> set[str] | None:
     for arg in args.require:
         if not [c for c in arg.split(",") if c.strip()]:
             raise _CannotRun(f"--require {arg!r}: no check or group named")
-    if args.min_gas_balance is not None and not 0 <= args.min_gas_balance < float("inf"):
-        raise _CannotRun(f"--min-gas-balance must be >= 0, got {args.min_gas_balance}")
     try:
+        check_min_gas_balance(args.min_gas_balance)
         check_inputs(
             base_url=args.base_url,
             database_url=args.database_url,
@@ -232,7 +237,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
     from validate_all_flows.progress import Progress
     from validate_all_flows.report import decide, render
     from validate_all_flows.rollout import wait_for_version
-    from validate_all_flows.target import DeploymentSlo, Target
+    from validate_all_flows.target import DeploymentSlo, Target, check_min_gas_balance
 
     groups = _check_arguments(args)
     target = Target(
@@ -242,8 +247,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         contracts=args.contracts,
         slo=DeploymentSlo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
     )
-    if args.min_gas_balance is not None:
-        target.min_gas_balance_wei = int(args.min_gas_balance * 10**18)
+    target.min_gas_balance_wei = check_min_gas_balance(args.min_gas_balance)
 
     say = Progress(quiet=args.quiet, redact=target.redact)
 

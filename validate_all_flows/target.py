@@ -30,6 +30,7 @@ __all__ = [
     "Target",
     "add_target_arguments",
     "check_inputs",
+    "check_min_gas_balance",
     "check_output_path",
     "check_url",
 ]
@@ -91,6 +92,17 @@ def check_output_path(option: str, path: str) -> None:
         raise InputError(f"{option} {path}: cannot write it: {exc.strerror}") from None
     if not existed:
         p.unlink()  # written for real once the checks are done
+
+
+def check_min_gas_balance(value: float | None, option: str = "--min-gas-balance") -> int | None:
+    """``value`` (the chain worker's signer's least balance, in the chain's coin) in wei; None
+    stays None (enough for ``workers.FAILSAFES_FUNDED`` fail-safes at the current gas price).
+    Raises InputError naming ``option`` for a negative, NaN or infinite amount."""
+    if value is None:
+        return None
+    if not 0 <= value < float("inf"):
+        raise InputError(f"{option} must be >= 0, got {value}")
+    return int(value * 10**18)
 
 
 def _check_contracts(option: str, path: str) -> None:

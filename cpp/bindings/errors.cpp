@@ -135,8 +135,9 @@ constexpr Translation kTable[] = {
                                 database<pool::OperationalError>),
     row<pool::DatabaseError>("blocktrust::pool::DatabaseError", "DatabaseError",
                              database<pool::DatabaseError>),
-    row<redis::ConnectionError>("blocktrust::redis::ConnectionError", "RedisConnectionError"),
-    row<redis::ReplyError>("blocktrust::redis::ReplyError", "RedisError"),
+    row<redis::RedisConnectionError>("blocktrust::redis::RedisConnectionError",
+                                     "RedisConnectionError"),
+    row<redis::RedisError>("blocktrust::redis::RedisError", "RedisError"),
     row<Error>("blocktrust::Error", "Error"),
 };
 

@@ -1,8 +1,13 @@
 #include "pool_conn.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <pqxx/connection>
 #include <pqxx/errorhandler>
@@ -33,6 +38,32 @@ class QuietNotices final : public pqxx::errorhandler {
   using pqxx::errorhandler::errorhandler;
   bool operator()(const char[]) noexcept override { return false; }
 };
+
+// libpq sets TCP_USER_TIMEOUT only together with keepalives: with keepalives=0 in a DSN it drops
+// tcp_user_timeout silently, and a statement sent to a server that vanished without a FIN would
+// wait for the kernel's retransmissions (some fifteen minutes). The pool applies it itself then.
+void apply_user_timeout_without_keepalives(PGconn* conn) noexcept {
+  PQconninfoOption* opts = PQconninfo(conn);
+  if (opts == nullptr) return;
+  bool keepalives_off = false;
+  long timeout_ms = 0;
+  for (auto* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    if (std::strcmp(o->keyword, "keepalives") == 0) keepalives_off = std::atoi(o->val) == 0;
+    if (std::strcmp(o->keyword, "tcp_user_timeout") == 0) timeout_ms = std::atol(o->val);
+  }
+  PQconninfoFree(opts);
+  const int fd = PQsocket(conn);
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (!keepalives_off || timeout_ms <= 0 || timeout_ms > INT32_MAX || fd < 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      (addr.ss_family != AF_INET && addr.ss_family != AF_INET6)) {
+    return;  // libpq applied it, or there is nothing to apply (Unix sockets have no TCP)
+  }
+  const auto ms = static_cast<unsigned int>(timeout_ms);
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -129,6 +160,7 @@ PhysConn::PhysConn(const std::string& conninfo, const std::string& redacted, std
   if (raw == nullptr || PQstatus(raw) != CONNECTION_OK) {
     throw OperationalError("could not connect to " + redacted, "08001", "");
   }
+  apply_user_timeout_without_keepalives(raw);
   cancel_ = PQgetCancel(raw);
   created = last_used = Clock::now();
 }

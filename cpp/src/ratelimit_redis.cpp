@@ -210,7 +210,7 @@ constexpr std::int64_t kExact = std::int64_t{1} << 53;  // integers below it: ex
 std::int64_t reply_int(const redis::Reply& r, std::size_t i) {
   if (r.type != redis::Reply::Type::kArray || r.elements.size() <= i ||
       r.elements[i].type != redis::Reply::Type::kInteger) {
-    throw redis::ReplyError("Redis rate limit script: unexpected reply");
+    throw redis::RedisError("Redis rate limit script: unexpected reply");
   }
   return r.elements[i].integer;
 }
@@ -312,12 +312,12 @@ Decision RedisRateLimiter::run(std::string_view key, std::int64_t cost, bool con
     // A fresh or restarted server: EVAL runs it once and caches it for the next EVALSHA.
     r = client_->command_resp(request("EVAL", sc.text), rkey);
   }
-  if (r.is_error()) throw redis::ReplyError("Redis rate limit script failed: " + r.str);
+  if (r.is_error()) throw redis::RedisError("Redis rate limit script failed: " + r.str);
   Decision d;
   d.allowed = reply_int(r, 0) == 1;
   const std::int64_t index = reply_int(r, 1);
   if (index < 0 || index >= static_cast<std::int64_t>(rules_.size())) {
-    throw redis::ReplyError("Redis rate limit script: rule index out of range");
+    throw redis::RedisError("Redis rate limit script: rule index out of range");
   }
   d.rule_index = static_cast<int>(index);
   d.limit = rules_[static_cast<std::size_t>(index)].limit;
@@ -338,7 +338,7 @@ Decision RedisRateLimiter::test(std::string_view key, std::int64_t cost) {
 bool RedisRateLimiter::reset(std::string_view key) {
   const std::string rkey = redis_key(key);
   const redis::Reply r = client_->command({"DEL", rkey}, rkey);
-  if (r.is_error()) throw redis::ReplyError("Redis DEL failed: " + r.str);
+  if (r.is_error()) throw redis::RedisError("Redis DEL failed: " + r.str);
   return r.type == redis::Reply::Type::kInteger && r.integer > 0;
 }
 

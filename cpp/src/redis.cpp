@@ -511,11 +511,11 @@ struct Client::Impl {
       if (!config.username.empty()) auth.push_back(config.username);
       auth.push_back(config.password);
       const Reply r = c->round_trip(auth);
-      if (r.is_error()) throw ConnectionError("Redis " + addr + ": AUTH refused: " + r.str);
+      if (r.is_error()) throw RedisConnectionError("Redis " + addr + ": AUTH refused: " + r.str);
     }
     if (config.db != 0) {
       const Reply r = c->round_trip({"SELECT", std::to_string(config.db)});
-      if (r.is_error()) throw ConnectionError("Redis " + addr + ": SELECT refused: " + r.str);
+      if (r.is_error()) throw RedisConnectionError("Redis " + addr + ": SELECT refused: " + r.str);
     }
     return c;
   }
@@ -677,7 +677,7 @@ struct Client::Impl {
         mine.cv.wait(lock);
       }
     }
-    if (!mine.error.empty()) throw ConnectionError(mine.error);
+    if (!mine.error.empty()) throw RedisConnectionError(mine.error);
     return std::move(mine.reply);
   }
 
@@ -688,13 +688,21 @@ struct Client::Impl {
     Node* current = first.load();
     if (current != nullptr && current != failed) return current;  // another thread moved on
     const auto now = std::chrono::steady_clock::now();
-    if (current != nullptr && now - last_discovery < std::chrono::milliseconds(200)) {
-      return current;
+    if (now - last_discovery < std::chrono::milliseconds(200)) {
+      if (current != nullptr) return current;
+      // No master known and the Sentinels just failed: fail fast, not once per caller in turn.
+      if (!last_error.empty()) throw RedisConnectionError(last_error);
     }
     last_discovery = now;
-    Node* found = &node(ask_sentinels());
-    first.store(found);
-    return found;
+    try {
+      Node* found = &node(ask_sentinels());
+      last_error.clear();
+      first.store(found);
+      return found;
+    } catch (const RedisConnectionError& e) {
+      last_error = e.what();
+      throw;
+    }
   }
 
   // SENTINEL get-master-addr-by-name, to each Sentinel in turn until one names the master.
@@ -736,8 +744,8 @@ struct Client::Impl {
         errors += "; " + f.message;
       }
     }
-    throw ConnectionError("Redis Sentinel: no Sentinel named the master '" + config.service + "'" +
-                          errors);
+    throw RedisConnectionError("Redis Sentinel: no Sentinel named the master '" + config.service +
+                               "'" + errors);
   }
 
   void close_idle() {
@@ -765,6 +773,7 @@ struct Client::Impl {
   std::mutex discover_mu;  // one question to the Sentinels at a time
   std::chrono::steady_clock::time_point last_discovery{};
   std::size_t next_sentinel = 0;  // the one that answered last is asked first
+  std::string last_error;         // of the last question, if no Sentinel answered
   std::uint64_t discoveries = 0;
   std::map<int, std::string> slots;  // cluster: slot -> "host:port", learnt from MOVED
   std::uint64_t connects = 0;
@@ -819,11 +828,11 @@ Reply Client::command_resp(std::string_view resp, std::string_view key) {
     Reply r;
     try {
       r = asking.empty() ? impl_->run(*node, resp, 1) : impl_->run(*node, asking, 2);
-    } catch (const ConnectionError&) {
+    } catch (const RedisConnectionError&) {
       if (sentinel) {
         try {
           (void)impl_->master(node);  // for the next command: this one may have run
-        } catch (const ConnectionError&) {
+        } catch (const RedisConnectionError&) {
         }
       }
       throw;

@@ -1,14 +1,18 @@
 """Worker checks: the chain listener's checkpoint moves and its lag is under the objective; the
 monitor's heartbeat is fresh when one runs; the chain worker beats, keeps fail-safes on time,
-has no failed or stuck job and gas for fail-safes; a profile's own job queue keeps up."""
+has no failed or stuck job and gas for fail-safes; a profile's own job queue keeps up.
+
+The readers the monitor's gauges share with these checks: :func:`chain_backlog` (the queue by
+kind), :func:`chain_signers` and :func:`signer_gas` (the signers' balances and their minimum)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from validate_all_flows.check_model import CheckResult, Status, check
-from validate_all_flows.profile import WorkerSource
+from validate_all_flows.profile import JobQueue, WorkerSource
 from validate_all_flows.target import Target
 
 #: Names a worker's "last progress" column usually has, most telling first.
@@ -458,9 +462,19 @@ def chain_worker(t: Target) -> list[CheckResult]:
     return [CheckResult(cid, title, Status.PASS, found, evidence, measures=measures)]
 
 
-def _gas(
-    t: Target, senders: list[str], evidence: list[str], measures: dict[str, float]
-) -> list[str]:
+@dataclass(frozen=True)
+class SignerGas:
+    """The chain worker's signers' balances against the least they must hold (wei)."""
+
+    need_wei: int
+    basis: str  # where need_wei comes from: "--min-gas-balance" or "20 fail-safes at N gwei"
+    balances: tuple[tuple[str, int], ...]  # (signer address, balance in wei)
+
+
+def signer_gas(t: Target, senders: list[str]) -> SignerGas:
+    """Each of ``senders``' balance and the least one must hold: ``t.min_gas_balance_wei``
+    (``--min-gas-balance``), else ``FAILSAFES_FUNDED`` fail-safes of ``FAILSAFE_GAS`` at the
+    current gas price. Needs ``t.rpc_url``; raises the library's errors when it does not answer."""
     from blocktrust_native.jsonrpc import JsonRpcClient
 
     assert t.rpc_url
@@ -472,36 +486,112 @@ def _gas(
         basis = f"{FAILSAFES_FUNDED} fail-safes at {price / 1e9:.3g} gwei"
     else:
         basis = "--min-gas-balance"
-    problems = []
-    for sender in senders:
-        balance = int(str(rpc.call("eth_getBalance", [sender, "latest"])), 16)
+    balances = tuple((s, int(str(rpc.call("eth_getBalance", [s, "latest"])), 16)) for s in senders)
+    return SignerGas(need, basis, balances)
+
+
+def chain_signers(t: Target) -> list[str]:
+    """The signing addresses of the chain workers that have not stopped (the profile's
+    ``workers.chain`` table); empty when the profile names none or the table is absent."""
+    table = t.profile.chain_worker
+    if table is None or not t.database_url:
+        return []
+    pool = t.pool()
+    if not pool.execute("SELECT to_regclass($1) IS NOT NULL", (table,))[0][0]:
+        return []
+    rows = pool.execute(
+        f'SELECT DISTINCT sender FROM "{table}" WHERE stopped_at IS NULL ORDER BY sender'
+    )
+    return [str(r[0]) for r in rows]
+
+
+def _gas(
+    t: Target, senders: list[str], evidence: list[str], measures: dict[str, float]
+) -> list[str]:
+    gas = signer_gas(t, senders)
+    need, problems = gas.need_wei, []
+    for sender, balance in gas.balances:
         measures["signer_balance"] = balance / 1e18
-        line = f"signer {sender}: balance {balance / 1e18:.6g}, needs {need / 1e18:.6g} ({basis})"
+        line = (
+            f"signer {sender}: balance {balance / 1e18:.6g}, needs {need / 1e18:.6g} ({gas.basis})"
+        )
         evidence.append(line)
         if balance < need:
             problems.append(f"signer {sender} is short of gas: {line}")
     return problems
 
 
-@check("workers")
-def job_queue(t: Target) -> list[CheckResult]:
-    """The profile's chain job queue (``workers.jobs``): the oldest pending job is younger than
-    its objective and no more jobs failed than allowed (profiles declaring a queue)."""
-    q = t.profile.jobs
-    if q is None:
-        return []  # the profile declares no job queue: nothing to report
-    cid = "workers.jobs"
-    title = (
-        f"job queue: oldest pending under {q.max_backlog_age_s:.0f} s, "
-        f"at most {q.max_failed} failed"
-    )
+@dataclass(frozen=True)
+class JobBacklog:
+    """One kind of chain job in the queue now (the monitor's backlog gauges)."""
+
+    kind: str  # mint, proof, batch, failsafe (the reference tables) or queue (a profile's)
+    pending: int  # waiting or sent and not yet settled
+    oldest_pending_s: float  # age of the oldest pending job (0: none pends)
+    failed: int
+    overdue_s: float | None = None  # fail-safes: the most overdue pending one's time past
+    # its execute_after (0: none is past it); None for the other kinds
+
+
+#: The reference service's chain jobs: (kind, table, pending states, failed states).
+CHAIN_JOBS = (
+    ("mint", "identity_nfts", ("pending", "submitted"), ("failed",)),
+    ("proof", "proofs", ("pending", "submitted"), ("failed",)),
+    ("batch", "proof_batches", ("pending", "submitted"), ("failed",)),
+    ("failsafe", "failsafe_events", ("queued", "submitted"), ("failed",)),
+)
+
+
+def _in(states: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in states) + ")"  # our own constants or profile names
+
+
+def chain_backlog(t: Target) -> list[JobBacklog]:
+    """The chain worker's queue by kind, read-only: the reference tables (``CHAIN_JOBS``) when
+    the profile runs our chain worker (``workers.chain``), plus the profile's own queue
+    (``workers.jobs``, kind ``queue``). A kind whose table is absent is left out, not counted
+    as zero; nothing without a database or when the profile declares neither."""
     if not t.database_url:
-        return [CheckResult(cid, title, Status.SKIP, "no database given (--database-url)")]
+        return []
+    pool = t.pool()
+    out: list[JobBacklog] = []
+    if t.profile.chain_worker is not None:
+        for kind, table, pending, failed in CHAIN_JOBS:
+            if not pool.execute("SELECT to_regclass($1) IS NOT NULL", (table,))[0][0]:
+                continue
+            overdue = (
+                ", extract(epoch FROM greatest(interval '0', now() - min(execute_after)))"
+                if kind == "failsafe"
+                else ""
+            )
+            n, age, *rest = pool.execute(
+                "SELECT count(*), extract(epoch FROM now() - min(created_at))"
+                f"{overdue} FROM {table} WHERE status IN {_in(pending)}"
+            )[0]
+            n_failed = pool.execute(f"SELECT count(*) FROM {table} WHERE status IN {_in(failed)}")
+            out.append(
+                JobBacklog(
+                    kind,
+                    int(n),
+                    max(0.0, float(age or 0)),
+                    int(n_failed[0][0]),
+                    float(rest[0] or 0) if rest else None,
+                )
+            )
+    q = t.profile.jobs
+    if q is not None:
+        counts = _queue_counts(t, q)
+        if counts is not None:
+            out.append(JobBacklog("queue", *counts))
+    return out
+
+
+def _queue_counts(t: Target, q: JobQueue) -> tuple[int, float, int] | None:
+    """(pending, age of the oldest pending in s, failed) of a profile's queue; None when its
+    table is absent."""
     if q.table is not None:
         if not t.pool().execute("SELECT to_regclass($1) IS NOT NULL", (q.table,))[0][0]:
-            return [
-                CheckResult(cid, title, Status.SKIP, f"no job queue found (no table {q.table})")
-            ]
+            return None
         tbl, st, tm = f'"{q.table}"', f'"{q.status_column}"', f'"{q.time_column}"'
         backlog = t.read_only(
             f"SELECT count(*), extract(epoch FROM now() - min({tm})) FROM {tbl} "
@@ -519,6 +609,27 @@ def job_queue(t: Target) -> list[CheckResult]:
     pending = int(backlog[0][0] or 0) if backlog else 0
     oldest = float(backlog[0][1] or 0) if backlog and len(backlog[0]) > 1 else 0.0
     n_failed = int(failed[0][0] or 0) if failed else 0
+    return pending, oldest, n_failed
+
+
+@check("workers")
+def job_queue(t: Target) -> list[CheckResult]:
+    """The profile's chain job queue (``workers.jobs``): the oldest pending job is younger than
+    its objective and no more jobs failed than allowed (profiles declaring a queue)."""
+    q = t.profile.jobs
+    if q is None:
+        return []  # the profile declares no job queue: nothing to report
+    cid = "workers.jobs"
+    title = (
+        f"job queue: oldest pending under {q.max_backlog_age_s:.0f} s, "
+        f"at most {q.max_failed} failed"
+    )
+    if not t.database_url:
+        return [CheckResult(cid, title, Status.SKIP, "no database given (--database-url)")]
+    counts = _queue_counts(t, q)
+    if counts is None:
+        return [CheckResult(cid, title, Status.SKIP, f"no job queue found (no table {q.table})")]
+    pending, oldest, n_failed = counts
     found = f"{pending} pending (oldest {oldest:.0f} s), {n_failed} failed"
     measures = {
         "backlog": float(pending),

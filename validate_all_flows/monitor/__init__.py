@@ -6,8 +6,9 @@ adds others), records what they measured in ``monitor_metrics``, opens and resol
 a notice on recovery) and posts them to Slack-compatible webhooks and Telegram, refreshes its row
 in ``monitor_heartbeats`` (which the ``workers.monitor`` check reads), judges uptime, latency,
 error rate and listener lag against the objectives over a window with the error budget left and
-its burn rate, writes that SLO report every ``--report-every`` (12 min), and serves it all to
-Prometheus on ``--metrics-port``.
+its burn rate, writes that SLO report every ``--report-every`` (12 min), reads the chain
+worker's backlog by kind and its signers' gas, and serves it all to Prometheus on
+``--metrics-port``.
 
     monitor.cli       the command line (options, environment fallbacks, signals)
     monitor.runner    the loop: one cycle from checks to notices

@@ -107,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--availability", type=float, help="(0.995; $SLO_UPTIME_TARGET in percent)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="seconds (180)")
     o.add_argument("--window", type=_duration, default=30 * 86400.0, help="SLO window (30d)")
+    o.add_argument(
+        "--min-gas-balance",
+        type=float,
+        help="least balance of the chain worker's signer, in the chain's coin "
+        "(default: enough for 20 fail-safes at the current gas price); with --rpc-url",
+    )
     r = p.add_argument_group("reports")
     r.add_argument("--report-every", type=_duration, default=12 * 60.0, help="(12m)")
     r.add_argument("--report-dir", help="write slo-report.{txt,json} here (default: log only)")
@@ -180,7 +186,14 @@ def _run(args: argparse.Namespace) -> int:
     from validate_all_flows.monitor.runner import DEFAULT_GROUPS, MonitorConfig
     from validate_all_flows.monitor.store import MonitorStore
     from validate_all_flows.profile import ProfileError, load_profile
-    from validate_all_flows.target import DeploymentSlo, InputError, Target, check_inputs, check_url
+    from validate_all_flows.target import (
+        DeploymentSlo,
+        InputError,
+        Target,
+        check_inputs,
+        check_min_gas_balance,
+        check_url,
+    )
 
     try:  # the profile first: a mistake in it stops everything before anything starts
         profile = load_profile(args.profile)
@@ -225,6 +238,7 @@ def _run(args: argparse.Namespace) -> int:
             raise _CannotRun(f"--groups: unknown group(s) {unknown}; known: {GROUPS}")
     slo = DeploymentSlo(args.p95_ms, args.error_rate, args.availability, args.listener_lag)
     try:
+        min_gas_wei = check_min_gas_balance(args.min_gas_balance)
         slo.check()
         check_inputs(
             base_url=args.base_url,
@@ -247,6 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         rpc_url=args.rpc_url,
         contracts=args.contracts,
         slo=slo,
+        min_gas_balance_wei=min_gas_wei,
     ).use_profile(profile)
     if args.env_schema:
         target.env_schema = Path(args.env_schema)

@@ -3,7 +3,8 @@ by a stdlib HTTP server on a thread (``--metrics-port``; 127.0.0.1 unless ``--me
 
 :func:`monitor_families` is the metric catalogue (every ``blocktrust_monitor_*`` family the
 dashboard and the alert rules of ``monitor/ops/`` read); :func:`render` writes families as text.
-Only numbers and check ids leave through here: no URL, evidence text or secret.
+Only numbers, check ids, job kinds and the chain worker's public signer addresses leave through
+here: no URL, evidence text or secret.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
 from validate_all_flows.check_model import CheckResult, Status
+from validate_all_flows.checks.workers import JobBacklog, SignerGas
 from validate_all_flows.monitor.sloreport import SloReport
 from validate_all_flows.target import DeploymentSlo
 
@@ -74,6 +76,10 @@ class _Store(Protocol):
 class _Target(Protocol):
     @property
     def slo(self) -> DeploymentSlo: ...
+    @property
+    def chain_margin_s(self) -> float: ...
+    @property
+    def job_objective_s(self) -> float: ...
 
 
 class _Monitor(Protocol):
@@ -96,6 +102,10 @@ class _Cycle(Protocol):
     def up(self) -> bool | None: ...
     @property
     def seconds(self) -> float: ...
+    @property
+    def backlog(self) -> Sequence[JobBacklog] | None: ...
+    @property
+    def gas(self) -> SignerGas | None: ...
 
 
 def monitor_families(monitor: _Monitor, c: _Cycle | None, rep: SloReport | None) -> list[Gauge]:
@@ -135,13 +145,16 @@ def monitor_families(monitor: _Monitor, c: _Cycle | None, rep: SloReport | None)
         ),
         (
             "blocktrust_monitor_slo_objective",
-            "The objectives (availability and error rate as ratios, latency and lag in s).",
+            "The objectives (availability and error rate as ratios; latency, lag, the time a "
+            "fail-safe may take past its execute_after and a chain job's time in s).",
             "gauge",
             [
                 ({"objective": "availability"}, slo.availability),
                 ({"objective": "p95_latency_seconds"}, slo.p95_ms / 1000),
                 ({"objective": "error_rate"}, slo.error_rate),
                 ({"objective": "listener_lag_seconds"}, slo.listener_lag_s),
+                ({"objective": "failsafe_margin_seconds"}, monitor.target.chain_margin_s),
+                ({"objective": "chain_job_seconds"}, monitor.target.job_objective_s),
             ],
         ),
     ]
@@ -197,6 +210,7 @@ def monitor_families(monitor: _Monitor, c: _Cycle | None, rep: SloReport | None)
                 [({}, c.seconds)],
             ),
         ]
+        fam += _chain_families(c.backlog or (), c.gas)
     if rep is not None:
 
         def some(
@@ -261,6 +275,49 @@ def monitor_families(monitor: _Monitor, c: _Cycle | None, rep: SloReport | None)
             ),
         ]
     return fam
+
+
+def _chain_families(backlog: Sequence[JobBacklog], gas: SignerGas | None) -> list[Gauge]:
+    """The chain worker's queue by kind and its signers' gas (absent when not read)."""
+    return [
+        (
+            "blocktrust_monitor_chain_jobs_pending",
+            "Chain jobs waiting or sent and not yet settled, by kind (absent: no such table).",
+            "gauge",
+            [({"kind": b.kind}, float(b.pending)) for b in backlog],
+        ),
+        (
+            "blocktrust_monitor_chain_job_oldest_pending_seconds",
+            "Age of the oldest pending chain job, by kind (0: none pends).",
+            "gauge",
+            [({"kind": b.kind}, b.oldest_pending_s) for b in backlog],
+        ),
+        (
+            "blocktrust_monitor_chain_jobs_failed",
+            "Chain jobs that failed, by kind.",
+            "gauge",
+            [({"kind": b.kind}, float(b.failed)) for b in backlog],
+        ),
+        (
+            "blocktrust_monitor_chain_failsafe_overdue_seconds",
+            "How long the most overdue pending fail-safe is past its execute_after (0: none is).",
+            "gauge",
+            [({}, b.overdue_s) for b in backlog if b.overdue_s is not None],
+        ),
+        (
+            "blocktrust_monitor_signer_balance",
+            "The chain worker's signer's balance in the chain's coin, by signer address.",
+            "gauge",
+            [({"signer": s}, wei / 1e18) for s, wei in (gas.balances if gas else ())],
+        ),
+        (
+            "blocktrust_monitor_signer_balance_required",
+            "The least balance a signer must hold, in the chain's coin (--min-gas-balance, "
+            "else 20 fail-safes at the current gas price).",
+            "gauge",
+            [] if gas is None else [({}, gas.need_wei / 1e18)],
+        ),
+    ]
 
 
 class MetricsServer:

@@ -20,6 +20,13 @@ from pathlib import Path
 from blocktrust_native.errors import Error as NativeError
 from blocktrust_native.leader import Leader
 from validate_all_flows.checks import CheckResult, Status, run_checks
+from validate_all_flows.checks.workers import (
+    JobBacklog,
+    SignerGas,
+    chain_backlog,
+    chain_signers,
+    signer_gas,
+)
 from validate_all_flows.monitor.alerts import AVAILABILITY_CHECKS, AlertManager, Channel
 from validate_all_flows.monitor.prometheus import MetricsServer, monitor_families, render
 from validate_all_flows.monitor.sloreport import SloReport, build_report, write_report
@@ -69,6 +76,12 @@ class Cycle:
     notices: int = 0
     report: SloReport | None = None
     wrote_report: list[Path] = field(default_factory=list)
+    #: The chain worker's queue by kind (None: not read: workers not in the groups, or the
+    #: database did not answer; a kind whose table is absent is not in the list).
+    backlog: list[JobBacklog] | None = None
+    #: The chain worker's signers' balances and the least they must hold (None: no --rpc-url,
+    #: workers not in the groups, or the chain did not answer).
+    gas: SignerGas | None = None
 
     @property
     def failing(self) -> list[str]:
@@ -121,6 +134,7 @@ class Monitor:
         self._last_report_at: float | None = None
         self._written: SloReport | None = None
         self._store_ok = True
+        self._chain_read_ok = True
         self._restored = False  # the store's open alerts taken over (see AlertManager.restore)
         self._lock = threading.Lock()  # the metrics server reads last/report from its thread
         self.metrics_server: MetricsServer | None = None
@@ -218,6 +232,8 @@ class Monitor:
         now = self.clock()
         self.cycles += 1
         cycle = Cycle(self.cycles, at, results, self._record(results, at))
+        if "workers" in groups:
+            cycle.backlog, cycle.gas = self._chain_queue()
         cycle.seconds = time.monotonic() - t0
         self.store.add("monitor.cycle_seconds", cycle.seconds, at)
         self.alerts.observe(results, now)
@@ -252,6 +268,33 @@ class Monitor:
         if report is not None and self._report_due():
             cycle.wrote_report = self._write_report(report, now)
         return cycle
+
+    def _chain_queue(self) -> tuple[list[JobBacklog] | None, SignerGas | None]:
+        """The chain worker's backlog and its signers' gas, for the gauges (what cannot be read
+        is left out: a database or chain that does not answer has its own check and alert)."""
+        t = self.target
+        backlog: list[JobBacklog] | None = None
+        gas: SignerGas | None = None
+        failed: list[str] = []
+        try:
+            backlog = chain_backlog(t)
+        except Exception as exc:  # a gauge must not cost the cycle
+            failed.append(
+                f"the chain job backlog: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+            )
+        if t.rpc_url:
+            try:
+                gas = signer_gas(t, chain_signers(t) if t.database_url else [])
+            except Exception as exc:
+                failed.append(
+                    f"the signer's gas: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                )
+        if failed and self._chain_read_ok:
+            log.warning(
+                t.redact("not read this cycle (the gauges are left out): " + "; ".join(failed))
+            )
+        self._chain_read_ok = not failed
+        return backlog, gas
 
     def _record(self, results: list[CheckResult], at: dt.datetime) -> bool | None:
         avail = []

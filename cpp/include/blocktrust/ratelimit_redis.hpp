@@ -16,8 +16,8 @@
 namespace blocktrust::ratelimit {
 
 /// A limiter whose state lives in Redis, shared by every process that uses the same key prefix,
-/// rules and algorithm. Methods throw redis::ConnectionError when the store is unreachable (the
-/// Python face turns that into the rules' failure policy).
+/// rules and algorithm. Methods throw redis::RedisConnectionError when the store is unreachable
+/// (the Python face turns that into the rules' failure policy).
 class RedisRateLimiter final {
  public:
   /// `prefix` starts every Redis key; ConfigError for no rules, more than 8, or a rule whose

@@ -19,16 +19,17 @@ namespace blocktrust::redis {
 
 using Millis = std::chrono::milliseconds;
 
-/// The server could not be reached, or the connection broke or timed out (the store is down).
-class ConnectionError : public Error {
+/// Redis answered with an error reply where a result was needed (e.g. LOADING, READONLY, OOM);
+/// also the base of RedisConnectionError (as in Python: catching RedisError catches both).
+class RedisError : public Error {
  public:
   using Error::Error;
 };
 
-/// Redis answered with an error reply where a result was needed (e.g. LOADING, READONLY, OOM).
-class ReplyError : public Error {
+/// The server could not be reached, or the connection broke or timed out (the store is down).
+class RedisConnectionError : public RedisError {
  public:
-  using Error::Error;
+  using RedisError::RedisError;
 };
 
 /// Where a client connects: what `redis://`, `rediss://`, `redis+cluster://` and
@@ -115,7 +116,7 @@ struct Stats {
 /// earlier replies, and replies are handed back in order (one read and one write per batch on
 /// both sides). Callers gather on the first connection until it holds 16 requests, then spread.
 /// Requests a restarted server closed a connection from before on, without answering anything
-/// after them, are sent once more on a fresh one; other failures throw ConnectionError. With
+/// after them, are sent once more on a fresh one; other failures throw RedisConnectionError. With
 /// Sentinel, the master is asked for at the first command and again after a connection failure
 /// on it or a READONLY reply (a demoted master); a READONLY command is then sent once more to the
 /// new master (it was not run). Not for blocking commands (BLPOP, SUBSCRIBE): they would hold up
