@@ -49,8 +49,10 @@ void apply_user_timeout_without_keepalives(PGconn* conn) noexcept {
   long timeout_ms = 0;
   for (auto* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
-    if (std::strcmp(o->keyword, "keepalives") == 0) keepalives_off = std::atoi(o->val) == 0;
-    if (std::strcmp(o->keyword, "tcp_user_timeout") == 0) timeout_ms = std::atol(o->val);
+    if (std::strcmp(o->keyword, "keepalives") == 0)
+      keepalives_off = std::strtol(o->val, nullptr, 10) == 0;
+    if (std::strcmp(o->keyword, "tcp_user_timeout") == 0)
+      timeout_ms = std::strtol(o->val, nullptr, 10);
   }
   PQconninfoFree(opts);
   const int fd = PQsocket(conn);
