@@ -455,115 +455,147 @@ Connection Pool::acquire(Millis timeout) {
   return acquire(timeout, {});
 }
 
-Connection Pool::acquire(Millis timeout, const std::function<bool()>& abandon) {
-  auto core = this->core();
-  const auto start = Clock::now();
-  const auto deadline = start + timeout;
-  Waiter w;
-  bool queued = false;
-  std::unique_lock lk(core->mu);
-  auto dequeue = [&] {
-    if (queued) {
-      auto it = std::find(core->waiters.begin(), core->waiters.end(), &w);
-      if (it != core->waiters.end()) core->waiters.erase(it);
-      queued = false;
-      core->wake_waiters_locked();  // the next in line may now take an idle connection
-    }
-  };
-  for (;;) {
-    std::unique_ptr<PhysConn> c;
-    if (w.conn) {
-      c = std::move(w.conn);
-      queued = false;  // the releasing thread dequeued us
-    } else if (core->closed) {
-      dequeue();
-      throw PoolClosed("the pool is closed (" + core->redacted + ")");
-    } else if (!core->idle.empty() &&
-               (core->waiters.empty() || (queued && core->waiters.front() == &w))) {
-      c = std::move(core->idle.back());
-      core->idle.pop_back();
-      dequeue();
-    } else if (core->total + core->connecting < config_.max_size) {
-      const auto id = ++core->next_id;
-      ++core->connecting;
-      lk.unlock();
-      std::exception_ptr err;
-      try {
-        c = core->open(id);
-      } catch (...) {
-        err = std::current_exception();
+namespace {
+
+// One caller's way to a connection, in the steps Pool::acquire repeats: take what a releasing
+// thread handed over or an idle connection, else open a new one, else wait for a turn; then check
+// the lease before handing it out. Every step runs with the pool lock held.
+class Acquisition {
+ public:
+  Acquisition(PoolCore& core, const PoolConfig& config, Millis timeout,
+              const std::function<bool()>& abandon)
+      : core_(core),
+        config_(config),
+        abandon_(abandon),
+        start_(Clock::now()),
+        deadline_(start_ + timeout),
+        lk_(core.mu) {}
+
+  // A checked connection, with the pool lock released. Throws PoolClosed, PoolTimeout,
+  // AcquireAbandoned, or the error of opening a connection.
+  std::unique_ptr<PhysConn> run() {
+    for (;;) {
+      std::unique_ptr<PhysConn> c = take_handed_over();
+      if (!c && core_.closed) {
+        dequeue();
+        throw PoolClosed("the pool is closed (" + core_.redacted + ")");
       }
-      lk.lock();
-      --core->connecting;
-      if (err) {
-        ++core->counters.errors;
-        try {
-          std::rethrow_exception(err);
-        } catch (const std::exception& e) {
-          core->last_error = e.what();
-        }
-        if (!w.conn) {
-          dequeue();
-          core->wake_waiters_locked();
-          std::rethrow_exception(err);
-        }
-        c = std::move(w.conn);
-        queued = false;
-      } else {
-        ++core->total;
-        ++core->counters.connections_opened;
-        if (w.conn) {  // handed one while connecting: pass the new one on
-          std::vector<std::unique_ptr<PhysConn>> spill;
-          core->give_back_locked(std::move(c), spill);
-          c = std::move(w.conn);
-          queued = false;
-        } else {
-          dequeue();
-        }
-      }
-    } else {
-      if (!queued) {
-        if (config_.max_waiting > 0 && core->waiters.size() >= config_.max_waiting) {
-          ++core->counters.timeouts;
-          throw PoolTimeout("pool wait queue is full (" + std::to_string(config_.max_waiting) +
-                                " waiting; " + core->state_locked() + ")",
-                            0.0);
-        }
-        core->waiters.push_back(&w);
-        queued = true;
-      }
-      const auto until = abandon ? std::min(deadline, Clock::now() + Millis(100)) : deadline;
-      (void)w.cv.wait_until(lk, until);
-      if (w.conn) continue;
-      if (abandon && Clock::now() < deadline) {
-        lk.unlock();  // the callback may take the GIL: never while holding the pool lock
-        const bool stop = abandon();
-        lk.lock();
-        if (stop) {
-          dequeue();
-          std::vector<std::unique_ptr<PhysConn>> spill;
-          if (w.conn) core->give_back_locked(std::move(w.conn), spill);
-          lk.unlock();
-          throw AcquireAbandoned();
-        }
+      if (!c) c = take_idle();
+      if (!c && core_.total + core_.connecting < config_.max_size) c = open_new();
+      if (!c) {
+        wait_turn();
         continue;
       }
-      if (Clock::now() >= deadline) {
-        dequeue();
-        ++core->counters.timeouts;
-        const double waited = seconds(Clock::now() - start);
-        char head[96];
-        std::snprintf(head, sizeof head, "no connection available after %.3fs (", waited);
-        std::string msg = head + core->state_locked() + "; " + core->redacted + ")";
-        if (!core->last_error.empty()) msg += "; last connection error: " + core->last_error;
-        throw PoolTimeout(msg, waited);
-      }
-      continue;
+      if (check_lease(c)) return c;
     }
+  }
 
-    // Holding a connection (lock held): check it outside the lock before handing it out.
-    core->leased.emplace(c->id, c.get());
-    lk.unlock();
+ private:
+  // The connection a releasing thread gave this waiter (it also took the waiter off the queue).
+  std::unique_ptr<PhysConn> take_handed_over() {
+    if (!w_.conn) return nullptr;
+    queued_ = false;
+    return std::move(w_.conn);
+  }
+
+  // An idle connection, when nobody waits or this caller is first in line (FIFO).
+  std::unique_ptr<PhysConn> take_idle() {
+    const bool my_turn = core_.waiters.empty() || (queued_ && core_.waiters.front() == &w_);
+    if (core_.idle.empty() || !my_turn) return nullptr;
+    std::unique_ptr<PhysConn> c = std::move(core_.idle.back());
+    core_.idle.pop_back();
+    dequeue();
+    return c;
+  }
+
+  // A new connection (opened without the lock), or the one handed over meanwhile (the new one
+  // then goes to the pool). A failed open is rethrown unless a connection was handed over.
+  std::unique_ptr<PhysConn> open_new() {
+    const auto id = ++core_.next_id;
+    ++core_.connecting;
+    lk_.unlock();
+    std::unique_ptr<PhysConn> c;
+    std::exception_ptr err;
+    try {
+      c = core_.open(id);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lk_.lock();
+    --core_.connecting;
+    if (err) {
+      ++core_.counters.errors;
+      try {
+        std::rethrow_exception(err);
+      } catch (const std::exception& e) {
+        core_.last_error = e.what();
+      }
+      if (!w_.conn) {
+        dequeue();
+        core_.wake_waiters_locked();
+        std::rethrow_exception(err);
+      }
+      return take_handed_over();
+    }
+    ++core_.total;
+    ++core_.counters.connections_opened;
+    if (w_.conn) {  // handed one while connecting: pass the new one on
+      std::vector<std::unique_ptr<PhysConn>> spill;
+      core_.give_back_locked(std::move(c), spill);
+      return take_handed_over();
+    }
+    dequeue();
+    return c;
+  }
+
+  // Joins the queue (PoolTimeout at once when it is full), then waits until handed a connection,
+  // woken, or 100 ms passed with an abandon callback (which may end the wait), or the deadline
+  // (PoolTimeout).
+  void wait_turn() {
+    if (!queued_) {
+      if (config_.max_waiting > 0 && core_.waiters.size() >= config_.max_waiting) {
+        ++core_.counters.timeouts;
+        throw PoolTimeout("pool wait queue is full (" + std::to_string(config_.max_waiting) +
+                              " waiting; " + core_.state_locked() + ")",
+                          0.0);
+      }
+      core_.waiters.push_back(&w_);
+      queued_ = true;
+    }
+    const auto until = abandon_ ? std::min(deadline_, Clock::now() + Millis(100)) : deadline_;
+    (void)w_.cv.wait_until(lk_, until);
+    if (w_.conn) return;
+    if (abandon_ && Clock::now() < deadline_) {
+      lk_.unlock();  // the callback may take the GIL: never while holding the pool lock
+      const bool stop = abandon_();
+      lk_.lock();
+      if (stop) {
+        dequeue();
+        std::vector<std::unique_ptr<PhysConn>> spill;
+        if (w_.conn) core_.give_back_locked(std::move(w_.conn), spill);
+        lk_.unlock();
+        throw AcquireAbandoned();
+      }
+      return;
+    }
+    if (Clock::now() >= deadline_) {
+      dequeue();
+      ++core_.counters.timeouts;
+      const double waited = seconds(Clock::now() - start_);
+      char head[96];
+      std::snprintf(head, sizeof head, "no connection available after %.3fs (", waited);
+      std::string msg = head + core_.state_locked() + "; " + core_.redacted + ")";
+      if (!core_.last_error.empty()) msg += "; last connection error: " + core_.last_error;
+      throw PoolTimeout(msg, waited);
+    }
+  }
+
+  // Checks the connection outside the lock (expired, broken, or idle past the validation
+  // threshold and not answering a round trip). True: it is this caller's, the lock released.
+  // False: it was closed, the next waiter woken, the lock held again.
+  bool check_lease(std::unique_ptr<PhysConn>& c) {
+    core_.leased.emplace(c->id, c.get());
+    lk_.unlock();
     auto now = Clock::now();
     bool bad = c->expires <= now || c->looks_broken();
     bool validated = false;
@@ -572,24 +604,50 @@ Connection Pool::acquire(Millis timeout, const std::function<bool()>& abandon) {
       bad = !c->ping();  // HikariCP's rule: only connections idle for a while get a round trip
       now = Clock::now();
     }
-    lk.lock();
-    if (validated) ++core->counters.validations;
+    lk_.lock();
+    if (validated) ++core_.counters.validations;
     if (!bad) {
-      ++core->counters.acquired;
-      core->record_wait_locked(seconds(now - start));
+      ++core_.counters.acquired;
+      core_.record_wait_locked(seconds(now - start_));
       c->acquired_at = now;
       c->leak_warned = false;
-      lk.unlock();
-      return Connection(core, std::move(c));
+      lk_.unlock();
+      return true;
     }
-    core->leased.erase(c->id);
-    --core->total;
-    ++core->counters.connections_closed;
-    lk.unlock();
+    core_.leased.erase(c->id);
+    --core_.total;
+    ++core_.counters.connections_closed;
+    lk_.unlock();
     c.reset();
-    lk.lock();
-    core->wake_waiters_locked();
+    lk_.lock();
+    core_.wake_waiters_locked();
+    return false;
   }
+
+  // Leaves the wait queue (if in it) and lets the next in line look at the idle connections.
+  void dequeue() {
+    if (!queued_) return;
+    auto it = std::find(core_.waiters.begin(), core_.waiters.end(), &w_);
+    if (it != core_.waiters.end()) core_.waiters.erase(it);
+    queued_ = false;
+    core_.wake_waiters_locked();
+  }
+
+  PoolCore& core_;
+  const PoolConfig& config_;
+  const std::function<bool()>& abandon_;
+  const Clock::time_point start_, deadline_;
+  Waiter w_;
+  bool queued_ = false;
+  std::unique_lock<std::mutex> lk_;
+};
+
+}  // namespace
+
+Connection Pool::acquire(Millis timeout, const std::function<bool()>& abandon) {
+  auto core = this->core();
+  std::unique_ptr<PhysConn> c = Acquisition(*core, config_, timeout, abandon).run();
+  return Connection(core, std::move(c));
 }
 
 void Pool::open_min(Millis timeout) {
