@@ -87,6 +87,9 @@ def test_the_tool_has_no_import_cycle() -> None:
 #: (bench/bench_import.py); this test keeps the heavy imports from creeping back.
 DEFERRED = (
     "asyncio",
+    "blocktrust_native.ratelimit.middleware",
+    "blocktrust_native.ratelimit.postgres",
+    "blocktrust_native.ratelimit.redis",
     "concurrent.futures",
     "decimal",
     "importlib.abc",

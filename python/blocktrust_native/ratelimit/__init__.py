@@ -18,6 +18,8 @@ RateLimit-Reset in delta-seconds, RateLimit-Policy ``<limit>;w=<window>``) plus 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from blocktrust_native.ratelimit.limiter import (
     ALGORITHMS,
     ConfigError,
@@ -31,19 +33,58 @@ from blocktrust_native.ratelimit.limiter import (
     parse_rules,
     rate_limit_headers,
 )
-from blocktrust_native.ratelimit.middleware import (
-    KeyFunc,
-    RateLimitMiddleware,
-    RequestInfo,
-    WsgiRateLimitMiddleware,
-    api_key_id,
-    client_address,
-    first_of,
-    rate_limit,
-    user_id,
-)
-from blocktrust_native.ratelimit.postgres import PgRateLimiter
-from blocktrust_native.ratelimit.redis import RedisRateLimiter
+
+if TYPE_CHECKING:
+    from blocktrust_native.ratelimit.middleware import (
+        KeyFunc,
+        RateLimitMiddleware,
+        RequestInfo,
+        WsgiRateLimitMiddleware,
+        api_key_id,
+        client_address,
+        first_of,
+        rate_limit,
+        user_id,
+    )
+    from blocktrust_native.ratelimit.postgres import PgRateLimiter
+    from blocktrust_native.ratelimit.redis import RedisRateLimiter
+
+# The shared stores and the middleware load on first use (PEP 562): an application that limits
+# in-process does not pay at start-up for the PostgreSQL and Redis clients or the web glue.
+_LAZY = {
+    "PgRateLimiter": "postgres",
+    "RedisRateLimiter": "redis",
+    **dict.fromkeys(
+        (
+            "KeyFunc",
+            "RateLimitMiddleware",
+            "RequestInfo",
+            "WsgiRateLimitMiddleware",
+            "api_key_id",
+            "client_address",
+            "first_of",
+            "rate_limit",
+            "user_id",
+        ),
+        "middleware",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ALGORITHMS",
