@@ -9,6 +9,7 @@ the worker's own rows.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from fix_anvil import anvil  # noqa: F401
-from fix_proxy import BOR_EXTRA_DATA, FaultProxy
+from fix_proxy import BOR_EXTRA_DATA, FaultProxy, JsonRpcProxy
 from web3 import Web3
 from web3.exceptions import ExtraDataLengthError
 
@@ -37,7 +38,7 @@ from validate_all_flows.embedded.chain import (
 )
 from validate_all_flows.embedded.migrate import apply_migrations
 from validate_all_flows.embedded.service.store import Store
-from validate_all_flows.embedded.web3_client import ChainClient
+from validate_all_flows.embedded.web3_client import READ_ATTEMPTS, ChainClient
 from validate_all_flows.target import Target
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -245,6 +246,52 @@ def test_jobs_finish_exactly_once_through_an_rpc_failing_30_percent_of_calls(
         )
         assert bt.verify_anchored_inclusion(int(batch), "0x" + doc, index, list(path))
     _assert_no_reverts(pool)
+
+
+class _LosesTheChainAfterAReceipt(JsonRpcProxy):
+    """Forwards every call, except that once a receipt of a transaction to ``to`` has been
+    answered, the next reads (every attempt the client makes) fail with a 503: the worker sees
+    its transaction mined and loses the node before it can finish the job."""
+
+    def __init__(self, upstream: str, to: str) -> None:
+        super().__init__(upstream)
+        self.to, self.armed, self.failed = to.lower(), False, 0
+
+    def answer(self, body: bytes, connection: Any) -> tuple[int, bytes]:
+        call = json.loads(body)
+        method = call.get("method") if isinstance(call, dict) else None
+        with self._lock:
+            if method == "eth_call" and self.armed and self.failed < READ_ATTEMPTS:
+                self.failed += 1
+                return 503, b"Service Unavailable"
+        data = self.forward(body)
+        if method == "eth_getTransactionReceipt" and self.failed == 0:
+            result = json.loads(data).get("result") or {}
+            with self._lock:
+                self.armed = self.armed or str(result.get("to") or "").lower() == self.to
+        return 200, data
+
+
+def test_a_failsafe_whose_receipt_was_seen_before_a_fault_is_confirmed_not_skipped(
+    setup: dict[str, Any],
+    anvil: Anvil,  # noqa: F811
+    admin: ChainClient,
+    config: ContractsConfig,
+) -> None:
+    pool = setup["pool"]
+    uid, wallet = _user(pool, config)
+    _failsafe(pool, uid)
+    with _LosesTheChainAfterAReceipt(anvil.rpc_url, config.fail_safe.address) as proxy:
+        with _running(setup, anvil, proxy.url) as worker:
+            _wait("the fail-safe to finish", lambda: _open_jobs(pool) == 0, timeout=120)
+        assert proxy.failed == READ_ATTEMPTS, worker.log  # the fault really hit that moment
+    # The trigger mined once; the pass after the fault must still own that transaction.
+    triggered = _logs(admin, config, "FailSafe", "FailSafeTriggered")
+    assert sum(1 for e in triggered if e["args"]["wallet"].lower() == wallet) == 1
+    assert pool.execute("SELECT status FROM failsafe_events") == [("confirmed",)], worker.log
+    assert pool.execute("SELECT status FROM identity_nfts WHERE user_id = $1", (uid,)) == [
+        ("cancelled",)
+    ]
 
 
 def test_a_failsafe_due_while_the_node_is_stopped_fires_once_after_it_returns(

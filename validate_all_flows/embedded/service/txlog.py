@@ -122,6 +122,15 @@ class TxLog:
             out.append(RecordedTx(int(rid), int(nonce), h, raw, fees, int(gas), status, float(age)))
         return out
 
+    def mined_txs(self, kind: str, job_id: int) -> list[str]:
+        """The hashes of the job's transactions already seen mined with success, newest first."""
+        rows = self.pool.execute(
+            "SELECT tx_hash FROM chain_txs "
+            "WHERE job_kind = $1 AND job_id = $2 AND status = 'mined' ORDER BY id DESC",
+            (kind, job_id),
+        )
+        return [str(r[0]) for r in rows]
+
     def settle(self, tx_hash: str, status: str, block: int | None = None) -> None:
         """Marks a recorded transaction mined, reverted or dropped."""
         self.pool.execute(

@@ -217,6 +217,14 @@ class ChainWorker:
             ok = receipt.status == 1
             self.txlog.settle(tx.tx_hash, "mined" if ok else "reverted", receipt.block_number)
             mined = receipt if ok else mined
+        if mined is None:
+            # A pass that saw our transaction mined may have stopped before it finished the job
+            # (the node or the database failed in between): that receipt is still ours, and a
+            # fail-safe judged without it would read its own cancellation as an earlier one's.
+            for tx_hash in self.txlog.mined_txs(kind.name, job.id):
+                mined = self.client.mined_receipt(tx_hash)
+                if mined is not None:
+                    break
         outcome = kind.settled(job, mined)
         if outcome is not None:
             kind.finish(job, outcome)
