@@ -39,6 +39,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fix_wait import wait_until
 from fix_wsgi import serve_wsgi
 from flask import Flask, jsonify, request
 
@@ -561,10 +562,7 @@ def serve_asgi(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
+    wait_until(lambda: server.started, timeout=10, what="uvicorn to start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
