@@ -139,7 +139,7 @@ class MisbehavingServer:
                 part = payload[i : i + 1000]
                 w.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
                 await w.drain()
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # chunks arrive apart: the client must join them
             w.write(b"0\r\n\r\n")
         elif path.startswith("/status/"):
             self._send(w, int(path.split("/")[2]), b"{}", jh)
@@ -200,7 +200,7 @@ class MisbehavingServer:
             for _ in range(100000):
                 w.write(b"t")
                 await w.drain()
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # one byte per 0.2 s: only a timeout ends the read
             return False
         elif path.startswith("/ready-after/"):
             self.polls[path] = self.polls.get(path, 0) + 1

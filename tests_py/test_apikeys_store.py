@@ -157,8 +157,12 @@ def test_lost_listen_session_empties_the_cache(store: PgKeyStore, pool: Pool) ->
 def test_expiry_is_honoured_even_when_cached(store: PgKeyStore) -> None:
     k = store.issue("client", "erin", expires=dt.timedelta(seconds=0.4))
     assert store.authenticate(k.token)
-    time.sleep(0.6)
-    assert store.authenticate(k.token) is None
+    # The key stays cached (cache_ttl 300 s, no NOTIFY at expiry): only its expiry can refuse it.
+    wait_until(
+        lambda: store.authenticate(k.token) is None,
+        timeout=10,
+        what="the store to refuse the cached key once it expired",
+    )
     with pytest.raises(ConfigError, match="timezone"):
         store.issue("client", "erin", expires=dt.datetime(2030, 1, 1))
 
@@ -170,8 +174,11 @@ def test_rotate_overlaps_then_expires_the_old_key(store: PgKeyStore) -> None:
     assert (new.info.role, new.info.owner, new.info.scopes) == ("admin", "frank", ("all",))
     assert store.authenticate(old.token) is not None
     assert store.authenticate(new.token) is not None
-    time.sleep(0.7)
-    assert store.authenticate(old.token) is None
+    wait_until(
+        lambda: store.authenticate(old.token) is None,
+        timeout=10,
+        what="the old key to be refused once the 0.5 s overlap is over",
+    )
     assert store.authenticate(new.token) is not None
     with pytest.raises(ConfigError, match="no key"):
         store.rotate("missing")

@@ -304,7 +304,7 @@ def test_a_failsafe_due_while_the_node_is_stopped_fires_once_after_it_returns(
             while time.monotonic() - stopped_at < 20:
                 row = pool.execute("SELECT status, attempts FROM failsafe_events")[0]
                 assert row[0] in ("queued", "submitted"), row
-                time.sleep(0.5)
+                time.sleep(0.5)  # sampled through the outage, whose length is the test
             assert pool.execute("SELECT attempts FROM failsafe_events")[0][0] >= 2
         finally:
             os.kill(anvil.pid, signal.SIGCONT)

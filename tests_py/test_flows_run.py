@@ -11,6 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
+from fix_wait import wait_until
 
 from blocktrust_native.errors import ConfigError, HistogramFormatError
 from blocktrust_native.flows import ErrorBudget, FlowSpec, Histogram, Slo, run_flow, start_flow
@@ -213,7 +214,7 @@ def test_open_model_keeps_the_rate_when_the_server_is_fast(srv):
 def test_cancel_returns_partial_report(srv):
     spec = FlowSpec.from_dict({"steps": [{"name": "j", "request": {"path": "/json"}}]})
     run = start_flow(spec, srv.url, vus=4, duration=60)
-    time.sleep(0.5)
+    wait_until(lambda: run.progress()["iterations"] > 0, timeout=30, what="a first iteration")
     t0 = time.monotonic()
     run.cancel()
     r = run.wait()
@@ -235,11 +236,27 @@ def test_ctrl_c_stops_cleanly_with_partial_report(srv):
     # Python's own Ctrl-C handler, even when this process was started with SIGINT ignored (as a
     # background job of a non-interactive shell is).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Ctrl-C once run_flow waits for the run: its first progress call says it does.
+    waiting = threading.Event()
+
+    def ctrl_c() -> None:
+        if waiting.wait(30):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    killer = threading.Thread(target=ctrl_c, daemon=True)
     try:
-        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-        r = run_flow(spec, srv.url, vus=2, duration=60)
+        killer.start()
+        r = run_flow(
+            spec,
+            srv.url,
+            vus=2,
+            duration=60,
+            progress=lambda _p: waiting.set(),
+            progress_interval=0.1,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
+    killer.join(5)
     assert r.interrupted
     assert r.cancelled
     assert r.elapsed_s < 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import pytest
 from fix_wait import wait_until
@@ -43,10 +44,10 @@ def test_event_loop_is_not_blocked(pg_dsn: str) -> None:
             nonlocal ticks
             while not stop.is_set():
                 ticks += 1
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # a tick per 10 ms while the loop runs freely
 
         t = asyncio.create_task(ticker())
-        await pool.execute_async("SELECT pg_sleep(0.5)")
+        await pool.execute_async("SELECT pg_sleep(0.5)")  # the time must pass: the ticker runs
         stop.set()
         await t
         return ticks
@@ -56,13 +57,25 @@ def test_event_loop_is_not_blocked(pg_dsn: str) -> None:
 
 
 def test_cancelled_execute_cancels_on_server_and_returns_connection(pg_dsn: str) -> None:
-    async def main(pool: Pool) -> float:
+    app = f"bt_{uuid.uuid4().hex[:10]}"
+
+    async def main(pool: Pool, admin: Pool) -> float:
         async def slow() -> None:
             async with pool.connection_async() as conn:
                 await conn.execute("SELECT pg_sleep(10)")
 
         task = asyncio.create_task(slow())
-        await asyncio.sleep(0.3)
+        # Polled on a thread: the event loop stays free to send the statement.
+        await asyncio.to_thread(
+            wait_until,
+            lambda: admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 "
+                "AND state = 'active' AND query = 'SELECT pg_sleep(10)'",
+                (app,),
+            ),
+            timeout=30,
+            what="the statement to run on the server",
+        )
         start = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -71,8 +84,11 @@ def test_cancelled_execute_cancels_on_server_and_returns_connection(pg_dsn: str)
         assert await pool.execute_async("SELECT 1") == [(1,)]
         return time.monotonic() - start
 
-    with Pool(pg_dsn, min_size=0, max_size=1, acquire_timeout=5) as pool:
-        assert run(main(pool)) < 3
+    with (
+        Pool(pg_dsn, min_size=0, max_size=1, acquire_timeout=5, application_name=app) as pool,
+        Pool(pg_dsn, min_size=0, max_size=1, application_name="bt_admin") as admin,
+    ):
+        assert run(main(pool, admin)) < 3
         wait_until(
             lambda: pool.stats()["in_use"] == 0, timeout=5, what="the connection back in the pool"
         )
@@ -82,8 +98,13 @@ def test_cancelled_acquire_wait_leaks_nothing(pg_dsn: str) -> None:
     async def main(pool: Pool) -> None:
         held = await pool.acquire_async()
         waiter = asyncio.create_task(pool.acquire_async(timeout=5))
-        await asyncio.sleep(0.2)
-        assert pool.stats()["waiting"] == 1
+        # Polled on a thread: the event loop stays free to start the wait.
+        await asyncio.to_thread(
+            wait_until,
+            lambda: pool.stats()["waiting"] == 1,
+            timeout=5,
+            what="the acquire to wait in the pool's queue",
+        )
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter

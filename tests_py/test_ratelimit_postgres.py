@@ -65,12 +65,12 @@ def test_all_rules_must_pass_test_peeks_reset_forgets(pool: Pool) -> None:
     assert not d.allowed
     assert d.rule_index == 0
     assert 0.4 < d.retry_after <= 0.5
-    time.sleep(d.retry_after + 0.05)
+    time.sleep(d.retry_after + 0.05)  # the time must pass: the 2/second rule's unit comes back
     third = limiter.hit("k")
     assert third.allowed
     assert third.rule_index == 1
     assert third.remaining == 0
-    time.sleep(0.5)
+    time.sleep(0.5)  # the time must pass: the 2/second rule admits again, the hour one not
     d = limiter.hit("k")
     assert not d.allowed
     assert d.rule_index == 1  # the hour rule refuses; its retry is the longer one
@@ -112,7 +112,15 @@ def test_cleanup_deletes_expired_rows_in_batches_and_skips_locked_ones(pool: Poo
         limiter.hit(f"k{i}")
     limiter.hit("busy")
     assert limiter.cleanup() == 0  # nothing has recovered yet
-    time.sleep(1.1)
+    # The 1/second window must pass: every row expired on the database clock (cleanup's test).
+    wait_until(
+        lambda: (
+            pool.execute(f"SELECT count(*) FROM {name} WHERE expires_at >= statement_timestamp()")
+            == [(0,)]
+        ),
+        timeout=10,
+        what="every row to expire",
+    )
     with pool.connection() as conn, conn.transaction():
         conn.execute(f"SELECT 1 FROM {name} WHERE key LIKE '%|busy' FOR UPDATE")
         started = time.monotonic()
@@ -242,7 +250,15 @@ def test_asgi_middleware_awaits_the_shared_store_off_the_event_loop(pool: Pool) 
                 target=lambda: result.setdefault("r", client.get("/limited"))
             )
             waiting.start()
-            time.sleep(0.3)
+            wait_until(
+                lambda: pool.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE $1",
+                    (f"%{name}%",),
+                ),
+                timeout=30,
+                what="the request's decision to wait on the row lock",
+            )
             assert waiting.is_alive()  # stuck on the row lock...
             with httpx.Client(base_url=base, timeout=5) as other:
                 started = time.monotonic()

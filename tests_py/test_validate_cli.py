@@ -262,7 +262,7 @@ def test_the_seconds_of_a_checks_results_add_up_to_its_time() -> None:
 
     def parts(_t: object) -> list[CheckResult]:
         t0 = time.monotonic()
-        time.sleep(0.05)  # the first part's work
+        time.sleep(0.05)  # the first part's work: it must take measurable time
         first = CheckResult("x.a", "t", Status.FAIL, "f", seconds=time.monotonic() - t0)
         return [first, *(CheckResult(f"x.{n}", "t", Status.SKIP, "needs x.a") for n in "bcd")]
 
