@@ -1043,6 +1043,84 @@ def test_cli_min_gas_balance_is_the_validators(
     assert "RECOVERED workers.chain" in slack.texts[-1]
 
 
+def _chain_work_near_its_objectives(db: Pool) -> None:
+    """A chain worker that beat 60 s ago (polls every 2 s), a mint pending for 2 minutes and a
+    fail-safe 30 s past its time, all within the default objectives (126 s, 10 m, 60 s); a
+    listener checkpoint so that workers.listener passes."""
+    _chain_worker(db, "0x" + "a4" * 20)
+    db.execute("UPDATE chain_workers SET beat_at = now() - interval '60 s'")
+    _mint(db, "pending", "2 minutes")
+    _failsafe(db, "queued", "5 minutes", "-30 seconds")
+    db.execute(
+        "INSERT INTO listener_checkpoints (chain_id, listener, next_block, lag_seconds) "
+        "VALUES (31337, 'identity', 1, 0)"
+    )
+
+
+#: Each chain work objective set below what the deployment above shows, and what then fails.
+_TIGHT_OBJECTIVES = {
+    "--failsafe-margin": ("10s", "s past its time (queued, 0 attempt(s))"),
+    "--worker-stale-after": ("20s", "worker w1 is dead: no heartbeat for 6"),
+    "--job-objective": ("1.5m", "pending for 12"),
+}
+
+
+def test_the_validators_chain_objectives_reach_the_verdict(
+    dsn: str, db: Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _chain_work_near_its_objectives(db)
+
+    def workers_chain(*options: str) -> tuple[int, dict[str, Any]]:
+        argv = ["--quiet", "--database-url", dsn, "--only", "workers", "--format", "json"]
+        rc = cli_main([*argv, *options])
+        doc = json.loads(capsys.readouterr().out)
+        return rc, next(c for c in doc["checks"] if c["id"] == "workers.chain")
+
+    rc, check = workers_chain()
+    assert (rc, check["status"]) == (0, "pass"), check
+    for option, (value, says) in _TIGHT_OBJECTIVES.items():
+        rc, check = workers_chain(option, value)
+        assert (rc, check["status"]) == (1, "fail"), (option, check)
+        problems = [e for e in check["evidence"] if says in e]
+        assert len(problems) == 1, (option, check["evidence"])
+        if option == "--job-objective":
+            assert "(objective 90 s, 0 attempt(s))" in problems[0]
+
+
+def test_the_monitors_chain_objectives_reach_the_checks_and_the_gauges(
+    dsn: str, db: Pool, slack: Receiver
+) -> None:
+    _chain_work_near_its_objectives(db)
+    args = ["--database-url", dsn, "--groups", "workers", "--slack-webhook", slack.url + "/hook"]
+    default = _cli(["--once", *args])
+    assert default.returncode == 0, default.stderr
+    tight = [a for option, (value, _) in _TIGHT_OBJECTIVES.items() for a in (option, value)]
+    cmd = [sys.executable, "-m", "validate_all_flows", "monitor", *args, *tight,
+           "--interval", "1h", "--metrics-port", "0"]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT) as proc:
+        try:
+            assert proc.stderr is not None
+            lines, url = [], ""
+            for line in proc.stderr:  # the metrics URL, then the first cycle's line
+                lines.append(line)
+                if "Prometheus metrics on " in line:
+                    url = line.split("Prometheus metrics on ", 1)[1].strip()
+                if "cycle 1:" in line:
+                    break
+            got = _scrape(url)
+            proc.terminate()
+            assert proc.wait(30) == 0, "".join(lines) + proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "failing: workers.chain" in lines[-1], lines
+    assert got['blocktrust_monitor_slo_objective{objective="failsafe_margin_seconds"}'] == 10.0
+    assert got['blocktrust_monitor_slo_objective{objective="chain_job_seconds"}'] == 90.0
+    text = next(t for t in slack.texts if "workers.chain" in t)
+    assert "3 problem(s)" in text, text  # one per objective (the notice shows the first two)
+    assert all(says in text for _value, says in list(_TIGHT_OBJECTIVES.values())[:2]), text
+
+
 def test_a_database_that_does_not_answer_leaves_the_backlog_out_not_zero(
     dsn: str, deployment: Deployment, pg_cluster: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
