@@ -1021,6 +1021,73 @@ def test_the_signer_gauges_read_the_chain(
         _close(m)
 
 
+def test_a_cycle_reads_each_signers_balance_once(
+    dsn: str, db: Pool, deployment: Deployment, anvil: Any
+) -> None:
+    from fix_proxy import JsonRpcProxy
+
+    # Two running workers: w1 beats (the check and the gauges read its signer), w2 stopped
+    # beating an hour ago without a clean stop (dead for the check, still a gauge).
+    alive, dead = anvil.accounts[3].lower(), anvil.accounts[5].lower()
+    _chain_worker(db, alive)
+    db.execute(
+        "INSERT INTO chain_workers (worker, chain_id, sender, interval_seconds, beat_at) "
+        "VALUES ('w2', 31337, $1, 2, now() - interval '1 hour')",
+        (dead,),
+    )
+    with JsonRpcProxy(anvil.rpc_url) as rpc:
+        m = _monitor(dsn, deployment, [], groups=("workers",))
+        m.target.rpc_url = rpc.url
+        m.start()
+        srv = m.serve_metrics("127.0.0.1", 0)
+        try:
+            c1 = m.run_cycle()
+            reads = {k: rpc.methods[k] for k in ("eth_getBalance", "eth_gasPrice")}
+            got = _scrape(srv.url)
+            c2 = m.run_cycle()  # the next cycle reads afresh
+            reads2 = {k: rpc.methods[k] - reads[k] for k in reads}
+        finally:
+            _close(m)
+    # One balance read per signer and one gas price per cycle, shared by the check and gauges.
+    assert reads == {"eth_getBalance": 2, "eth_gasPrice": 1}
+    assert reads2 == reads
+    balances = {s: int(anvil.rpc("eth_getBalance", [s, "latest"]), 16) for s in (alive, dead)}
+    assert _gauges(got, "blocktrust_monitor_signer_balance") == {
+        f'blocktrust_monitor_signer_balance{{signer="{s}"}}': b / 1e18 for s, b in balances.items()
+    }
+    for c in (c1, c2):
+        assert c.gas is not None
+        assert dict(c.gas.balances) == balances
+        chain = next(r for r in c.results if r.id == "workers.chain")
+        assert chain.measures["signer_balance"] == balances[alive] / 1e18
+        assert f"signer {alive}: balance" in "\n".join(chain.evidence)
+        assert f"signer {dead}" not in "\n".join(chain.evidence)  # judged: running ones only
+
+
+def test_a_chain_that_fails_the_checks_read_is_not_asked_again_for_the_gauges(
+    dsn: str, db: Pool, deployment: Deployment, anvil: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fix_proxy import FaultProxy
+
+    _chain_worker(db, anvil.accounts[3])
+    with FaultProxy(anvil.rpc_url, fail_rate=1.0, hang_s=0.2, forward_failed=False) as rpc:
+        m = _monitor(dsn, deployment, [], groups=("workers",))
+        m.target.rpc_url = rpc.url
+        m.start()
+        try:
+            with caplog.at_level(logging.WARNING, logger="validate_all_flows.monitor"):
+                c1 = m.run_cycle()
+        finally:
+            _close(m)
+        calls = rpc.calls
+    chain = next(r for r in c1.results if r.id == "workers.chain")
+    assert chain.status is Status.ERROR, chain
+    assert c1.gas is None
+    assert calls == 1  # the gas price, refused once: the gauges took the check's answer
+    said = [r.getMessage() for r in caplog.records if "the signer's gas" in r.getMessage()]
+    assert len(said) == 1, said
+
+
 def test_cli_min_gas_balance_is_the_validators(
     dsn: str, db: Pool, deployment: Deployment, slack: Receiver, anvil: Any
 ) -> None:

@@ -8,11 +8,12 @@ piece of output passes through :meth:`Target.redact` first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,8 @@ class Target:
     redactor: Redactor = field(default_factory=Redactor)  # every output goes through it
     profile: Profile = field(default_factory=builtin_profile)  # what the deployment is
     _pool: Any = None
+    #: What was read of the deployment inside :meth:`sharing_reads`, by reader (None outside).
+    reads: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def use_profile(self, profile: Profile) -> Target:
         """Describes the deployment with ``profile`` (its env schema and flows spec become this
@@ -304,6 +307,17 @@ class Target:
         self.flows_spec = profile.flows.spec
         self.webhook_secret = self.webhook_secret_value()
         return self
+
+    @contextlib.contextmanager
+    def sharing_reads(self) -> Iterator[None]:
+        """Inside the block, what two parts read of the deployment is read once and shared
+        (``reads``): the monitor's cycle, whose checks and gauges both read the chain worker's
+        signers' gas (``checks.workers.signer_gas``). Outside it every call reads afresh."""
+        self.reads = {}
+        try:
+            yield
+        finally:
+            self.reads = None
 
     def use_chain_objectives(self, args: argparse.Namespace) -> Target:
         """Takes the chain work objectives given on a command line (``CHAIN_OBJECTIVES``,
