@@ -580,7 +580,8 @@ def chain_backlog(t: Target) -> list[JobBacklog]:
     """The chain worker's queue by kind, read-only: the reference tables (``CHAIN_JOBS``) when
     the profile runs our chain worker (``workers.chain``), plus the profile's own queue
     (``workers.jobs``, kind ``queue``). A kind whose table is absent is left out, not counted
-    as zero; nothing without a database or when the profile declares neither."""
+    as zero; nothing without a database or when the profile declares neither. On the reference
+    schema every count reads a partial index, not its table (migrations 011 and 012)."""
     if not t.database_url:
         return []
     pool = t.pool()
