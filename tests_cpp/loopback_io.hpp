@@ -1,10 +1,12 @@
 // Socket plumbing shared by the tests' small HTTP/1.1 servers on 127.0.0.1: a listening socket
-// on a kernel-chosen port, and reading one request (Content-Length bodies, keep-alive).
+// on a kernel-chosen port, a port for a server another process opens, and reading one request
+// (Content-Length bodies, keep-alive).
 #pragma once
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -25,6 +27,21 @@ inline int listen_loopback(int backlog, unsigned short& port) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   port = ntohs(a.sin_port);
   return fd;
+}
+
+/// A loopback port that was free a moment ago (bind to port 0, read it, close), for a server
+/// another process opens; 0 when the kernel refuses.
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  return ok ? ntohs(a.sin_port) : 0;
 }
 
 /// The value of header `name` (lower case) in a request head, "" when absent.

@@ -8,11 +8,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "blocktrust/pool.hpp"
+#include "loopback_io.hpp"
 #include "pool_dsn.hpp"
 
 namespace pg = blocktrust::pool;
@@ -89,7 +91,9 @@ TEST(PgPool, RejectsBadSettings) {
   EXPECT_THROW(pg::Pool{c}, blocktrust::ConfigError);
 }
 
-// A throwaway cluster for the live test (initdb + pg_ctl, as postgres when we are root).
+// A throwaway cluster for the live tests (initdb + pg_ctl, as postgres when we are root). No
+// PostgreSQL binaries: the live tests skip; binaries that fail to start a cluster: they fail, with
+// the server's log.
 class Cluster {
  public:
   Cluster() {
@@ -104,32 +108,58 @@ class Cluster {
     }
     if (bindir.empty()) return;
     char tmpl[] = "/tmp/bt-pool-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) return;
+    if (mkdtemp(tmpl) == nullptr) {
+      error_ = "mkdtemp failed";
+      return;
+    }
     root_ = tmpl;
     std::string as;
     if (geteuid() == 0) {
       passwd* pw = getpwnam("postgres");
-      if (pw == nullptr || chown(root_.c_str(), pw->pw_uid, pw->pw_gid) != 0) return;
+      if (pw == nullptr || chown(root_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+        error_ = "cannot hand " + root_ + " to the postgres user";
+        return;
+      }
       as = "runuser -u postgres -- ";
     }
-    const int port = 20000 + static_cast<int>(getpid() % 20000);
     ctl_ = as + bindir + "/pg_ctl -D " + root_ + "/data";
+    // Our shell writes initdb's and pg_ctl's output (as root); the server writes its own log.
+    const std::string init_out = root_ + "/initdb.out", ctl_out = root_ + "/pg_ctl.out";
+    const std::string log = root_ + "/server.log";
     const std::string init = as + bindir + "/initdb -D " + root_ +
-                             "/data -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null";
-    const std::string start =
-        ctl_ + " -l " + root_ + "/log -w -o \"-c listen_addresses=127.0.0.1 -p " +
-        std::to_string(port) + " -k " + root_ + " -c fsync=off\" start >/dev/null";
-    if (std::system(init.c_str()) != 0 || std::system(start.c_str()) != 0) return;
-    dsn_ = "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres";
+                             "/data -U postgres --auth=trust -E UTF8 --locale=C -N >" + init_out +
+                             " 2>&1";
+    if (std::system(init.c_str()) != 0) {
+      error_ = "initdb failed: " + read_tail(init_out);
+      return;
+    }
+    // A port free a moment ago can be taken before the server binds it: try a few.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const int port = free_port();
+      const std::string start = ctl_ + " -l " + log + " -w -o \"-c listen_addresses=127.0.0.1 -p " +
+                                std::to_string(port) + " -k " + root_ + " -c fsync=off\" start >" +
+                                ctl_out + " 2>&1";
+      if (port != 0 && std::system(start.c_str()) == 0) {
+        dsn_ = "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres";
+        return;
+      }
+    }
+    error_ = "pg_ctl start failed three times: " + read_tail(ctl_out) + read_tail(log);
   }
   ~Cluster() {
     if (!ctl_.empty()) (void)std::system((ctl_ + " -m immediate -w stop >/dev/null 2>&1").c_str());
     if (!root_.empty()) std::filesystem::remove_all(root_);
   }
   [[nodiscard]] const std::string& dsn() const { return dsn_; }
+  [[nodiscard]] const std::string& error() const { return error_; }
 
  private:
-  std::string dsn_, root_, ctl_;
+  static std::string read_tail(const std::string& path) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
+  }
+  std::string dsn_, error_, root_, ctl_;
 };
 
 // One cluster for the live tests of this binary.
@@ -140,6 +170,7 @@ const Cluster& cluster_once() {
 
 TEST(PgPool, LiveRoundTripsAndRecovery) {
   const Cluster& cluster = cluster_once();
+  ASSERT_EQ(cluster.error(), "");
   if (cluster.dsn().empty()) GTEST_SKIP() << "no PostgreSQL binaries and no BLOCKTRUST_TEST_DSN";
   pg::PoolConfig c;
   c.dsn = cluster.dsn();
@@ -182,6 +213,7 @@ TEST(PgPool, LiveRoundTripsAndRecovery) {
 
 TEST(PgPool, ManyThreadsShareFewConnections) {
   const Cluster& cluster = cluster_once();
+  ASSERT_EQ(cluster.error(), "");
   if (cluster.dsn().empty()) GTEST_SKIP() << "no PostgreSQL binaries and no BLOCKTRUST_TEST_DSN";
   pg::PoolConfig c;
   c.dsn = cluster.dsn();

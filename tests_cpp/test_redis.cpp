@@ -4,9 +4,7 @@
 // under ASan and UBSan too). The rest of the server-facing behaviour is tested from Python
 // (tests_py/test_ratelimit_redis.py).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +20,7 @@
 
 #include "blocktrust/ratelimit_redis.hpp"
 #include "blocktrust/redis.hpp"
+#include "loopback_io.hpp"
 
 namespace redis = blocktrust::redis;
 
@@ -83,20 +82,6 @@ TEST(RedisCluster, KeySlotsFollowTheSpec) {
 }
 
 namespace {
-
-// A port that was free a moment ago: bind, read it, close.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Debian's redis-server in a temp dir on a free loopback port, no persistence.
 class TempRedis {

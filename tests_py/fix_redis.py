@@ -6,15 +6,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fix_wait import wait_until
 
 from blocktrust_native.redis import RedisClient
 from validate_all_flows.embedded.postgres import free_port
-from validate_all_flows.embedded.redis import RedisServerError, TempRedis, find_redis_server
+from validate_all_flows.embedded.redis import TempRedis, find_redis_server
 
 
 @pytest.fixture(scope="session")
@@ -29,19 +29,6 @@ def own_redis() -> Iterator[TempRedis]:
     """A redis-server of the test's own, which it may kill and restart."""
     with TempRedis() as server:
         yield server
-
-
-def _wait(what: str, cond: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if cond():  # type: ignore[operator]
-                return
-        except Exception:  # a server still starting
-            pass
-        if time.monotonic() > deadline:
-            raise RedisServerError(f"{what}: not reached within {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 class SentinelSet:
@@ -69,14 +56,21 @@ class SentinelSet:
         self.replica.extra = ["--replicaof", "127.0.0.1", str(self.master.port)]
         self.replica.start()
         master = RedisClient(self.master.url, timeout=1.0)
-        _wait(
-            "the replica in sync",
+        wait_until(
             lambda: (
                 b"master_link_status:up"
                 in RedisClient(self.replica.url, timeout=1.0).execute("INFO", "replication")
             ),
+            timeout=30,
+            what="the replica in sync",
+            ignore=(Exception,),
         )
-        _wait("the master sees its replica", lambda: b"slave0:" in master.execute("INFO"))
+        wait_until(
+            lambda: b"slave0:" in master.execute("INFO"),
+            timeout=30,
+            what="the master sees its replica",
+            ignore=(Exception,),
+        )
         self.root = Path(tempfile.mkdtemp(prefix="blocktrust-sentinel-"))
         self.port = free_port()
         conf = self.root / "sentinel.conf"  # the Sentinel rewrites it: its own file
@@ -92,7 +86,12 @@ class SentinelSet:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait("the Sentinel knows the replica", self._knows_replica)
+        wait_until(
+            self._knows_replica,
+            timeout=30,
+            what="the Sentinel knows the replica",
+            ignore=(Exception,),
+        )
         return self
 
     def sentinel(self) -> RedisClient:
@@ -120,7 +119,12 @@ class SentinelSet:
         """SENTINEL FAILOVER: promotes the replica at once (no quorum or down-after wait), then
         waits until the Sentinel names it."""
         self.sentinel().execute("SENTINEL", "FAILOVER", self.name)
-        _wait("the Sentinel names the replica", lambda: self.master_port() == self.replica.port)
+        wait_until(
+            lambda: self.master_port() == self.replica.port,
+            timeout=30,
+            what="the Sentinel names the replica",
+            ignore=(Exception,),
+        )
 
     def stop(self) -> None:
         """Stops the three and deletes their directories."""

@@ -8,6 +8,7 @@ import time
 import zlib
 
 import pytest
+from fix_wait import wait_until
 
 from blocktrust_native.apikeys import ApiKeyCodec, KeyRing
 from blocktrust_native.apikeys.store import PgKeyStore
@@ -24,15 +25,6 @@ def codec() -> ApiKeyCodec:
     return ApiKeyCodec("btk_test", SECRET)
 
 
-def wait_for(pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
-
-
 @pytest.fixture
 def pool(fresh_pg_dsn: str):
     with Pool(fresh_pg_dsn, min_size=1, max_size=6) as p:
@@ -42,7 +34,7 @@ def pool(fresh_pg_dsn: str):
 @pytest.fixture
 def store(pool: Pool, codec):
     with PgKeyStore(pool, codec, last_used_interval=0.2) as s:
-        assert wait_for(s._listening.is_set)
+        wait_until(s._listening.is_set, timeout=5, what="the store's LISTEN session")
         yield s
 
 
@@ -111,22 +103,31 @@ def test_revocation_reaches_every_cache_at_once(pool: Pool, fresh_pg_dsn: str, c
         PgKeyStore(pool, codec) as a,
         PgKeyStore(pool_b, codec) as b,
     ):
-        assert wait_for(a._listening.is_set)
-        assert wait_for(b._listening.is_set)
+        wait_until(a._listening.is_set, timeout=5, what="store a's LISTEN session")
+        wait_until(b._listening.is_set, timeout=5, what="store b's LISTEN session")
         k = a.issue("client", "carol")
         assert a.authenticate(k.token)
         assert b.authenticate(k.token)
         assert a.revoke(k.key_id) is True
         assert a.authenticate(k.token) is None  # this process: immediately
         start = time.monotonic()
-        assert wait_for(lambda: b.authenticate(k.token) is None, timeout=2)
+        wait_until(
+            lambda: b.authenticate(k.token) is None,
+            timeout=2,
+            what="the revocation to reach store b",
+            interval=0.02,
+        )
         assert time.monotonic() - start < 0.5  # the other: as soon as NOTIFY arrives
         assert a.revoke(k.key_id) is False
         # A change made with plain SQL is seen too (the trigger sends the NOTIFY).
         k2 = a.issue("client", "carol")
         assert b.authenticate(k2.token)
         pool.execute(f"UPDATE {a.table} SET revoked_at = now() WHERE key_id = $1", (k2.key_id,))
-        assert wait_for(lambda: b.authenticate(k2.token) is None, timeout=2)
+        wait_until(
+            lambda: b.authenticate(k2.token) is None,
+            timeout=2,
+            what="the SQL revocation to reach store b",
+        )
 
 
 def test_lost_listen_session_empties_the_cache(store: PgKeyStore, pool: Pool) -> None:
@@ -144,8 +145,12 @@ def test_lost_listen_session_empties_the_cache(store: PgKeyStore, pool: Pool) ->
         "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
     )
     assert len(killed) == 1
-    assert wait_for(lambda: store.authenticate(k.token) is None, timeout=3)
-    assert wait_for(store._listening.is_set, timeout=5)  # LISTEN comes back
+    wait_until(
+        lambda: store.authenticate(k.token) is None,
+        timeout=3,
+        what="the store to refuse the key after its LISTEN session was lost",
+    )
+    wait_until(store._listening.is_set, timeout=5, what="the LISTEN session to come back")
     assert store.authenticate(k.token) is None
 
 
@@ -191,7 +196,11 @@ def test_last_used_at_is_written_in_batches(pool: Pool, codec: ApiKeyCodec) -> N
             for k in keys:
                 assert store.authenticate(k.token)
         sql = f"SELECT count(*) FROM {t} WHERE last_used_at IS NOT NULL"
-        assert wait_for(lambda: pool.execute(sql) == [(3,)], timeout=3)
+        wait_until(
+            lambda: pool.execute(sql) == [(3,)],
+            timeout=3,
+            what="last_used_at written for the three keys",
+        )
         [(writes,)] = pool.execute("SELECT n FROM stamp_writes")
         assert 1 <= writes <= 2  # 60 verifications, one or two batched statements
 

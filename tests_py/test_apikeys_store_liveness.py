@@ -6,13 +6,13 @@ PostgreSQL, started by the fixtures."""
 from __future__ import annotations
 
 import os
-import time
 import urllib.parse
 
 import pytest
 from fix_blackhole import BlackHoleLink
 from fix_fork import Channel, Forked
 from fix_proxy import FreezingProxy
+from fix_wait import wait_until
 
 from blocktrust_native.apikeys import ApiKeyCodec
 from blocktrust_native.apikeys.store import PgKeyStore
@@ -21,15 +21,6 @@ from blocktrust_native.pool import Pool
 pytestmark = pytest.mark.pg
 
 SECRET = b"s" * 32
-
-
-def _wait_for(pred, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def _via(dsn: str, port: int) -> str:
@@ -48,7 +39,7 @@ def test_a_revocation_is_seen_when_the_listen_session_dies_without_a_fin(fresh_p
         Pool(fresh_pg_dsn, min_size=0, max_size=1) as admin,
         PgKeyStore(pool, codec) as store,  # liveness round trip every 1 s
     ):
-        assert _wait_for(store._listening.is_set, 10)
+        wait_until(store._listening.is_set, timeout=10, what="the store's LISTEN session")
         key = store.issue("client", "alice")
         assert store.authenticate(key.token) is not None  # now cached
         assert proxy.freeze(b"LISTEN") == 1  # the LISTEN session goes mute, no FIN
@@ -56,7 +47,11 @@ def test_a_revocation_is_seen_when_the_listen_session_dies_without_a_fin(fresh_p
         admin.execute(
             f"UPDATE {store.table} SET revoked_at = now() WHERE key_id = $1", (key.key_id,)
         )
-        assert _wait_for(lambda: store.authenticate(key.token) is None, 10)
+        wait_until(
+            lambda: store.authenticate(key.token) is None,
+            timeout=10,
+            what="the store to refuse the revoked key",
+        )
 
 
 def test_a_listen_session_in_a_black_hole_is_ended_by_the_user_timeout_and_replaced(
@@ -71,19 +66,27 @@ def test_a_listen_session_in_a_black_hole_is_ended_by_the_user_timeout_and_repla
         Pool(fresh_pg_dsn, min_size=0, max_size=1) as admin,
         PgKeyStore(pool, codec, liveness_interval=0.5) as store,
     ):
-        assert _wait_for(store._listening.is_set, 10)
+        wait_until(store._listening.is_set, timeout=10, what="the store's LISTEN session")
         key = store.issue("client", "alice")
         other = store.issue("client", "bob")
         assert store.authenticate(key.token) is not None
         assert link.hole(b"LISTEN") == 1  # the server vanishes for that session: no FIN, no RST
         # The liveness round trip goes unanswered; the user timeout ends the session, and the
         # store LISTENs again on a new one (without them it would wait some fifteen minutes).
-        assert _wait_for(lambda: link.count(b"LISTEN") == 2 and store._listening.is_set(), 20)
+        wait_until(
+            lambda: link.count(b"LISTEN") == 2 and store._listening.is_set(),
+            timeout=20,
+            what="a new LISTEN session after the black hole",
+        )
         assert store.authenticate(other.token) is not None
         admin.execute(
             f"UPDATE {store.table} SET revoked_at = now() WHERE key_id = $1", (key.key_id,)
         )
-        assert _wait_for(lambda: store.authenticate(key.token) is None, 5)
+        wait_until(
+            lambda: store.authenticate(key.token) is None,
+            timeout=5,
+            what="the store to refuse the revoked key",
+        )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
@@ -95,7 +98,7 @@ def test_a_revocation_is_seen_in_a_forked_worker_within_seconds(fresh_pg_dsn: st
         Pool(fresh_pg_dsn, min_size=0, max_size=1) as admin,
         PgKeyStore(pool, codec) as store,
     ):
-        assert _wait_for(store._listening.is_set, 10)
+        wait_until(store._listening.is_set, timeout=10, what="the store's LISTEN session")
         key = store.issue("client", "alice")
         other = store.issue("client", "bob")
         assert store.authenticate(key.token) is not None  # cached in the master
@@ -103,15 +106,18 @@ def test_a_revocation_is_seen_in_a_forked_worker_within_seconds(fresh_pg_dsn: st
         def worker(channel: Channel) -> bool:
             # The worker's first requests; its own LISTEN session comes up meanwhile.
             assert store.authenticate(key.token) is not None
-            assert _wait_for(store._listening.is_set, 10)
+            wait_until(store._listening.is_set, timeout=10, what="the worker's own LISTEN session")
             assert store.authenticate(key.token) is not None  # now in the worker's own cache
             assert store.authenticate(other.token) is not None
             channel.send("ready")
             assert channel.recv() == "revoked"
             # Revoked with plain SQL by someone else: only the NOTIFY tells this process.
-            refused = _wait_for(lambda: store.authenticate(key.token) is None, 5)
-            still = store.authenticate(other.token) is not None
-            return refused and still
+            wait_until(
+                lambda: store.authenticate(key.token) is None,
+                timeout=5,
+                what="the worker to refuse the revoked key",
+            )
+            return store.authenticate(other.token) is not None
 
         child = Forked(worker)
         assert child.recv() == "ready"
@@ -121,6 +127,10 @@ def test_a_revocation_is_seen_in_a_forked_worker_within_seconds(fresh_pg_dsn: st
         child.send("revoked")
         assert child.result() is True
         # The master's store was not disturbed by the worker: it refuses too, and still works.
-        assert _wait_for(lambda: store.authenticate(key.token) is None, 5)
+        wait_until(
+            lambda: store.authenticate(key.token) is None,
+            timeout=5,
+            what="the master's store to refuse the revoked key",
+        )
         assert store.authenticate(other.token) is not None
         assert store._listening.is_set()

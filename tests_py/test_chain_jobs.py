@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 from eth_account import Account
 from fix_anvil import anvil  # noqa: F401
 from fix_proxy import BOR_EXTRA_DATA, FaultProxy, JsonRpcProxy
+from fix_wait import wait_until
 from web3 import Web3
 from web3.exceptions import ExtraDataLengthError
 
@@ -148,16 +149,6 @@ def _running(
         running.log = _stop(running.proc)
 
 
-def _wait(what: str, fn: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def _user(pool: Pool, config: ContractsConfig, *, mint: bool = True) -> tuple[int, str]:
     wallet = Account.create().address.lower()
     uid = Store(pool).create_user(f"u{uuid.uuid4().hex[:10]}@example.org", HASH, HASH, wallet)
@@ -217,7 +208,7 @@ def test_jobs_finish_exactly_once_through_an_rpc_failing_30_percent_of_calls(
         _failsafe(pool, uid)
     with FaultProxy(anvil.rpc_url, fail_rate=0.3, hang_s=3, seed=7) as proxy:
         with _running(setup, anvil, proxy.url) as worker:
-            _wait("every job to finish", lambda: _open_jobs(pool) == 0, timeout=240)
+            wait_until(lambda: _open_jobs(pool) == 0, timeout=240, what="every job to finish")
         err = worker.log
         assert sum(proxy.failures.values()) >= 20, proxy.failures  # the faults really happened
     assert pool.execute("SELECT count(*) FROM identity_nfts WHERE status = 'failed'")[0][0] == 0
@@ -283,7 +274,7 @@ def test_a_failsafe_whose_receipt_was_seen_before_a_fault_is_confirmed_not_skipp
     _failsafe(pool, uid)
     with _LosesTheChainAfterAReceipt(anvil.rpc_url, config.fail_safe.address) as proxy:
         with _running(setup, anvil, proxy.url) as worker:
-            _wait("the fail-safe to finish", lambda: _open_jobs(pool) == 0, timeout=120)
+            wait_until(lambda: _open_jobs(pool) == 0, timeout=120, what="the fail-safe to finish")
         assert proxy.failed == READ_ATTEMPTS, worker.log  # the fault really hit that moment
     # The trigger mined once; the pass after the fault must still own that transaction.
     triggered = _logs(admin, config, "FailSafe", "FailSafeTriggered")
@@ -303,7 +294,7 @@ def test_a_failsafe_due_while_the_node_is_stopped_fires_once_after_it_returns(
     pool = setup["pool"]
     uid, wallet = _user(pool, config)
     with _running(setup, anvil):
-        _wait("the mint", lambda: _open_jobs(pool) == 0)
+        wait_until(lambda: _open_jobs(pool) == 0, timeout=60, what="the mint")
         assert anvil.pid is not None
         os.kill(anvil.pid, signal.SIGSTOP)
         try:
@@ -317,9 +308,10 @@ def test_a_failsafe_due_while_the_node_is_stopped_fires_once_after_it_returns(
             assert pool.execute("SELECT attempts FROM failsafe_events")[0][0] >= 2
         finally:
             os.kill(anvil.pid, signal.SIGCONT)
-        _wait(
-            "the fail-safe after the node returned",
+        wait_until(
             lambda: pool.execute("SELECT status FROM failsafe_events") == [("confirmed",)],
+            timeout=60,
+            what="the fail-safe after the node returned",
         )
     bt = BlocktrustContracts(admin, config)
     assert bt.status_of(bt.token_of(wallet)) is IdentityStatus.CANCELLED
@@ -341,13 +333,14 @@ def test_a_worker_killed_after_sending_finishes_the_job_on_restart_with_one_mint
     anvil.rpc("evm_setAutomine", [False])  # the transaction waits in the pool: no receipt yet
     try:
         with _running(setup, anvil) as worker:
-            tx_hash = _wait(
-                "the recorded and sent mint",
+            tx_hash = wait_until(
                 lambda: (
                     (rows := pool.execute("SELECT tx_hash FROM chain_txs"))
                     and anvil.rpc("eth_getTransactionByHash", [rows[0][0]])
                     and rows[0][0]
                 ),
+                timeout=60,
+                what="the recorded and sent mint",
             )
             assert pool.execute("SELECT status FROM identity_nfts") == [("submitted",)]
             worker.proc.kill()  # SIGKILL: no cleanup, the row stays 'submitted'
@@ -356,13 +349,13 @@ def test_a_worker_killed_after_sending_finishes_the_job_on_restart_with_one_mint
     finally:
         anvil.rpc("evm_setAutomine", [True])
     with _running(setup, anvil) as worker:
-        _wait(
-            "the mint recorded after the restart",
+        wait_until(
             lambda: (
                 pool.execute("SELECT status, mint_tx_hash FROM identity_nfts")
                 == [("active", tx_hash)]
             ),
             timeout=60,
+            what="the mint recorded after the restart",
         )
     minted = _logs(admin, config, "IdentityNFT", "IdentityMinted")
     assert sum(1 for e in minted if e["args"]["wallet"].lower() == wallet) == 1
@@ -381,20 +374,22 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees_at_the_same_nonce(
     anvil.rpc("evm_setAutomine", [False])  # nothing is mined: the transaction looks stuck
     try:
         with _running(setup, anvil, None, "--stuck-after", "2", "--receipt-wait", "1"):
-            txs = _wait(
-                "a replacement",
+            txs = wait_until(
                 lambda: (
                     (r := pool.execute("SELECT nonce, max_fee, tx_hash FROM chain_txs ORDER BY id"))
                     and len(r) >= 2
                     and r
                 ),
+                timeout=60,
+                what="a replacement",
             )
             assert txs[0][0] == txs[1][0]  # the same nonce: at most one can ever be mined
             assert int(txs[1][1]) >= int(txs[0][1]) * 1.25
             anvil.rpc("evm_mine")
-            _wait(
-                "the mint",
+            wait_until(
                 lambda: pool.execute("SELECT status FROM identity_nfts") == [("active",)],
+                timeout=60,
+                what="the mint",
             )
     finally:
         anvil.rpc("evm_setAutomine", [True])
@@ -418,7 +413,7 @@ def test_a_refused_batch_fails_none_of_its_documents(
     bt = BlocktrustContracts(admin, config)
     hot = anvil.accounts[HOT_KEY]
     with _running(setup, anvil):
-        _wait("the mint", lambda: _open_jobs(pool) == 0)
+        wait_until(lambda: _open_jobs(pool) == 0, timeout=60, what="the mint")
         bt.client.transact(
             bt.contract("ProofRegistry").functions.revokeRole(
                 bt.role_id("ProofRegistry", "REGISTRAR_ROLE"), hot
@@ -427,11 +422,12 @@ def test_a_refused_batch_fails_none_of_its_documents(
         )
         try:
             docs = [_sign(pool, config, uid, "batch") for _ in range(3)]
-            failed = _wait(
-                "the refused batch",
+            failed = wait_until(
                 lambda: pool.execute(
                     "SELECT last_error FROM proof_batches WHERE status = 'failed'"
                 ),
+                timeout=60,
+                what="the refused batch",
             )
             assert "caller is not a registrar" in failed[0][0]
             # Its documents are back in the queue, none failed.
@@ -439,9 +435,10 @@ def test_a_refused_batch_fails_none_of_its_documents(
             assert "failed" not in states
         finally:
             bt.grant_role("ProofRegistry", "REGISTRAR_ROLE", hot)
-        _wait(
-            "the documents anchored once the role is back",
+        wait_until(
             lambda: pool.execute("SELECT DISTINCT status FROM proofs") == [("confirmed",)],
+            timeout=60,
+            what="the documents anchored once the role is back",
         )
     for doc in docs:
         ((batch, index, path),) = pool.execute(
@@ -468,7 +465,7 @@ def test_two_worker_processes_on_one_key_never_share_a_nonce(
         _running(setup, anvil, None, "--name", "w0") as w0,
         _running(setup, anvil, None, "--name", "w1") as w1,
     ):
-        _wait("every job to finish", lambda: _open_jobs(pool) == 0, timeout=180)
+        wait_until(lambda: _open_jobs(pool) == 0, timeout=180, what="every job to finish")
     errs = [w0.log, w1.log]
     assert pool.execute("SELECT count(*) FROM chain_txs WHERE status <> 'mined'")[0][0] == 0, errs
     nonces = [r[0] for r in pool.execute("SELECT nonce FROM chain_txs")]
@@ -494,7 +491,7 @@ def test_a_document_registered_by_another_signer_is_a_conflict_not_a_confirmatio
     victim, _ = _user(pool, config)
     _, other_wallet = _user(pool, config)
     with _running(setup, anvil):
-        _wait("the mints", lambda: _open_jobs(pool) == 0)
+        wait_until(lambda: _open_jobs(pool) == 0, timeout=60, what="the mints")
         doc = uuid.uuid4().hex * 2
         third = ChainClient(anvil.rpc_url, anvil.private_key(TEST_REGISTRAR), timeout=30)
         BlocktrustContracts(third, config).register_proof("0x" + doc, signer=other_wallet)
@@ -502,13 +499,14 @@ def test_a_document_registered_by_another_signer_is_a_conflict_not_a_confirmatio
         Store(pool).record_signature(
             victim, doc, None, "application/pdf", 1, "single", target, None
         )
-        row = _wait(
-            "the proof's verdict",
+        row = wait_until(
             lambda: (
                 (r := pool.execute("SELECT status, last_error FROM proofs"))
                 and r[0][0] not in ("pending", "submitted")
                 and r[0]
             ),
+            timeout=60,
+            what="the proof's verdict",
         )
     assert row[0] == "conflict"
     assert other_wallet in row[1].lower()
@@ -533,7 +531,9 @@ def test_a_poa_chain_with_97_byte_extra_data_is_served(
         doc = _sign(pool, config, uid)
         _failsafe(pool, uid, delay=1.0)
         with _running(setup, anvil, proxy.url):
-            _wait("the jobs through the PoA proxy", lambda: _open_jobs(pool) == 0)
+            wait_until(
+                lambda: _open_jobs(pool) == 0, timeout=60, what="the jobs through the PoA proxy"
+            )
     bt = BlocktrustContracts(admin, config)
     record = bt.get_proof("0x" + doc)
     assert record is not None
@@ -572,7 +572,7 @@ def test_workers_chain_passes_for_a_live_funded_worker_and_fails_for_a_dead_one(
     pool = setup["pool"]
     _user(pool, setup["config"])
     with _running(setup, anvil, None, "--name", "alive") as worker:
-        _wait("the mint", lambda: _open_jobs(pool) == 0)
+        wait_until(lambda: _open_jobs(pool) == 0, timeout=60, what="the mint")
         result = _chain_check(setup, anvil, worker_stale_s=30)
         assert result.status is Status.PASS, (result.found, result.evidence)
         assert any("signer 0x" in e and "20 fail-safes" in e for e in result.evidence)
@@ -581,9 +581,10 @@ def test_workers_chain_passes_for_a_live_funded_worker_and_fails_for_a_dead_one(
         assert "is short of gas" in short.found
         worker.proc.kill()  # SIGKILL: the heartbeat row is never marked stopped
         worker.proc.wait(10)
-        dead = _wait(
-            "workers.chain to see the dead worker",
+        dead = wait_until(
             lambda: (r := _chain_check(setup, anvil, worker_stale_s=1)).status is Status.FAIL and r,
+            timeout=60,
+            what="workers.chain to see the dead worker",
         )
     assert "worker alive is dead: no heartbeat for" in dead.found
 
@@ -610,10 +611,10 @@ def test_workers_chain_fails_for_a_failed_job_with_its_reason(
     uid, _ = _user(pool, setup["config"])
     _failsafe(pool, uid)
     with _running(setup, anvil):
-        _wait("the fail-safe", lambda: _open_jobs(pool) == 0)
+        wait_until(lambda: _open_jobs(pool) == 0, timeout=60, what="the fail-safe")
         # Signed after the identity was cancelled: the chain refuses the proof for good.
         _sign(pool, setup["config"], uid)
-        _wait("the proof's verdict", lambda: _open_jobs(pool) == 0)
+        wait_until(lambda: _open_jobs(pool) == 0, timeout=60, what="the proof's verdict")
         result = _chain_check(setup, anvil, worker_stale_s=30)
     pid = pool.execute("SELECT id FROM proofs")[0][0]
     assert result.status is Status.FAIL
@@ -626,15 +627,17 @@ def test_workers_chain_fails_for_a_signer_without_gas(
 ) -> None:
     broke = Account.create()
     with _running(setup, anvil, None, "--name", "broke", key="0x" + bytes(broke.key).hex()):
-        result = _wait(
-            "the broke worker's heartbeat and verdict",
+        result = wait_until(
             lambda: (r := _chain_check(setup, anvil, worker_stale_s=30)).evidence and r,
+            timeout=60,
+            what="the broke worker's heartbeat and verdict",
         )
-        result = _wait(
-            "the gas verdict",
+        result = wait_until(
             lambda: (
                 (r := _chain_check(setup, anvil, worker_stale_s=30)).status is Status.FAIL and r
             ),
+            timeout=60,
+            what="the gas verdict",
         )
     assert f"signer {broke.address.lower()} is short of gas" in result.found
 

@@ -17,6 +17,7 @@ import pytest
 from eth_account import Account
 from fix_listener import drain, listener_env, migrated_pool, start_listener
 from fix_proxy import RpcProxy
+from fix_wait import wait_until
 
 from blocktrust_native.errors import ChainError, ChainIdMismatch, ConfigError
 from blocktrust_native.jsonrpc import JsonRpcClient
@@ -359,14 +360,18 @@ def test_settings_and_refusals(
 def _wait_for(
     what: str, fn: Callable[[], object], proc: subprocess.Popen[bytes], log: Path, deadline: float
 ) -> None:
-    while time.monotonic() < deadline:
+    """Waits until ``fn()`` holds, by ``deadline`` (monotonic), failing at once with the listener's
+    log if the process exits first."""
+
+    def done() -> bool:
         if fn():
-            return
+            return True
         if proc.poll() is not None:
             out = log.read_text()
             raise AssertionError(f"the listener exited ({proc.returncode}) before {what}:\n{out}")
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
+        return False
+
+    wait_until(done, timeout=deadline - time.monotonic(), what=what)
 
 
 def test_runs_as_a_process_and_follows_new_events(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from fix_listener import drain, listener_env, migrated_pool, start_listener
+from fix_wait import wait_until
 
 from blocktrust_native.errors import LeadershipLost
 from blocktrust_native.listener import Listener
@@ -53,13 +54,6 @@ def _next_block(pool: Pool) -> int:
     return int(rows[0][0]) if rows else -1
 
 
-def _wait(what: str, cond: object, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_one_leads_a_standby_writes_nothing_and_a_fenced_ex_leader_cannot_write(
     anvil: Anvil, deployed: ContractsConfig, bt: BlocktrustContracts, pool: Pool
 ) -> None:
@@ -79,7 +73,7 @@ def test_one_leads_a_standby_writes_nothing_and_a_fenced_ex_leader_cannot_write(
     # A "pauses" (we stop calling it); meanwhile its lock session is ended (a partition, an
     # operator, a keepalive timeout), B takes over and follows new events.
     pool.execute("SELECT pg_terminate_backend($1)", [a.leader.pid])
-    _wait("B to take the lock", b.leader.ensure)
+    wait_until(b.leader.ensure, timeout=60, what="B to take the lock")
     bt.mint_identity(Account.create().address)
     drain(b)
     after_b = _next_block(pool)
@@ -114,7 +108,9 @@ def test_sigkill_of_the_leader_hands_over_within_two_poll_intervals_with_no_log_
         for _ in range(3):
             bt.mint_identity(Account.create().address)
         head = int(anvil.rpc("eth_blockNumber"), 16)
-        _wait("the checkpoint to pass the head", lambda: _next_block(pool) > head)
+        wait_until(
+            lambda: _next_block(pool) > head, timeout=60, what="the checkpoint to pass the head"
+        )
         leaders = [i for i, log in enumerate(logs) if "leading (lock session" in log.read_text()]
         assert len(leaders) == 1, [log.read_text() for log in logs]
         (old,) = leaders
@@ -129,13 +125,15 @@ def test_sigkill_of_the_leader_hands_over_within_two_poll_intervals_with_no_log_
                 [old_pid],
             )
 
-        _wait("a standby to take the lock", new_leader, 30)
+        wait_until(new_leader, timeout=30, what="a standby to take the lock")
         took_over = time.monotonic() - killed_at
         assert took_over <= 2 * interval, f"took {took_over:.2f} s"
         for _ in range(3):
             bt.mint_identity(Account.create().address)
         head = int(anvil.rpc("eth_blockNumber"), 16)
-        _wait("the new leader to pass the head", lambda: _next_block(pool) > head)
+        wait_until(
+            lambda: _next_block(pool) > head, timeout=60, what="the new leader to pass the head"
+        )
         leaders = [
             i
             for i, log in enumerate(logs)

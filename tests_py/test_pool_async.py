@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from fix_wait import wait_until
 
 from blocktrust_native.pool import OperationalError, Pool, PoolTimeout
 
@@ -15,15 +16,6 @@ pytestmark = pytest.mark.pg
 
 def run(coro):
     return asyncio.run(coro)
-
-
-def wait_for(pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def test_many_tasks_share_a_small_pool(pg_dsn: str) -> None:
@@ -81,7 +73,9 @@ def test_cancelled_execute_cancels_on_server_and_returns_connection(pg_dsn: str)
 
     with Pool(pg_dsn, min_size=0, max_size=1, acquire_timeout=5) as pool:
         assert run(main(pool)) < 3
-        assert wait_for(lambda: pool.stats()["in_use"] == 0)
+        wait_until(
+            lambda: pool.stats()["in_use"] == 0, timeout=5, what="the connection back in the pool"
+        )
 
 
 def test_cancelled_acquire_wait_leaks_nothing(pg_dsn: str) -> None:
@@ -97,7 +91,11 @@ def test_cancelled_acquire_wait_leaks_nothing(pg_dsn: str) -> None:
 
     with Pool(pg_dsn, min_size=0, max_size=1) as pool:
         run(main(pool))
-        assert wait_for(lambda: pool.stats()["in_use"] == 0 and pool.stats()["idle"] == 1)
+        wait_until(
+            lambda: pool.stats()["in_use"] == 0 and pool.stats()["idle"] == 1,
+            timeout=5,
+            what="the connection back in the pool, idle",
+        )
         assert pool.execute("SELECT 1") == [(1,)]
 
 

@@ -11,11 +11,11 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 
 import pytest
 from fix_fork import Channel, Forked
+from fix_wait import wait_until
 
 from blocktrust_native.pool import OperationalError, Pool, PoolClosed
 
@@ -23,15 +23,6 @@ pytestmark = [
     pytest.mark.pg,
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
 ]
-
-
-def _wait_for(pred, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def _hold(pool: Pool, n: int) -> list[int]:
@@ -174,13 +165,15 @@ def test_a_connection_leased_before_fork_is_refused_in_the_child_and_never_cance
             target=lambda: got.append(conn.execute("SELECT pg_advisory_lock($1)", (lock_key,)))
         )
         t.start()
-        assert _wait_for(
+        wait_until(
             lambda: (
                 admin.execute(
                     "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", (waiting_pid,)
                 )
                 == [("Lock",)]
-            )
+            ),
+            timeout=10,
+            what="the parent's statement to wait on the lock",
         )
 
         def child(_: Channel) -> dict[str, object]:

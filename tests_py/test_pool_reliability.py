@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from fix_wait import wait_until
 
 from blocktrust_native.errors import Error
 from blocktrust_native.pool import OperationalError, Pool, PoolClosed, PoolTimeout
@@ -35,13 +36,7 @@ def terminate(admin: Pool, app: str) -> int:
     return len(rows)
 
 
-def wait_for(pred, timeout: float = 30.0) -> bool:  # generous: CI machines are busy
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+SETTLE_S = 30.0  # how long the pool and the server may take to settle: CI machines are busy
 
 
 @pytest.fixture
@@ -64,7 +59,11 @@ def test_terminated_backend_in_flight_raises_then_pool_recovers(pg_dsn: str, adm
         for _ in range(5):
             assert pool.execute("SELECT 1") == [(1,)]
         # The maintainer brings back min_size without anyone asking.
-        assert wait_for(lambda: len(our_backends(admin, app)) == 2)
+        wait_until(
+            lambda: len(our_backends(admin, app)) == 2,
+            timeout=SETTLE_S,
+            what="the maintainer to bring back min_size",
+        )
         assert pool.stats()["in_use"] == 0
 
 
@@ -110,7 +109,11 @@ def test_terminate_under_threaded_load(pg_dsn: str, admin: Pool) -> None:
         # Once the killing stops, everything works again.
         assert pool.execute("SELECT 1") == [(1,)]
         assert pool.stats()["in_use"] == 0
-    assert wait_for(lambda: our_backends(admin, app) == [])
+    wait_until(
+        lambda: our_backends(admin, app) == [],
+        timeout=SETTLE_S,
+        what="every backend of the pool to end",
+    )
 
 
 def _restart(pg: TempPostgres) -> None:
@@ -165,7 +168,7 @@ def test_server_restart_during_load() -> None:
             time.sleep(0.5)
             _restart(pg)
             back = time.monotonic()
-            assert wait_for(lambda: last_ok[0] > back, timeout=5.0), "pool did not recover"
+            wait_until(lambda: last_ok[0] > back, timeout=5.0, what="the pool to recover")
             time.sleep(0.3)
             stop.set()
             for t in threads:
@@ -177,7 +180,7 @@ def test_server_restart_during_load() -> None:
             )
             assert n <= max_size
         # ...and close() leaves nothing behind on the server.
-        assert wait_for(
+        wait_until(
             lambda: (
                 int(
                     pg.psql(
@@ -185,7 +188,9 @@ def test_server_restart_during_load() -> None:
                     )
                 )
                 == 0
-            )
+            ),
+            timeout=SETTLE_S,
+            what="every session of the pool to end on the server",
         )
 
 
@@ -220,7 +225,11 @@ def test_exhaustion_fifo_and_timeout(pg_dsn: str) -> None:
             t = threading.Thread(target=waiter, args=(i,))
             t.start()
             threads.append(t)
-            assert wait_for(lambda n=i + 1: pool.stats()["waiting"] == n)
+            wait_until(
+                lambda n=i + 1: pool.stats()["waiting"] == n,
+                timeout=SETTLE_S,
+                what=f"waiter {i} to queue",
+            )
         for c in held:
             c.release()
         for t in threads:
@@ -250,7 +259,9 @@ def test_max_waiting_fails_fast(pg_dsn: str) -> None:
         held = pool.acquire()
         t = threading.Thread(target=lambda: pool.acquire(timeout=1).release())
         t.start()
-        assert wait_for(lambda: pool.stats()["waiting"] == 1)
+        wait_until(
+            lambda: pool.stats()["waiting"] == 1, timeout=SETTLE_S, what="the waiter to queue"
+        )
         with pytest.raises(PoolTimeout, match="queue is full"):
             pool.acquire()
         held.release()
@@ -263,7 +274,7 @@ def test_leak_warning_names_where_acquired(pg_dsn: str, caplog: pytest.LogCaptur
         pg_dsn, min_size=0, max_size=2, leak_threshold=0.2, maintenance_interval=0.05
     ) as pool:
         conn = pool.acquire()  # the leak warning must point at this line
-        assert wait_for(lambda: pool.stats()["leaks"] == 1, timeout=3)
+        wait_until(lambda: pool.stats()["leaks"] == 1, timeout=3, what="the leak warning")
         conn.release()
     msgs = [r.getMessage() for r in caplog.records if r.name == "blocktrust_native.pool"]
     assert any("held for" in m and "test_leak_warning_names_where_acquired" in m for m in msgs)
@@ -346,8 +357,16 @@ def test_max_lifetime_and_idle_timeout(pg_dsn: str, admin: Pool) -> None:
         for c in held:
             c.release()
         assert pool.stats()["size"] == 3
-        assert wait_for(lambda: pool.stats()["size"] == 1, timeout=3)
-        assert wait_for(lambda: len(our_backends(admin, app)) == 1)
+        wait_until(
+            lambda: pool.stats()["size"] == 1,
+            timeout=3,
+            what="the idle connections to be closed down to min_size",
+        )
+        wait_until(
+            lambda: len(our_backends(admin, app)) == 1,
+            timeout=SETTLE_S,
+            what="the server to see one backend of the pool",
+        )
 
 
 def test_close_with_deadline_cancels_running_statements(pg_dsn: str, admin: Pool) -> None:
@@ -377,7 +396,11 @@ def test_close_with_deadline_cancels_running_statements(pg_dsn: str, admin: Pool
     with pytest.raises(PoolClosed):
         pool.acquire()
     assert pool.stats()["closed"] is True
-    assert wait_for(lambda: our_backends(admin, app) == [])
+    wait_until(
+        lambda: our_backends(admin, app) == [],
+        timeout=SETTLE_S,
+        what="every backend of the pool to end",
+    )
 
 
 def test_gil_is_released_during_queries(pg_dsn: str) -> None:

@@ -196,3 +196,29 @@ def test_sixteen_threads_never_admit_more_than_the_limit_per_window(algorithm: s
         # Frozen clock: exactly the quota; after two whole periods, exactly the quota again.
         assert admitted == 100, (algorithm, window)
         clock.advance(120)
+
+
+def test_the_lazily_loaded_names_are_the_submodules_public_names() -> None:
+    # The package names its stores and middleware three times (the TYPE_CHECKING imports for type
+    # checkers, `_LAZY` for first use, `__all__`): each list must name what the submodules export.
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import blocktrust_native.ratelimit as rl
+
+    lazy: dict[str, str] = rl._LAZY  # type: ignore[attr-defined]
+    for module in set(lazy.values()):
+        sub = importlib.import_module(f"blocktrust_native.ratelimit.{module}")
+        assert {n for n, m in lazy.items() if m == module} == set(sub.__all__), module
+        for name in sub.__all__:
+            assert getattr(rl, name) is getattr(sub, name)
+    assert set(lazy) <= set(rl.__all__)
+    typed: dict[str, str] = {}
+    for node in ast.walk(ast.parse(Path(rl.__file__).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                assert imp.module
+                typed |= {a.name: imp.module.rsplit(".", 1)[1] for a in imp.names}
+    assert typed == lazy

@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from fix_wait import wait_until
 from test_ratelimit_middleware import serve_asgi
 
 from blocktrust_native.errors import ConfigError, RateLimitExceeded
@@ -130,10 +131,11 @@ def test_background_cleanup_thread(pool: Pool) -> None:
     ) as limiter:
         for i in range(5):
             limiter.hit(f"k{i}")
-        deadline = time.monotonic() + 10
-        while pool.execute(f"SELECT count(*) FROM {name}") != [(0,)]:
-            assert time.monotonic() < deadline, "expired rows were not cleaned up"
-            time.sleep(0.1)
+        wait_until(
+            lambda: pool.execute(f"SELECT count(*) FROM {name}") == [(0,)],
+            timeout=10,
+            what="the expired rows to be cleaned up",
+        )
 
 
 def test_the_failure_policy_has_no_default(pool: Pool) -> None:

@@ -9,7 +9,6 @@ import multiprocessing
 import shutil
 import subprocess
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fix_redis import SentinelSet
+from fix_wait import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ratelimit_middleware import serve_asgi
@@ -327,24 +327,25 @@ def test_threads_hitting_through_a_restart_see_only_policy_or_real_decisions(
     for t in threads:
         t.start()
     try:
-        _wait(lambda: sum(1 for s in seen if s[0]) > 50)
+        wait_until(
+            lambda: sum(1 for s in seen if s[0]) > 50,
+            timeout=30,
+            what="more than 50 admitted hits",
+        )
         own_redis.kill()
-        _wait(lambda: any(s[1] for s in seen))
+        wait_until(lambda: any(s[1] for s in seen), timeout=30, what="a degraded decision")
         own_redis.restart()
         mark = len(seen)
-        _wait(lambda: sum(1 for s in seen[mark:] if s[0]) > 50)
+        wait_until(
+            lambda: sum(1 for s in seen[mark:] if s[0]) > 50,
+            timeout=30,
+            what="more than 50 admitted hits after the restart",
+        )
     finally:
         stop.set()
         for t in threads:
             t.join(30)
     assert all(not t.is_alive() for t in threads)
-
-
-def _wait(cond: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def test_auth_and_a_wrong_password_never_reach_messages(
@@ -510,7 +511,11 @@ def test_cluster_follows_moved_redirects_and_remembers_slots() -> None:
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         each = [RedisClient(f"redis://127.0.0.1:{n.port}/0") for n in nodes]
-        _wait(lambda: all(b"cluster_state:ok" in c.execute("CLUSTER", "INFO") for c in each))
+        wait_until(
+            lambda: all(b"cluster_state:ok" in c.execute("CLUSTER", "INFO") for c in each),
+            timeout=30,
+            what="cluster_state:ok on every node",
+        )
         client = RedisClient(f"redis+cluster://127.0.0.1:{nodes[0].port}")
         assert client.cluster
         limiter = RedisRateLimiter(client, "2/minute;5/hour", "fixed_window", namespace=ns())
@@ -566,15 +571,14 @@ def test_sentinel_names_the_master_and_a_failover_after_its_death_follows_the_po
     assert client.address == f"127.0.0.1:{s.master.port}"
     s.master.kill()
     s.failover()
+
     # Until the client has asked again: policy decisions (denied, degraded), never anything else.
-    deadline = time.monotonic() + 30
-    while True:
+    def admitted() -> bool:
         d = limiter.hit("k")
         assert d.allowed != d.degraded
-        if d.allowed:
-            break
-        assert time.monotonic() < deadline, "decisions did not come back on the new master"
-        time.sleep(0.02)
+        return d.allowed
+
+    wait_until(admitted, timeout=30, what="decisions to come back on the new master")
     assert client.address == f"127.0.0.1:{s.replica.port}"
     assert client.stats()["discoveries"] >= 2
     assert limiter.hit("k").remaining == 1000000 - 2  # the first hit was lost with the master
@@ -590,7 +594,11 @@ def test_a_demoted_master_answering_readonly_sends_the_decision_to_the_new_one(
     assert not limiter.hit("k").degraded
     old = RedisClient(s.master.url)
     s.failover()  # the master is alive: the Sentinel turns it into the new master's replica
-    _wait(lambda: b"role:slave" in old.execute("INFO", "replication"))
+    wait_until(
+        lambda: b"role:slave" in old.execute("INFO", "replication"),
+        timeout=30,
+        what="the old master to become a replica",
+    )
     d = limiter.hit("k")
     assert (d.allowed, d.degraded) == (True, False)
     assert client.address == f"127.0.0.1:{s.replica.port}"

@@ -10,11 +10,12 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fix_wait import wait_until
 
 from validate_all_flows.embedded.chain import IdentityStatus
 from validate_all_flows.embedded.stack import Stack
@@ -81,16 +82,6 @@ def _signed(stack: Stack, payload: dict[str, Any], alg: str = "HMAC_SHA256_HEX")
     }
 
 
-def _wait(what: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _kyc_approved_user(stack: Stack, api: httpx.Client) -> tuple[str, str, dict[str, Any]]:
     email, user = _register(api)
     token = _login(api, email)
@@ -104,13 +95,14 @@ def _kyc_approved_user(stack: Stack, api: httpx.Client) -> tuple[str, str, dict[
     }
     r = api.post("/api/kyc/webhook", **_signed(stack, review))
     assert r.json() == {"outcome": "applied"}
-    nft = _wait(
-        "the identity NFT",
+    nft = wait_until(
         lambda: (
             (n := api.get("/api/identity", headers=auth).json()["nft"])
             and n["status"] == "active"
             and n
         ),
+        timeout=30,
+        what="the identity NFT",
     )
     return email, token, {**user, "nft": nft}
 
@@ -204,12 +196,13 @@ def test_normal_signature_is_recorded_on_chain(stack: Stack, api: httpx.Client) 
     assert r.status_code == 201, r.text
     assert r.json()["document_sha256"] == hashlib.sha256(doc).hexdigest()
     sig = r.json()["signature_id"]
-    row = _wait(
-        "the proof",
+    row = wait_until(
         lambda: (
             (d := api.get(f"/api/documents/{sig}", headers=auth).json())["status"] == "confirmed"
             and d
         ),
+        timeout=30,
+        what="the proof",
     )
     assert stack.contracts is not None
     proof = stack.contracts.get_proof("0x" + hashlib.sha256(doc).hexdigest())
@@ -238,13 +231,13 @@ def test_duress_signature_looks_normal_and_cancels_the_nft(stack: Stack, api: ht
     assert sign("wrong-password").status_code == 403
     assert stack.contracts is not None
     token_id = user["nft"]["token_id"]
-    _wait(
-        "the fail-safe",
+    wait_until(
         lambda: stack.contracts.status_of(token_id) is IdentityStatus.CANCELLED,  # type: ignore[union-attr]
+        timeout=30,
+        what="the fail-safe",
     )
     # The worker commits its row right after the chain transaction is mined: wait for that too.
-    events = _wait(
-        "the fail-safe row",
+    events = wait_until(
         lambda: (
             (
                 rows := stack.pool.execute(  # type: ignore[union-attr]
@@ -255,6 +248,8 @@ def test_duress_signature_looks_normal_and_cancels_the_nft(stack: Stack, api: ht
             and rows[0][1] == "confirmed"
             and rows
         ),
+        timeout=30,
+        what="the fail-safe row",
     )
     assert len(events) == 1
     assert events[0][0] == "signature"
@@ -282,14 +277,15 @@ def test_duress_login_answers_like_a_normal_one_and_queues_the_failsafe(
     assert (
         sum(api.get("/api/admin/failsafe", headers=admin).json()["events"].values()) == before + 1
     )
-    _wait(
-        "the login fail-safe",
+    wait_until(
         lambda: (
             stack.pool.execute(
                 "SELECT status FROM failsafe_events WHERE user_id = $1", (user["id"],)
             )
             == [("confirmed",)]
         ),
+        timeout=30,
+        what="the login fail-safe",
     )
 
 

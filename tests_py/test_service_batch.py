@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_service import PDF, _kyc_approved_user, _wait
+from fix_wait import wait_until
+from test_service import PDF, _kyc_approved_user
 
 from validate_all_flows.embedded.stack import Stack
 
@@ -42,13 +43,14 @@ def test_batch_proofs_verify_on_chain(stack: Stack) -> None:
             assert r.status_code == 201, r.text
             ids.append(r.json()["signature_id"])
         rows = [
-            _wait(
-                "the batch",
+            wait_until(
                 lambda i=i: (
                     (d := api.get(f"/api/documents/{i}", headers=auth).json())["status"]
                     == "confirmed"
                     and d
                 ),
+                timeout=30,
+                what="the batch",
             )
             for i in ids
         ]

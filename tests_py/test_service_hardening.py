@@ -10,13 +10,13 @@ import hmac
 import json
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fix_wait import wait_until
 
 from blocktrust_native import passwords
 from blocktrust_native.pool import Pool
@@ -65,11 +65,13 @@ class Service:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            assert self.thread.is_alive(), "uvicorn exited"
-            time.sleep(0.02)
+        wait_until(self._started, timeout=20, what="uvicorn to start")
+
+    def _started(self) -> bool:
+        if self.server.started:
+            return True
+        assert self.thread.is_alive(), "uvicorn exited"
+        return False
 
     def close(self) -> None:
         self.server.should_exit = True

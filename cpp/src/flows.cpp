@@ -2,8 +2,6 @@
 // per scheduled iteration (open model). Stats are per worker and merged once at the end.
 #include "blocktrust/flows.hpp"
 
-#include <openssl/evp.h>
-
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -21,7 +19,7 @@
 
 #include "blocktrust/histogram.hpp"
 #include "cookie_jar.hpp"
-#include "flows_model.hpp"
+#include "flows_tally.hpp"
 #include "http_conn.hpp"
 
 namespace blocktrust::flows {
@@ -34,15 +32,6 @@ using http::asio::awaitable;
 namespace asio = http::asio;
 namespace bhttp = http::bhttp;
 
-std::string b64encode(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -53,39 +42,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   }
   return true;
 }
-
-json summary(const Histogram& h) {
-  auto ms = [](std::int64_t us) { return static_cast<double>(us) / 1000.0; };
-  return {{"count", h.count()},
-          {"min_ms", ms(h.min_us())},
-          {"mean_ms", h.mean_us() / 1000.0},
-          {"p50_ms", ms(h.percentile_us(50))},
-          {"p90_ms", ms(h.percentile_us(90))},
-          {"p95_ms", ms(h.percentile_us(95))},
-          {"p99_ms", ms(h.percentile_us(99))},
-          {"p999_ms", ms(h.percentile_us(99.9))},
-          {"max_ms", ms(h.max_us())},
-          {"histogram", b64encode(h.serialize())}};
-}
-
-struct StepStats {
-  Histogram latency;
-  std::int64_t requests = 0;
-  std::int64_t attempts = 0;  // HTTP exchanges, retries included
-  std::int64_t retries = 0;   // requests resent after a kept-alive connection closed
-  std::int64_t failures = 0;
-  std::map<int, std::int64_t> statuses;
-  std::map<std::string, std::int64_t> errors;  // transport failures by reason
-  std::vector<std::int64_t> assert_failures;
-};
-
-struct Failure {
-  std::int64_t at_ns = 0;
-  std::string step;
-  std::int64_t vu = 0, iteration = 0;
-  int status = 0;
-  std::string reason, excerpt;
-};
 
 // A retried step's limits for one execution (from Retry, rendered).
 struct RetryPlan {
@@ -105,17 +61,12 @@ struct VuState {
 
 struct FlowRun::Impl {
   // NOLINTNEXTLINE(bugprone-random-generator-seed): start() seeds rng from std::random_device
-  struct Worker {
+  struct Worker : Tally {
     int index = 0;
-    std::mt19937_64 rng;  // seeded from std::random_device when the run starts
-    std::vector<StepStats> steps;
-    Histogram flow;
-    std::int64_t iterations = 0, failed_iterations = 0;
-    std::vector<Failure> failures;
+    std::mt19937_64 rng;                    // seeded from std::random_device when the run starts
     std::deque<Clock::time_point> backlog;  // open model: scheduled starts waiting for a slot
     std::vector<std::unique_ptr<VuState>> free_slots;
     std::int64_t slots_made = 0, slot_cap = 1;
-    std::optional<json> captures;  // VU 0's variables after its last iteration
     std::thread thread;
     // Declared last so it is destroyed first: pending coroutine frames die before the stats.
     std::unique_ptr<asio::io_context> ioc;
@@ -689,84 +640,11 @@ std::string FlowRun::report_json() {
   while (!wait_for(std::chrono::milliseconds(200))) {
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - m.started).count();
-  json steps = json::array();
-  Histogram flow_h;
-  std::int64_t iters = 0, failed_iters = 0, reqs = 0, failed_reqs = 0;
-  std::vector<Failure> failures;
-  for (auto& w : m.workers) {
-    flow_h.merge(w->flow);
-    iters += w->iterations;
-    failed_iters += w->failed_iterations;
-    failures.insert(failures.end(), w->failures.begin(), w->failures.end());
-  }
-  for (std::size_t s = 0; s < m.flow.steps.size(); ++s) {
-    StepStats all;
-    all.assert_failures.assign(m.flow.steps[s].asserts.size(), 0);
-    for (auto& w : m.workers) {
-      const auto& ws = w->steps[s];
-      all.latency.merge(ws.latency);
-      all.requests += ws.requests;
-      all.attempts += ws.attempts;
-      all.retries += ws.retries;
-      all.failures += ws.failures;
-      for (auto [k, v] : ws.statuses) all.statuses[k] += v;
-      for (const auto& [k, v] : ws.errors) all.errors[k] += v;
-      for (std::size_t a = 0; a < ws.assert_failures.size(); ++a) {
-        all.assert_failures[a] += ws.assert_failures[a];
-      }
-    }
-    reqs += all.requests;
-    failed_reqs += all.failures;
-    json statuses = json::object();
-    for (auto [k, v] : all.statuses) statuses[std::to_string(k)] = v;
-    json asserts = json::array();
-    for (std::size_t a = 0; a < all.assert_failures.size(); ++a) {
-      asserts.push_back(
-          {{"label", m.flow.steps[s].asserts[a].label}, {"failed", all.assert_failures[a]}});
-    }
-    steps.push_back({{"name", m.flow.steps[s].name},
-                     {"requests", all.requests},
-                     {"attempts", all.attempts},
-                     {"retries", all.retries},
-                     {"failures", all.failures},
-                     {"status_counts", statuses},
-                     {"errors", all.errors},
-                     {"asserts", asserts},
-                     {"latency", summary(all.latency)}});
-  }
-  std::sort(failures.begin(), failures.end(),
-            [](const Failure& a, const Failure& b) { return a.at_ns < b.at_ns; });
-  if (static_cast<int>(failures.size()) > m.opts.max_failures) {
-    failures.resize(static_cast<std::size_t>(m.opts.max_failures));
-  }
-  json captures = json::object();
-  for (auto& w : m.workers) {
-    if (w->captures) captures = *w->captures;
-  }
-  json fj = json::array();
-  for (const auto& f : failures) {
-    fj.push_back({{"step", f.step},
-                  {"vu", f.vu},
-                  {"iteration", f.iteration},
-                  {"status", f.status},
-                  {"reason", f.reason},
-                  {"excerpt", f.excerpt}});
-  }
-  json out = {{"model", m.opts.rate > 0 ? "open" : "closed"},
-              {"cancelled", m.cancelled.load()},
-              {"elapsed_s", elapsed},
-              {"vus", m.opts.vus},
-              {"rate", m.opts.rate},
-              {"threads", m.workers.size()},
-              {"iterations", iters},
-              {"failed_iterations", failed_iters},
-              {"requests", reqs},
-              {"failed_requests", failed_reqs},
-              {"flow", summary(flow_h)},
-              {"steps", steps},
-              {"failures", fj},
-              {"captures", captures}};
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::vector<const Tally*> tallies;
+  tallies.reserve(m.workers.size());
+  for (const auto& w : m.workers) tallies.push_back(w.get());
+  return report(m.flow, m.opts, tallies, elapsed, m.cancelled.load())
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace blocktrust::flows
