@@ -136,9 +136,9 @@ class Cluster {
     // A port free a moment ago can be taken before the server binds it: try a few.
     for (int attempt = 0; attempt < 3; ++attempt) {
       const int port = free_port();
-      const std::string start = ctl_ + " -l " + log + " -w -o \"-c listen_addresses=127.0.0.1 -p " +
-                                std::to_string(port) + " -k " + root_ + " -c fsync=off\" start >" +
-                                ctl_out + " 2>&1";
+      std::string start = ctl_ + " -l " + log;
+      start += " -w -o \"-c listen_addresses=127.0.0.1 -p " + std::to_string(port);
+      start += " -k " + root_ + " -c fsync=off\" start >" + ctl_out + " 2>&1";
       if (port != 0 && std::system(start.c_str()) == 0) {
         dsn_ = "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres";
         return;

@@ -25,7 +25,6 @@ import io
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 import zipfile
@@ -35,11 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import uvicorn
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
-from fix_wait import wait_until
+from fix_asgi import serve_asgi
 from fix_wsgi import serve_wsgi
 from flask import Flask, jsonify, request
 
@@ -549,26 +547,6 @@ def keysvc_app(dom: Domain, admin_key: str, verify_secret: str) -> Callable[...,
 
 # --------------------------------------------------------------------------------------------
 # Starting them
-
-
-@contextlib.contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Runs ``app`` under uvicorn in a thread on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", http="h11")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=10, what="uvicorn to start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @dataclass

@@ -8,6 +8,7 @@ thread of its own and stops on leaving its ``with`` block. On it:
   client sent ``marker`` vanish without a FIN, like a dead NAT entry or a DROP rule;
 - :class:`ResettingProxy` (HTTP/1.1 requests): every ``every``-th request is read whole and
   answered with a TCP reset, the fault of a flaky load balancer;
+- :class:`JsonRpcProxy` (JSON-RPC): forwards every call and counts them by method;
 - :class:`RpcProxy` (JSON-RPC): a picky provider (getLogs ranges too wide, no ``finalized``
   block, no batches);
 - :class:`FaultProxy` (JSON-RPC): a failing provider (503, a connection held open, a reset) and a
@@ -21,6 +22,7 @@ thread of its own and stops on leaving its ``with`` block. On it:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import http.client
 import json
@@ -40,6 +42,7 @@ __all__ = [
     "FaultProxy",
     "FreezingProxy",
     "HttpFaultProxy",
+    "JsonRpcProxy",
     "LoopbackProxy",
     "ResettingProxy",
     "RpcProxy",
@@ -335,20 +338,28 @@ class HttpFaultProxy(HttpProxy):
 
 class JsonRpcProxy(HttpProxy):
     """A JSON-RPC endpoint in front of the node at ``upstream``: :meth:`answer` decides each
-    POST (by default: forward it). ``paths`` lists the request paths seen."""
+    POST (by default: forward it). ``paths`` lists the request paths seen, ``methods`` counts
+    the calls by method (each call of a batch)."""
 
     def __init__(self, upstream: str) -> None:
         super().__init__()
         self.upstream = upstream
         self.paths: list[str] = []
+        self.methods: collections.Counter[str] = collections.Counter()
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         if h.command != "POST":
             h.send_error(501, f"Unsupported method ({h.command!r})")
             return
         body = h.rfile.read(int(h.headers.get("Content-Length", "0")))
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = None
+        calls = request if isinstance(request, list) else [request]
         with self._lock:
             self.paths.append(h.path)
+            self.methods.update(str(c.get("method")) for c in calls if isinstance(c, dict))
         answer = self.answer(body, h.connection)
         if answer is None:  # no answer: the connection goes (the hook said how)
             h.close_connection = True

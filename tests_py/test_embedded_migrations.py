@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from blocktrust_native.listener.schema import SCHEMA_SQL
+from validate_all_flows.checks.workers import CHAIN_JOBS
 from validate_all_flows.embedded import migrations_dir
 from validate_all_flows.embedded.migrate import LIBRARY_MIGRATIONS, load_migrations
 
@@ -32,6 +33,7 @@ EXPECTED = [
     "009_monitor_heartbeats",
     "010_listener_indexes",
     "011_chain_jobs",
+    "012_chain_job_indexes",
 ]
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 H64 = "0x" + "ab" * 32
@@ -172,3 +174,26 @@ def test_chain_events_are_idempotent_and_alerts_deduplicated(db: psycopg.Connect
         db.execute(alert)
     db.execute("UPDATE monitor_alerts SET status = 'resolved', resolved_at = now()")
     db.execute(alert)  # a new occurrence after the old one resolved
+
+
+def test_what_watches_the_chain_worker_counts_through_indexes(db: psycopg.Connection) -> None:
+    # workers.chain and the monitor's backlog gauges count, every cycle, each kind's pending and
+    # failed jobs (checks/workers.py: chain_backlog, chain_worker): with the planner told to
+    # avoid it, no count scans its table (012_chain_job_indexes for the failed ones and the
+    # pending fail-safes; the worker's own indexes for the other pending ones).
+    _apply(db, _migrations())
+    db.execute("SET enable_seqscan = off")
+    counts = []
+    for _kind, table, pending, failed in CHAIN_JOBS:
+        for states in (pending, failed):
+            listed = ", ".join(f"'{s}'" for s in states)
+            counts.append(
+                f"SELECT count(*), min(created_at) FROM {table} WHERE status IN ({listed})"
+            )
+    counts.append(
+        "SELECT id FROM failsafe_events WHERE status IN ('queued', 'submitted') "
+        "AND execute_after < now() - make_interval(secs => 60)"
+    )
+    for sql in counts:
+        plan = "\n".join(str(r[0]) for r in db.execute("EXPLAIN " + sql))  # type: ignore[call-overload]
+        assert "Seq Scan" not in plan, f"{sql}\n{plan}"

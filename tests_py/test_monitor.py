@@ -1021,6 +1021,73 @@ def test_the_signer_gauges_read_the_chain(
         _close(m)
 
 
+def test_a_cycle_reads_each_signers_balance_once(
+    dsn: str, db: Pool, deployment: Deployment, anvil: Any
+) -> None:
+    from fix_proxy import JsonRpcProxy
+
+    # Two running workers: w1 beats (the check and the gauges read its signer), w2 stopped
+    # beating an hour ago without a clean stop (dead for the check, still a gauge).
+    alive, dead = anvil.accounts[3].lower(), anvil.accounts[5].lower()
+    _chain_worker(db, alive)
+    db.execute(
+        "INSERT INTO chain_workers (worker, chain_id, sender, interval_seconds, beat_at) "
+        "VALUES ('w2', 31337, $1, 2, now() - interval '1 hour')",
+        (dead,),
+    )
+    with JsonRpcProxy(anvil.rpc_url) as rpc:
+        m = _monitor(dsn, deployment, [], groups=("workers",))
+        m.target.rpc_url = rpc.url
+        m.start()
+        srv = m.serve_metrics("127.0.0.1", 0)
+        try:
+            c1 = m.run_cycle()
+            reads = {k: rpc.methods[k] for k in ("eth_getBalance", "eth_gasPrice")}
+            got = _scrape(srv.url)
+            c2 = m.run_cycle()  # the next cycle reads afresh
+            reads2 = {k: rpc.methods[k] - reads[k] for k in reads}
+        finally:
+            _close(m)
+    # One balance read per signer and one gas price per cycle, shared by the check and gauges.
+    assert reads == {"eth_getBalance": 2, "eth_gasPrice": 1}
+    assert reads2 == reads
+    balances = {s: int(anvil.rpc("eth_getBalance", [s, "latest"]), 16) for s in (alive, dead)}
+    assert _gauges(got, "blocktrust_monitor_signer_balance") == {
+        f'blocktrust_monitor_signer_balance{{signer="{s}"}}': b / 1e18 for s, b in balances.items()
+    }
+    for c in (c1, c2):
+        assert c.gas is not None
+        assert dict(c.gas.balances) == balances
+        chain = next(r for r in c.results if r.id == "workers.chain")
+        assert chain.measures["signer_balance"] == balances[alive] / 1e18
+        assert f"signer {alive}: balance" in "\n".join(chain.evidence)
+        assert f"signer {dead}" not in "\n".join(chain.evidence)  # judged: running ones only
+
+
+def test_a_chain_that_fails_the_checks_read_is_not_asked_again_for_the_gauges(
+    dsn: str, db: Pool, deployment: Deployment, anvil: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fix_proxy import FaultProxy
+
+    _chain_worker(db, anvil.accounts[3])
+    with FaultProxy(anvil.rpc_url, fail_rate=1.0, hang_s=0.2, forward_failed=False) as rpc:
+        m = _monitor(dsn, deployment, [], groups=("workers",))
+        m.target.rpc_url = rpc.url
+        m.start()
+        try:
+            with caplog.at_level(logging.WARNING, logger="validate_all_flows.monitor"):
+                c1 = m.run_cycle()
+        finally:
+            _close(m)
+        calls = rpc.calls
+    chain = next(r for r in c1.results if r.id == "workers.chain")
+    assert chain.status is Status.ERROR, chain
+    assert c1.gas is None
+    assert calls == 1  # the gas price, refused once: the gauges took the check's answer
+    said = [r.getMessage() for r in caplog.records if "the signer's gas" in r.getMessage()]
+    assert len(said) == 1, said
+
+
 def test_cli_min_gas_balance_is_the_validators(
     dsn: str, db: Pool, deployment: Deployment, slack: Receiver, anvil: Any
 ) -> None:
@@ -1041,6 +1108,84 @@ def test_cli_min_gas_balance_is_the_validators(
     enough = _cli([*args, "--min-gas-balance", str(balance / 2)])
     assert enough.returncode == 0, enough.stderr
     assert "RECOVERED workers.chain" in slack.texts[-1]
+
+
+def _chain_work_near_its_objectives(db: Pool) -> None:
+    """A chain worker that beat 60 s ago (polls every 2 s), a mint pending for 2 minutes and a
+    fail-safe 30 s past its time, all within the default objectives (126 s, 10 m, 60 s); a
+    listener checkpoint so that workers.listener passes."""
+    _chain_worker(db, "0x" + "a4" * 20)
+    db.execute("UPDATE chain_workers SET beat_at = now() - interval '60 s'")
+    _mint(db, "pending", "2 minutes")
+    _failsafe(db, "queued", "5 minutes", "-30 seconds")
+    db.execute(
+        "INSERT INTO listener_checkpoints (chain_id, listener, next_block, lag_seconds) "
+        "VALUES (31337, 'identity', 1, 0)"
+    )
+
+
+#: Each chain work objective set below what the deployment above shows, and what then fails.
+_TIGHT_OBJECTIVES = {
+    "--failsafe-margin": ("10s", "s past its time (queued, 0 attempt(s))"),
+    "--worker-stale-after": ("20s", "worker w1 is dead: no heartbeat for 6"),
+    "--job-objective": ("1.5m", "pending for 12"),
+}
+
+
+def test_the_validators_chain_objectives_reach_the_verdict(
+    dsn: str, db: Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _chain_work_near_its_objectives(db)
+
+    def workers_chain(*options: str) -> tuple[int, dict[str, Any]]:
+        argv = ["--quiet", "--database-url", dsn, "--only", "workers", "--format", "json"]
+        rc = cli_main([*argv, *options])
+        doc = json.loads(capsys.readouterr().out)
+        return rc, next(c for c in doc["checks"] if c["id"] == "workers.chain")
+
+    rc, check = workers_chain()
+    assert (rc, check["status"]) == (0, "pass"), check
+    for option, (value, says) in _TIGHT_OBJECTIVES.items():
+        rc, check = workers_chain(option, value)
+        assert (rc, check["status"]) == (1, "fail"), (option, check)
+        problems = [e for e in check["evidence"] if says in e]
+        assert len(problems) == 1, (option, check["evidence"])
+        if option == "--job-objective":
+            assert "(objective 90 s, 0 attempt(s))" in problems[0]
+
+
+def test_the_monitors_chain_objectives_reach_the_checks_and_the_gauges(
+    dsn: str, db: Pool, slack: Receiver
+) -> None:
+    _chain_work_near_its_objectives(db)
+    args = ["--database-url", dsn, "--groups", "workers", "--slack-webhook", slack.url + "/hook"]
+    default = _cli(["--once", *args])
+    assert default.returncode == 0, default.stderr
+    tight = [a for option, (value, _) in _TIGHT_OBJECTIVES.items() for a in (option, value)]
+    cmd = [sys.executable, "-m", "validate_all_flows", "monitor", *args, *tight,
+           "--interval", "1h", "--metrics-port", "0"]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT) as proc:
+        try:
+            assert proc.stderr is not None
+            lines, url = [], ""
+            for line in proc.stderr:  # the metrics URL, then the first cycle's line
+                lines.append(line)
+                if "Prometheus metrics on " in line:
+                    url = line.split("Prometheus metrics on ", 1)[1].strip()
+                if "cycle 1:" in line:
+                    break
+            got = _scrape(url)
+            proc.terminate()
+            assert proc.wait(30) == 0, "".join(lines) + proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "failing: workers.chain" in lines[-1], lines
+    assert got['blocktrust_monitor_slo_objective{objective="failsafe_margin_seconds"}'] == 10.0
+    assert got['blocktrust_monitor_slo_objective{objective="chain_job_seconds"}'] == 90.0
+    text = next(t for t in slack.texts if "workers.chain" in t)
+    assert "3 problem(s)" in text, text  # one per objective (the notice shows the first two)
+    assert all(says in text for _value, says in list(_TIGHT_OBJECTIVES.values())[:2]), text
 
 
 def test_a_database_that_does_not_answer_leaves_the_backlog_out_not_zero(

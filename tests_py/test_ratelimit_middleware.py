@@ -4,17 +4,13 @@ werkzeug, both on a free loopback port, driven over HTTP with httpx."""
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import flask
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
-from fix_wait import wait_until
+from fix_asgi import serve_asgi as _serve_asgi
 from fix_wsgi import serve_wsgi
 
 from blocktrust_native.errors import ConfigError
@@ -31,27 +27,9 @@ from blocktrust_native.ratelimit.middleware import (
 )
 
 
-@contextlib.contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Runs ``app`` under uvicorn in a thread on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+def serve_asgi(app: Any) -> contextlib.AbstractContextManager[str]:
     # proxy_headers=False: uvicorn would otherwise rewrite the client from X-Forwarded-For itself.
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="none", http="h11", proxy_headers=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=10, what="uvicorn to start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    return _serve_asgi(app, proxy_headers=False)
 
 
 def fastapi_app(**middleware: Any) -> FastAPI:

@@ -43,7 +43,8 @@ def _failed(t: Target, groups: set[str]) -> set[str]:
         ("unsigned_webhooks", {"security"}, {"security.webhook_signature"}),
         ("no_rate_limits", {"security"}, {"security.login_rate_limit"}),
         ("no_listener", {"workers"}, {"workers.listener"}),
-        ("skip_migration", {"database"}, {"database.migrations", "database.schema"}),
+        # The last migration (012) adds indexes only: the schema's tables and columns are there.
+        ("skip_migration", {"database"}, {"database.migrations"}),
         ("slow_health", {"http"}, {"http.health"}),
         ("debug", {"http"}, {"http.debug_off"}),
     ],

@@ -22,6 +22,31 @@ GOOD_ENV = (
 
 _URL = ["--base-url", "http://127.0.0.1:9"]  # nothing listens: never reached
 
+_NOT = "not a duration: "
+_RANGE = "must be a duration > 0 and at most 7d"
+#: The chain work objectives' bad values, (option, value, what argparse says after the option's
+#: name): the same options, checks and messages in both commands.
+_CHAIN_OBJECTIVE_VALUES = [
+    ("--failsafe-margin", "-5", _NOT + "'-5'"),
+    ("--failsafe-margin", "0s", "'0s': " + _RANGE),
+    ("--failsafe-margin", "soon", _NOT + "'soon'"),
+    ("--failsafe-margin", "nan", _NOT + "'nan'"),
+    ("--failsafe-margin", "600d", "'600d': " + _RANGE),
+    ("--worker-stale-after", "-1m", _NOT + "'-1m'"),
+    ("--worker-stale-after", "0", "'0': " + _RANGE),
+    ("--worker-stale-after", "inf", _NOT + "'inf'"),
+    ("--worker-stale-after", "1e9", _NOT + "'1e9'"),
+    ("--job-objective", "-600", _NOT + "'-600'"),
+    ("--job-objective", "0m", "'0m': " + _RANGE),
+    ("--job-objective", "10 weeks", _NOT + "'10 weeks'"),
+    ("--job-objective", "99999999h", "'99999999h': " + _RANGE),
+]
+CHAIN_OBJECTIVE_BAD = [
+    # "--opt -1m" is an option to argparse ("expected one argument"): "--opt=-1m" is the value
+    (f"{o[2:]}-{v}", [f"{o}={v}"] if v.startswith("-") else [o, v], f"argument {o}: {says}")
+    for o, v, says in _CHAIN_OBJECTIVE_VALUES
+]
+
 #: (id, argv, what stderr must say). "{tmp}" is the test's temporary directory.
 BAD = [
     ("base-url-not-url", ["--base-url", "not-a-url"], "--base-url 'not-a-url': not a URL"),
@@ -77,6 +102,8 @@ BAD = [
     ("min-gas-balance-negative", ["--min-gas-balance", "-1"], "--min-gas-balance must be >= 0"),
     ("min-gas-balance-nan", ["--min-gas-balance", "nan"], "--min-gas-balance must be >= 0"),
     ("min-gas-balance-inf", ["--min-gas-balance", "inf"], "--min-gas-balance must be >= 0"),
+    # the chain work objectives (the same rows as the monitor's)
+    *CHAIN_OBJECTIVE_BAD,
     ("format-unknown", ["--format", "xml"], "--format: invalid choice"),
     ("output-no-dir", ["--output", "/nonexistent-dir/report.json"], "--output /nonexistent-dir"),
     ("output-is-dir", ["--output", "{tmp}"], "--output {tmp}: is a directory"),
@@ -147,6 +174,8 @@ def test_good_objectives_at_their_limits_are_accepted(inputs: Path) -> None:
     env = ["--env-file", str(inputs / "good.env"), "--only", "env", "--quiet"]
     limits = ["--availability", "1", "--error-rate", "0", "--p95-ms", "0.5", "--listener-lag", "1"]
     assert main([*env, *limits]) == 0
+    chain = ["--failsafe-margin", "0.5", "--worker-stale-after", "7d", "--job-objective", "168h"]
+    assert main([*env, *chain]) == 0
     dsn = "host=db.internal port=5432 dbname=app user=app password=Secret99"
     assert main([*env, "--database-url", dsn, "--only", "env"]) == 0
 
@@ -202,6 +231,7 @@ MONITOR_BAD = [
     ("min-gas-balance-nan", ["--min-gas-balance", "nan"], "--min-gas-balance must be >= 0"),
     ("min-gas-balance-inf", ["--min-gas-balance", "inf"], "--min-gas-balance must be >= 0"),
     ("min-gas-balance-text", ["--min-gas-balance", "lots"], "argument --min-gas-balance: invalid"),
+    *CHAIN_OBJECTIVE_BAD,
 ]
 MONITOR_FLAGS = {"-h", "--help", "--quiet", "--once", "--metrics-host"}
 

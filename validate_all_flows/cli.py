@@ -35,7 +35,7 @@ from validate_all_flows.checks.load import add_load_arguments, load_plan
 from validate_all_flows.profile import BUILTIN_PROFILES
 from validate_all_flows.report import FORMATS
 from validate_all_flows.rollout import add_rollout_arguments, rollout_plan
-from validate_all_flows.target import add_target_arguments
+from validate_all_flows.target import add_chain_objective_arguments, add_target_arguments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         help="least balance of the chain worker's signer, in the chain's coin "
         "(default: enough for 20 fail-safes at the current gas price)",
     )
+    add_chain_objective_arguments(o)
     add_load_arguments(p)
     add_rollout_arguments(p)
     r = p.add_argument_group("output")
@@ -246,7 +247,7 @@ def _validate(args: argparse.Namespace, version: str) -> int:
         rpc_url=args.rpc_url,
         contracts=args.contracts,
         slo=DeploymentSlo(args.p95_ms, args.error_rate, args.availability, args.listener_lag),
-    )
+    ).use_chain_objectives(args)
     target.min_gas_balance_wei = check_min_gas_balance(args.min_gas_balance)
 
     say = Progress(quiet=args.quiet, redact=target.redact)

@@ -8,11 +8,12 @@ piece of output passes through :meth:`Target.redact` first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,20 @@ from validate_all_flows.profile import Profile, builtin_profile
 from validate_all_flows.redact import Redactor
 
 __all__ = [
+    "CHAIN_OBJECTIVES",
+    "MAX_CHAIN_OBJECTIVE_S",
     "DeploymentSlo",
     "InputError",
     "LoadPlan",
     "Target",
+    "add_chain_objective_arguments",
     "add_target_arguments",
     "check_inputs",
     "check_min_gas_balance",
     "check_output_path",
     "check_url",
+    "duration_argument",
+    "parse_duration",
 ]
 
 
@@ -92,6 +98,78 @@ def check_output_path(option: str, path: str) -> None:
         raise InputError(f"{option} {path}: cannot write it: {exc.strerror}") from None
     if not existed:
         p.unlink()  # written for real once the checks are done
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"90"``, ``"90s"``, ``"15m"``, ``"12h"`` or ``"30d"``; ValueError otherwise
+    (a negative, NaN or infinite duration is not one). The one parser of durations of both
+    commands' options."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*", text)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (e.g. 60, 90s, 15m, 12h, 30d)")
+    return float(m.group(1)) * _UNITS[m.group(2) or ""]
+
+
+def duration_argument(text: str) -> float:
+    """:func:`parse_duration` as an argparse ``type``: a bad duration is a usage error (exit 2)
+    naming the option and the text."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+#: The longest a chain-work objective may be (a week): longer is a slip ("600d" for "600s"),
+#: and the flows check would wait the fail-safe delay plus the margin for a fail-safe.
+MAX_CHAIN_OBJECTIVE_S = 7 * 86400.0
+
+#: The chain work objectives both commands take: (option, Target field, help). The defaults are
+#: the Target's; help ends with the default as the other objectives' help does.
+CHAIN_OBJECTIVES = (
+    (
+        "--failsafe-margin",
+        "chain_margin_s",
+        "how long a fail-safe may take past its execute_after before it is late; the flows "
+        "check waits FAILSAFE_DELAY_MAX plus this for one (60s)",
+    ),
+    (
+        "--worker-stale-after",
+        "worker_stale_s",
+        "a chain worker whose last heartbeat is older than 3 of its polls plus this is dead (2m)",
+    ),
+    (
+        "--job-objective",
+        "job_objective_s",
+        "a mint or proof pending longer than this misses its objective (10m)",
+    ),
+)
+
+
+def _chain_objective_argument(text: str) -> float:
+    seconds = duration_argument(text)
+    if not 0 < seconds <= MAX_CHAIN_OBJECTIVE_S:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: must be a duration > 0 and at most 7d (e.g. 90s, 10m, 2h)"
+        )
+    return seconds
+
+
+def add_chain_objective_arguments(group: argparse._ArgumentGroup) -> None:
+    """Adds the chain work objectives (:data:`CHAIN_OBJECTIVES`) to a command's objectives: the
+    same names, help and input checks in the main command and the monitor. A duration that is
+    not one, 0 or beyond :data:`MAX_CHAIN_OBJECTIVE_S` is a usage error (exit 2) naming the
+    option and the value, before anything runs."""
+    for option, field_name, help_text in CHAIN_OBJECTIVES:
+        group.add_argument(
+            option,
+            dest=field_name,
+            type=_chain_objective_argument,
+            metavar="DURATION",
+            help=help_text,
+        )
 
 
 def check_min_gas_balance(value: float | None, option: str = "--min-gas-balance") -> int | None:
@@ -209,6 +287,8 @@ class Target:
     slo: DeploymentSlo = field(default_factory=DeploymentSlo)
     load: LoadPlan | None = None  # None: no --load, the load checks are skipped
     embedded: Any = None  # the embedded Stack when we brought one up
+    # The chain work objectives (CHAIN_OBJECTIVES: --failsafe-margin, --worker-stale-after,
+    # --job-objective):
     chain_margin_s: float = 60.0  # how long chain work may take beyond its configured delay
     worker_stale_s: float = 120.0  # a chain worker silent this long (beyond 3 polls) is dead
     job_objective_s: float = 600.0  # a mint or proof pending longer misses its objective
@@ -216,6 +296,8 @@ class Target:
     redactor: Redactor = field(default_factory=Redactor)  # every output goes through it
     profile: Profile = field(default_factory=builtin_profile)  # what the deployment is
     _pool: Any = None
+    #: What was read of the deployment inside :meth:`sharing_reads`, by reader (None outside).
+    reads: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def use_profile(self, profile: Profile) -> Target:
         """Describes the deployment with ``profile`` (its env schema and flows spec become this
@@ -224,6 +306,26 @@ class Target:
         self.env_schema = profile.env_schema
         self.flows_spec = profile.flows.spec
         self.webhook_secret = self.webhook_secret_value()
+        return self
+
+    @contextlib.contextmanager
+    def sharing_reads(self) -> Iterator[None]:
+        """Inside the block, what two parts read of the deployment is read once and shared
+        (``reads``): the monitor's cycle, whose checks and gauges both read the chain worker's
+        signers' gas (``checks.workers.signer_gas``). Outside it every call reads afresh."""
+        self.reads = {}
+        try:
+            yield
+        finally:
+            self.reads = None
+
+    def use_chain_objectives(self, args: argparse.Namespace) -> Target:
+        """Takes the chain work objectives given on a command line (``CHAIN_OBJECTIVES``,
+        checked by argparse); those not given keep their defaults. Returns self."""
+        for _option, name, _help in CHAIN_OBJECTIVES:
+            value = getattr(args, name, None)
+            if value is not None:
+                setattr(self, name, float(value))
         return self
 
     def webhook_secret_value(self) -> str | None:

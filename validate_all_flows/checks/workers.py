@@ -3,7 +3,8 @@ monitor's heartbeat is fresh when one runs; the chain worker beats, keeps fail-s
 has no failed or stuck job and gas for fail-safes; a profile's own job queue keeps up.
 
 The readers the monitor's gauges share with these checks: :func:`chain_backlog` (the queue by
-kind), :func:`chain_signers` and :func:`signer_gas` (the signers' balances and their minimum)."""
+kind), :func:`chain_signers` and :func:`signer_gas` (the signers' balances and their minimum,
+read once a monitor cycle for the check and the gauges: ``Target.sharing_reads``)."""
 
 from __future__ import annotations
 
@@ -471,23 +472,52 @@ class SignerGas:
     balances: tuple[tuple[str, int], ...]  # (signer address, balance in wei)
 
 
+@dataclass
+class _GasReads:
+    """The signers' gas read so far inside ``Target.sharing_reads`` (one monitor cycle)."""
+
+    need_wei: int
+    basis: str
+    balances: dict[str, int]  # signer -> wei
+    error: Exception | None = None  # what the chain answered instead: raised to every caller
+
+
 def signer_gas(t: Target, senders: list[str]) -> SignerGas:
     """Each of ``senders``' balance and the least one must hold: ``t.min_gas_balance_wei``
     (``--min-gas-balance``), else ``FAILSAFES_FUNDED`` fail-safes of ``FAILSAFE_GAS`` at the
-    current gas price. Needs ``t.rpc_url``; raises the library's errors when it does not answer."""
+    current gas price. Needs ``t.rpc_url``; raises the library's errors when it does not answer.
+
+    Inside ``t.sharing_reads()`` (a monitor cycle) the gas price and each signer's balance are
+    read once and shared by every call, the workers check's and the gauges' (a failure too)."""
     from blocktrust_native.jsonrpc import JsonRpcClient
 
     assert t.rpc_url
+    shared = t.reads
+    reads = shared.get("signer_gas") if shared is not None else None
+    if isinstance(reads, _GasReads) and reads.error is not None:
+        raise reads.error
     rpc = JsonRpcClient(t.rpc_url, request_timeout=10.0)
-    need = t.min_gas_balance_wei
-    if need is None:
-        price = int(str(rpc.call("eth_gasPrice")), 16)
-        need = FAILSAFES_FUNDED * FAILSAFE_GAS * price
-        basis = f"{FAILSAFES_FUNDED} fail-safes at {price / 1e9:.3g} gwei"
-    else:
-        basis = "--min-gas-balance"
-    balances = tuple((s, int(str(rpc.call("eth_getBalance", [s, "latest"])), 16)) for s in senders)
-    return SignerGas(need, basis, balances)
+    try:
+        if not isinstance(reads, _GasReads):
+            need = t.min_gas_balance_wei
+            if need is None:
+                price = int(str(rpc.call("eth_gasPrice")), 16)
+                need = FAILSAFES_FUNDED * FAILSAFE_GAS * price
+                basis = f"{FAILSAFES_FUNDED} fail-safes at {price / 1e9:.3g} gwei"
+            else:
+                basis = "--min-gas-balance"
+            reads = _GasReads(need, basis, {})
+            if shared is not None:
+                shared["signer_gas"] = reads
+        for s in senders:
+            if s not in reads.balances:
+                reads.balances[s] = int(str(rpc.call("eth_getBalance", [s, "latest"])), 16)
+    except Exception as exc:
+        if shared is not None:
+            shared["signer_gas"] = _GasReads(0, "", {}, exc)
+        raise
+    balances = tuple((s, reads.balances[s]) for s in senders)
+    return SignerGas(reads.need_wei, reads.basis, balances)
 
 
 def chain_signers(t: Target) -> list[str]:
@@ -550,7 +580,8 @@ def chain_backlog(t: Target) -> list[JobBacklog]:
     """The chain worker's queue by kind, read-only: the reference tables (``CHAIN_JOBS``) when
     the profile runs our chain worker (``workers.chain``), plus the profile's own queue
     (``workers.jobs``, kind ``queue``). A kind whose table is absent is left out, not counted
-    as zero; nothing without a database or when the profile declares neither."""
+    as zero; nothing without a database or when the profile declares neither. On the reference
+    schema every count reads a partial index, not its table (migrations 011 and 012)."""
     if not t.database_url:
         return []
     pool = t.pool()

@@ -19,7 +19,6 @@ import argparse
 import logging
 import math
 import os
-import re
 import signal
 import sys
 import threading
@@ -30,7 +29,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from validate_all_flows.check_model import GROUPS
-from validate_all_flows.target import add_target_arguments
+from validate_all_flows.target import (
+    add_chain_objective_arguments,
+    add_target_arguments,
+    parse_duration,
+)
+from validate_all_flows.target import duration_argument as _duration
 
 if TYPE_CHECKING:
     from validate_all_flows.monitor.alerts import Channel
@@ -38,29 +42,11 @@ if TYPE_CHECKING:
     from validate_all_flows.monitor.store import MonitorStore
     from validate_all_flows.target import Target
 
-__all__ = ["main", "parse_duration"]
+__all__ = ["main", "parse_duration"]  # parse_duration: validate_all_flows.target's
 
 
 class _CannotRun(Exception):
     pass
-
-
-_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``"90"``, ``"90s"``, ``"15m"``, ``"12h"`` or ``"30d"``; ValueError otherwise."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*", text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (e.g. 60, 90s, 15m, 12h, 30d)")
-    return float(m.group(1)) * _UNITS[m.group(2) or ""]
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _env_float(name: str, default: float, scale: float = 1.0) -> float:
@@ -113,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         help="least balance of the chain worker's signer, in the chain's coin "
         "(default: enough for 20 fail-safes at the current gas price); with --rpc-url",
     )
+    add_chain_objective_arguments(o)
     r = p.add_argument_group("reports")
     r.add_argument("--report-every", type=_duration, default=12 * 60.0, help="(12m)")
     r.add_argument("--report-dir", help="write slo-report.{txt,json} here (default: log only)")
@@ -263,6 +250,7 @@ def _run(args: argparse.Namespace) -> int:
         slo=slo,
         min_gas_balance_wei=min_gas_wei,
     ).use_profile(profile)
+    target.use_chain_objectives(args)
     if args.env_schema:
         target.env_schema = Path(args.env_schema)
     if args.env_file:

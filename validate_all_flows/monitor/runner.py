@@ -228,12 +228,13 @@ class Monitor:
         if not self._lead():
             return Cycle(self.cycles, at, [], None)
         groups = set(self.config.groups)
-        results = run_checks(self.target, groups)
-        now = self.clock()
-        self.cycles += 1
-        cycle = Cycle(self.cycles, at, results, self._record(results, at))
-        if "workers" in groups:
-            cycle.backlog, cycle.gas = self._chain_queue()
+        with self.target.sharing_reads():  # the checks and the gauges read the signers once
+            results = run_checks(self.target, groups)
+            now = self.clock()
+            self.cycles += 1
+            cycle = Cycle(self.cycles, at, results, self._record(results, at))
+            if "workers" in groups:
+                cycle.backlog, cycle.gas = self._chain_queue()
         cycle.seconds = time.monotonic() - t0
         self.store.add("monitor.cycle_seconds", cycle.seconds, at)
         self.alerts.observe(results, now)
