@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 import zlib
 
 import pytest
@@ -110,14 +109,14 @@ def test_revocation_reaches_every_cache_at_once(pool: Pool, fresh_pg_dsn: str, c
         assert b.authenticate(k.token)
         assert a.revoke(k.key_id) is True
         assert a.authenticate(k.token) is None  # this process: immediately
-        start = time.monotonic()
+        # The other process: only the NOTIFY can evict its entry this soon (the cache holds one
+        # for cache_ttl, 300 s, and the liveness ping evicts nothing while LISTEN is healthy).
         wait_until(
             lambda: b.authenticate(k.token) is None,
-            timeout=2,
+            timeout=10,
             what="the revocation to reach store b",
             interval=0.02,
         )
-        assert time.monotonic() - start < 0.5  # the other: as soon as NOTIFY arrives
         assert a.revoke(k.key_id) is False
         # A change made with plain SQL is seen too (the trigger sends the NOTIFY).
         k2 = a.issue("client", "carol")
