@@ -3,6 +3,7 @@ return), each reporting its own result; the flow_runner fixture."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -134,6 +135,81 @@ def test_bad_load_options_are_a_usage_error(tmp_path: Path) -> None:
     proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "--blocktrust-load-rate", "5")
     assert proc.returncode == 4  # pytest's usage error
     assert "--blocktrust-load-rate given without --blocktrust-load VUS" in proc.stderr
+
+
+_SEEN = """
+import json
+
+def test_seen(blocktrust_target):
+    t = blocktrust_target
+    print("SEEN " + json.dumps({
+        "chain_margin_s": t.chain_margin_s, "worker_stale_s": t.worker_stale_s,
+        "job_objective_s": t.job_objective_s, "min_gas_balance_wei": t.min_gas_balance_wei,
+        "listener_lag_s": t.slo.listener_lag_s, "env_schema": str(t.env_schema),
+    }))
+"""
+
+
+def test_the_deployment_settings_reach_the_target(tmp_path: Path) -> None:
+    from validate_all_flows.envcheck import BUILTIN_SCHEMA
+
+    (tmp_path / "test_seen.py").write_text(_SEEN)
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(BUILTIN_SCHEMA.read_text())
+    nobody = f"http://127.0.0.1:{free_port()}"  # no stack comes up; the fixture only builds
+
+    def seen(*options: str) -> dict[str, object]:
+        proc = _pytest(tmp_path, "-q", "-s", "test_seen.py", "--blocktrust-url", nobody, *options)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("SEEN "))
+        return dict(json.loads(line.removeprefix("SEEN ")))
+
+    assert seen() == {  # the command's defaults
+        "chain_margin_s": 60.0,
+        "worker_stale_s": 120.0,
+        "job_objective_s": 600.0,
+        "min_gas_balance_wei": None,
+        "listener_lag_s": 180.0,
+        "env_schema": str(BUILTIN_SCHEMA),
+    }
+    assert seen(
+        "--blocktrust-failsafe-margin", "90s",
+        "--blocktrust-worker-stale-after", "5m",
+        "--blocktrust-job-objective", "1.5h",
+        "--blocktrust-min-gas-balance", "0.25",
+        "--blocktrust-listener-lag", "30",
+        "--blocktrust-env-schema", str(schema),
+    ) == {
+        "chain_margin_s": 90.0,
+        "worker_stale_s": 300.0,
+        "job_objective_s": 5400.0,
+        "min_gas_balance_wei": 25 * 10**16,
+        "listener_lag_s": 30.0,
+        "env_schema": str(schema),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--blocktrust-failsafe-margin", "0", "'0': must be a duration > 0 and at most 7d"),
+        ("--blocktrust-worker-stale-after", "8d", "'8d': must be a duration > 0 and at most 7d"),
+        ("--blocktrust-job-objective", "soon", "not a duration: 'soon'"),
+        ("--blocktrust-min-gas-balance", "-1", "must be >= 0, got -1.0"),
+        ("--blocktrust-listener-lag", "0", "0.0: must be a number of seconds > 0"),
+        ("--blocktrust-env-schema", "missing.yaml", "missing.yaml"),
+    ],
+)
+def test_bad_deployment_settings_are_a_usage_error(
+    tmp_path: Path, option: str, value: str, says: str
+) -> None:
+    (tmp_path / "test_seen.py").write_text(_SEEN)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    proc = _pytest(tmp_path, "-q", "test_seen.py", "--blocktrust-url", nobody, f"{option}={value}")
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
+    assert option in proc.stderr, proc.stderr
+    assert says in proc.stderr, proc.stderr
+    assert "SEEN" not in proc.stdout  # stopped before any test ran
 
 
 def test_a_flows_override_is_checked_up_front_and_used(tmp_path: Path) -> None:

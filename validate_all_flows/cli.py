@@ -35,7 +35,11 @@ from validate_all_flows.checks.load import add_load_arguments, load_plan
 from validate_all_flows.profile import BUILTIN_PROFILES
 from validate_all_flows.report import FORMATS
 from validate_all_flows.rollout import add_rollout_arguments, rollout_plan
-from validate_all_flows.target import add_chain_objective_arguments, add_target_arguments
+from validate_all_flows.target import (
+    MIN_GAS_BALANCE_HELP,
+    add_chain_objective_arguments,
+    add_target_arguments,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,12 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--error-rate", type=float, default=0.01, help="error-rate objective (0.01)")
     o.add_argument("--availability", type=float, default=0.995, help="availability (0.995)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="listener lag, s (180)")
-    o.add_argument(
-        "--min-gas-balance",
-        type=float,
-        help="least balance of the chain worker's signer, in the chain's coin "
-        "(default: enough for 20 fail-safes at the current gas price)",
-    )
+    o.add_argument("--min-gas-balance", type=float, help=MIN_GAS_BALANCE_HELP)
     add_chain_objective_arguments(o)
     add_load_arguments(p)
     add_rollout_arguments(p)

@@ -1,9 +1,13 @@
 """pytest plugin (entry point ``pytest11``): the deploy checks and the embedded stack as fixtures.
 
 Options name the deployment (``--blocktrust-url``, ``--blocktrust-database-url``,
-``--blocktrust-rpc-url``, ``--blocktrust-contracts``, ``--blocktrust-env-file``), the objectives
-(``--blocktrust-p95-ms``, ``--blocktrust-error-rate``, ``--blocktrust-availability``) and the
-load (``--blocktrust-load VUS``, ``--blocktrust-load-duration``, ``--blocktrust-load-rate``,
+``--blocktrust-rpc-url``, ``--blocktrust-contracts``, ``--blocktrust-env-file``,
+``--blocktrust-env-schema``), the objectives (``--blocktrust-p95-ms``,
+``--blocktrust-error-rate``, ``--blocktrust-availability``, ``--blocktrust-listener-lag``,
+``--blocktrust-min-gas-balance``, ``--blocktrust-failsafe-margin``,
+``--blocktrust-worker-stale-after``, ``--blocktrust-job-objective``; as the command's, with its
+checks: a bad value is a usage error naming the option) and the load
+(``--blocktrust-load VUS``, ``--blocktrust-load-duration``, ``--blocktrust-load-rate``,
 ``--blocktrust-load-flows``, as ``--load`` and friends of the command); without
 ``--blocktrust-url`` the ``blocktrust_target`` fixture brings the embedded stack up once per
 session.
@@ -32,7 +36,14 @@ import pytest
 
 from validate_all_flows.checks import CheckResult, Status, declared_ids, id_matches, run_check
 from validate_all_flows.profile import Profile
-from validate_all_flows.target import DeploymentSlo, LoadPlan, Target
+from validate_all_flows.target import (
+    MIN_GAS_BALANCE_HELP,
+    DeploymentSlo,
+    LoadPlan,
+    Target,
+    add_chain_objective_arguments,
+    check_min_gas_balance,
+)
 
 if TYPE_CHECKING:
     from blocktrust_native.flows import FlowSpec, Report
@@ -64,9 +75,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--blocktrust-rpc-url", help="its EVM JSON-RPC URL")
     g.addoption("--blocktrust-contracts", help="its contracts_config.json")
     g.addoption("--blocktrust-env-file", help="its .env file")
+    g.addoption(
+        "--blocktrust-env-schema", help="an environment schema (YAML/JSON); default: the profile's"
+    )
     g.addoption("--blocktrust-p95-ms", type=float, default=800.0, help="latency objective (800)")
     g.addoption("--blocktrust-error-rate", type=float, default=0.01, help="error rate (0.01)")
     g.addoption("--blocktrust-availability", type=float, default=0.995, help="(0.995)")
+    g.addoption("--blocktrust-listener-lag", type=float, default=180.0, help="seconds (180)")
+    g.addoption("--blocktrust-min-gas-balance", type=float, help=MIN_GAS_BALANCE_HELP)
+    add_chain_objective_arguments(g, prefix="--blocktrust-")
     g.addoption("--blocktrust-load", type=int, metavar="VUS", help="run the load checks (--load)")
     g.addoption("--blocktrust-load-duration", type=float, metavar="S", help="seconds (30)")
     g.addoption("--blocktrust-load-rate", type=float, metavar="R", help="iterations/s (open)")
@@ -80,9 +97,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _slo(config: pytest.Config) -> DeploymentSlo:
+    opt = config.getoption
+    return DeploymentSlo(
+        opt("--blocktrust-p95-ms", 800.0),
+        opt("--blocktrust-error-rate", 0.01),
+        opt("--blocktrust-availability", 0.995),
+        opt("--blocktrust-listener-lag", 180.0),
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Checks the --blocktrust-* options up front (a usage error stops the session, naming the
-    option)."""
+    option; the chain work objectives' durations are checked as pytest parses them)."""
     from validate_all_flows.profile import ProfileError, load_profile
     from validate_all_flows.target import InputError, check_inputs
 
@@ -93,13 +120,13 @@ def pytest_configure(config: pytest.Config) -> None:
             database_url=opt("--blocktrust-database-url", None),
             rpc_url=opt("--blocktrust-rpc-url", None),
             contracts=opt("--blocktrust-contracts", None),
+            env_schema=opt("--blocktrust-env-schema", None),
             prefix="--blocktrust-",
         )
-        DeploymentSlo(
-            opt("--blocktrust-p95-ms", 800.0),
-            opt("--blocktrust-error-rate", 0.01),
-            opt("--blocktrust-availability", 0.995),
-        ).check("--blocktrust-")
+        _slo(config).check("--blocktrust-")
+        check_min_gas_balance(
+            opt("--blocktrust-min-gas-balance", None), "--blocktrust-min-gas-balance"
+        )
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
     try:
@@ -167,16 +194,17 @@ def blocktrust_target(
         database_url=opt("--blocktrust-database-url"),
         rpc_url=opt("--blocktrust-rpc-url"),
         contracts=opt("--blocktrust-contracts"),
-        slo=DeploymentSlo(
-            opt("--blocktrust-p95-ms"),
-            opt("--blocktrust-error-rate"),
-            opt("--blocktrust-availability"),
+        slo=_slo(request.config),
+        min_gas_balance_wei=check_min_gas_balance(
+            opt("--blocktrust-min-gas-balance"), "--blocktrust-min-gas-balance"
         ),
-    )
+    ).use_chain_objectives(request.config.option, prefix="--blocktrust-")
     target.load = request.config.stash.get(_LOAD_PLAN, None)
     profile = request.config.stash.get(_PROFILE, None)
     if profile is not None:
         target.use_profile(profile)
+    if opt("--blocktrust-env-schema"):
+        target.env_schema = Path(opt("--blocktrust-env-schema"))
     if opt("--blocktrust-flows"):
         target.flows_spec = Path(opt("--blocktrust-flows"))
     if opt("--blocktrust-env-file"):

@@ -27,17 +27,20 @@ from validate_all_flows.redact import Redactor
 __all__ = [
     "CHAIN_OBJECTIVES",
     "MAX_CHAIN_OBJECTIVE_S",
+    "MIN_GAS_BALANCE_HELP",
     "DeploymentSlo",
     "InputError",
     "LoadPlan",
     "Target",
     "add_chain_objective_arguments",
     "add_target_arguments",
+    "chain_objective_option",
     "check_inputs",
     "check_min_gas_balance",
     "check_output_path",
     "check_url",
     "duration_argument",
+    "parse_chain_objective",
     "parse_duration",
 ]
 
@@ -148,28 +151,52 @@ CHAIN_OBJECTIVES = (
 )
 
 
-def _chain_objective_argument(text: str) -> float:
-    seconds = duration_argument(text)
+def parse_chain_objective(text: str) -> float:
+    """Seconds of a chain work objective: a duration (:func:`parse_duration`) > 0 and at most
+    :data:`MAX_CHAIN_OBJECTIVE_S`; ValueError saying why otherwise."""
+    seconds = parse_duration(text)
     if not 0 < seconds <= MAX_CHAIN_OBJECTIVE_S:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: must be a duration > 0 and at most 7d (e.g. 90s, 10m, 2h)"
-        )
+        raise ValueError(f"{text!r}: must be a duration > 0 and at most 7d (e.g. 90s, 10m, 2h)")
     return seconds
 
 
-def add_chain_objective_arguments(group: argparse._ArgumentGroup) -> None:
+def _chain_objective_argument(text: str) -> float:
+    try:
+        return parse_chain_objective(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def chain_objective_option(option: str, field_name: str, prefix: str = "--") -> tuple[str, str]:
+    """The name and ``dest`` of a :data:`CHAIN_OBJECTIVES` option under ``prefix``: under "--"
+    the option as it is and the Target field's name (``args.chain_margin_s``); under
+    "--blocktrust-" (the pytest plugin) ``--blocktrust-failsafe-margin`` and
+    ``blocktrust_failsafe_margin`` (pytest's options share one namespace)."""
+    if prefix == "--":
+        return option, field_name
+    name = prefix + option.removeprefix("--")
+    return name, name.removeprefix("--").replace("-", "_")
+
+
+def add_chain_objective_arguments(group: Any, prefix: str = "--") -> None:
     """Adds the chain work objectives (:data:`CHAIN_OBJECTIVES`) to a command's objectives: the
-    same names, help and input checks in the main command and the monitor. A duration that is
-    not one, 0 or beyond :data:`MAX_CHAIN_OBJECTIVE_S` is a usage error (exit 2) naming the
-    option and the value, before anything runs."""
+    same names, help and input checks in the main command, the monitor and (``prefix``
+    "--blocktrust-", through pytest's option group, whose ``addoption`` takes the same
+    arguments) the pytest plugin. A duration that is not one, 0 or beyond
+    :data:`MAX_CHAIN_OBJECTIVE_S` is a usage error (the commands exit 2, pytest 4) naming the
+    option and the value, before anything runs. The values land on the ``dest`` of
+    :func:`chain_objective_option`; :meth:`Target.use_chain_objectives` reads them there."""
+    add = getattr(group, "addoption", None) or group.add_argument  # pytest's, else argparse's
     for option, field_name, help_text in CHAIN_OBJECTIVES:
-        group.add_argument(
-            option,
-            dest=field_name,
-            type=_chain_objective_argument,
-            metavar="DURATION",
-            help=help_text,
-        )
+        name, dest = chain_objective_option(option, field_name, prefix)
+        add(name, dest=dest, type=_chain_objective_argument, metavar="DURATION", help=help_text)
+
+
+#: The help of ``--min-gas-balance`` (the commands') and ``--blocktrust-min-gas-balance``.
+MIN_GAS_BALANCE_HELP = (
+    "least balance of the chain worker's signer, in the chain's coin "
+    "(default: enough for 20 fail-safes at the current gas price)"
+)
 
 
 def check_min_gas_balance(value: float | None, option: str = "--min-gas-balance") -> int | None:
@@ -319,11 +346,13 @@ class Target:
         finally:
             self.reads = None
 
-    def use_chain_objectives(self, args: argparse.Namespace) -> Target:
-        """Takes the chain work objectives given on a command line (``CHAIN_OBJECTIVES``,
-        checked by argparse); those not given keep their defaults. Returns self."""
-        for _option, name, _help in CHAIN_OBJECTIVES:
-            value = getattr(args, name, None)
+    def use_chain_objectives(self, args: argparse.Namespace, prefix: str = "--") -> Target:
+        """Takes the chain work objectives given on a command line (``CHAIN_OBJECTIVES``, added
+        with ``prefix`` by :func:`add_chain_objective_arguments`, checked by argparse; the pytest
+        plugin's: ``config.option``, "--blocktrust-"); those not given keep their defaults.
+        Returns self."""
+        for option, name, _help in CHAIN_OBJECTIVES:
+            value = getattr(args, chain_objective_option(option, name, prefix)[1], None)
             if value is not None:
                 setattr(self, name, float(value))
         return self

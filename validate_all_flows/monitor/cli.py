@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from validate_all_flows.check_model import GROUPS
 from validate_all_flows.target import (
+    MIN_GAS_BALANCE_HELP,
     add_chain_objective_arguments,
     add_target_arguments,
     parse_duration,
@@ -93,12 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--availability", type=float, help="(0.995; $SLO_UPTIME_TARGET in percent)")
     o.add_argument("--listener-lag", type=float, default=180.0, help="seconds (180)")
     o.add_argument("--window", type=_duration, default=30 * 86400.0, help="SLO window (30d)")
-    o.add_argument(
-        "--min-gas-balance",
-        type=float,
-        help="least balance of the chain worker's signer, in the chain's coin "
-        "(default: enough for 20 fail-safes at the current gas price); with --rpc-url",
-    )
+    o.add_argument("--min-gas-balance", type=float, help=f"{MIN_GAS_BALANCE_HELP}; with --rpc-url")
     add_chain_objective_arguments(o)
     r = p.add_argument_group("reports")
     r.add_argument("--report-every", type=_duration, default=12 * 60.0, help="(12m)")
