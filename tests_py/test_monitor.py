@@ -919,6 +919,7 @@ def test_the_backlog_gauges_count_the_chain_jobs_by_kind(
         assert oldest['blocktrust_monitor_chain_job_oldest_pending_seconds{kind="proof"}'] == 0.0
         assert 600 <= got["blocktrust_monitor_chain_failsafe_overdue_seconds"] < 1200
         assert got['blocktrust_monitor_slo_objective{objective="failsafe_margin_seconds"}'] == 60.0
+        assert got['blocktrust_monitor_slo_objective{objective="worker_stale_seconds"}'] == 120.0
         assert got['blocktrust_monitor_slo_objective{objective="chain_job_seconds"}'] == 600.0
         assert not _gauges(got, "blocktrust_monitor_signer_balance")  # no --rpc-url
 
@@ -1182,6 +1183,7 @@ def test_the_monitors_chain_objectives_reach_the_checks_and_the_gauges(
                 proc.kill()
     assert "failing: workers.chain" in lines[-1], lines
     assert got['blocktrust_monitor_slo_objective{objective="failsafe_margin_seconds"}'] == 10.0
+    assert got['blocktrust_monitor_slo_objective{objective="worker_stale_seconds"}'] == 20.0
     assert got['blocktrust_monitor_slo_objective{objective="chain_job_seconds"}'] == 90.0
     text = next(t for t in slack.texts if "workers.chain" in t)
     assert "3 problem(s)" in text, text  # one per objective (the notice shows the first two)

@@ -79,6 +79,8 @@ class _Target(Protocol):
     @property
     def chain_margin_s(self) -> float: ...
     @property
+    def worker_stale_s(self) -> float: ...
+    @property
     def job_objective_s(self) -> float: ...
 
 
@@ -146,7 +148,8 @@ def monitor_families(monitor: _Monitor, c: _Cycle | None, rep: SloReport | None)
         (
             "blocktrust_monitor_slo_objective",
             "The objectives (availability and error rate as ratios; latency, lag, the time a "
-            "fail-safe may take past its execute_after and a chain job's time in s).",
+            "fail-safe may take past its execute_after, a chain worker's silence beyond 3 "
+            "polls and a chain job's time in s).",
             "gauge",
             [
                 ({"objective": "availability"}, slo.availability),
@@ -154,6 +157,7 @@ def monitor_families(monitor: _Monitor, c: _Cycle | None, rep: SloReport | None)
                 ({"objective": "error_rate"}, slo.error_rate),
                 ({"objective": "listener_lag_seconds"}, slo.listener_lag_s),
                 ({"objective": "failsafe_margin_seconds"}, monitor.target.chain_margin_s),
+                ({"objective": "worker_stale_seconds"}, monitor.target.worker_stale_s),
                 ({"objective": "chain_job_seconds"}, monitor.target.job_objective_s),
             ],
         ),
