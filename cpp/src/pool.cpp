@@ -392,7 +392,7 @@ Inherited forget_parent_core(PoolCore& old) noexcept {
   out.closed = old.closed;
   try {
     out.leak_handler = old.leak_handler;
-  } catch (...) {  // std::bad_alloc: the child just has no leak handler
+  } catch (...) {  // NOLINT(bugprone-empty-catch): std::bad_alloc, the child has no leak handler
   }
   for (auto& c : old.idle) c->abandon();
   return out;
