@@ -261,6 +261,40 @@ def test_judge_reports_each_declared_id_on_its_own() -> None:
     assert judge("database.schema", "database", fn, skipped) == (Status.SKIP, "no database given")
 
 
+def test_a_required_check_that_skips_fails_its_item() -> None:
+    fn = database_checks.database
+    skipped = [CheckResult(c, "t", Status.SKIP, "no database given") for c in declared_ids(fn)]
+    for required in (["database.schema"], ["database"], ["http", "database"]):
+        status, why = judge("database.schema", "database", fn, skipped, required)
+        assert status is Status.FAIL, required
+        assert why.startswith("required by the profile (")
+        assert why.endswith("), skipped: no database given")
+    # Another check, or a group whose name only begins the same, leaves the skip alone.
+    assert judge("database.schema", "database", fn, skipped, ["database.reachable"])[0] is (
+        Status.SKIP
+    )
+    assert judge("database.schema", "database", fn, skipped, ["data"])[0] is Status.SKIP
+
+
+def test_require_option_fails_what_it_names_and_is_checked_up_front(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "-rA", "-v", "-k", "database",
+                   "--blocktrust-url", nobody,
+                   "--blocktrust-require", "database.schema")  # fmt: skip
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "test_check[database.schema] FAILED" in out, out
+    assert "required by the profile (database.schema), skipped: no database given" in out
+    assert "test_check[database.reachable] SKIPPED" in out, out
+    bad_values = [("nosuch.check", "is not a check id"), (" , ", "no check or group")]
+    for bad, says in bad_values:
+        proc = _pytest(tmp_path, "--pyargs", "validate_all_flows", "--blocktrust-url", nobody,
+                       f"--blocktrust-require={bad}")  # fmt: skip
+        assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
+        assert "--blocktrust-require" in proc.stderr, proc.stderr
+        assert says in proc.stderr, proc.stderr
+
+
 def test_declarations_are_checked() -> None:
     with pytest.raises(ValueError, match=r"do not start with 'env\.'"):
         check("env", ids=("http.health",))(lambda t: [])

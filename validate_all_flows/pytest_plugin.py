@@ -8,7 +8,9 @@ Options name the deployment (``--blocktrust-url``, ``--blocktrust-database-url``
 ``--blocktrust-worker-stale-after``, ``--blocktrust-job-objective``; as the command's, with its
 checks: a bad value is a usage error naming the option) and the load
 (``--blocktrust-load VUS``, ``--blocktrust-load-duration``, ``--blocktrust-load-rate``,
-``--blocktrust-load-flows``, as ``--load`` and friends of the command); without
+``--blocktrust-load-flows``, as ``--load`` and friends of the command) and the checks that
+must run (``--blocktrust-require``, added to the profile's ``require``: such a check that skips
+fails its test, as it makes the command's verdict NO-GO); without
 ``--blocktrust-url`` the ``blocktrust_target`` fixture brings the embedded stack up once per
 session.
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +92,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--blocktrust-load-flows", metavar="FILE", help="load flow spec to run instead")
     g.addoption("--blocktrust-flows", metavar="FILE", help="flows spec to run instead (--flows)")
     g.addoption(
+        "--blocktrust-require",
+        action="append",
+        default=[],
+        metavar="CHECKS",
+        help="comma-separated checks or groups that must run: a skip fails the test (--require)",
+    )
+    g.addoption(
         "--blocktrust-profile",
         metavar="FILE|NAME",
         default="reference",
@@ -130,9 +139,18 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
     try:
-        config.stash[_PROFILE] = load_profile(config.getoption("--blocktrust-profile", "reference"))
+        profile = load_profile(config.getoption("--blocktrust-profile", "reference"))
     except ProfileError as exc:
         raise pytest.UsageError(f"--blocktrust-profile {exc}") from None
+    require = config.getoption("--blocktrust-require", None) or []
+    for arg in require:
+        if not [c for c in arg.split(",") if c.strip()]:
+            raise pytest.UsageError(f"--blocktrust-require {arg!r}: no check or group named")
+    more = [c.strip() for arg in require for c in arg.split(",") if c.strip()]
+    try:
+        config.stash[_PROFILE] = profile.with_require(more) if more else profile
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc).replace("--require", "--blocktrust-require", 1)) from None
     flows = config.getoption("--blocktrust-flows", None)
     if flows:
         from blocktrust_native.errors import FlowSpecError
@@ -254,14 +272,31 @@ def _describe(results: list[CheckResult]) -> list[str]:
     return lines
 
 
-def judge(cid: str, group: str, fn: CheckFn, results: list[CheckResult]) -> tuple[Status, str]:
+def judge(
+    cid: str,
+    group: str,
+    fn: CheckFn,
+    results: list[CheckResult],
+    required: Sequence[str] = (),
+) -> tuple[Status, str]:
     """The outcome of the test item for the declared id ``cid`` of ``fn``, from its results.
 
     FAIL (with evidence and fix) when a result for ``cid`` failed or errored, or when ``fn``
     crashed before yielding it; SKIP with the reasons when every result for it was skipped or
-    ``fn`` stopped before it; PASS otherwise. Results under ids ``fn`` did not declare fail its
-    first item, so a wrong declaration cannot hide a failure.
+    ``fn`` stopped before it, unless ``cid`` or its group is ``required`` (the profile's
+    ``require`` and ``--blocktrust-require``): then FAIL, as the command's NO-GO; PASS otherwise.
+    Results under ids ``fn`` did not declare fail its first item, so a wrong declaration cannot
+    hide a failure.
     """
+    status, message = _judge(cid, group, fn, results)
+    if status is Status.SKIP:
+        wanted = [w for w in required if cid == w or cid.startswith(w + ".")]
+        if wanted:
+            return Status.FAIL, f"required by the profile ({', '.join(wanted)}), skipped: {message}"
+    return status, message
+
+
+def _judge(cid: str, group: str, fn: CheckFn, results: list[CheckResult]) -> tuple[Status, str]:
     declared = declared_ids(fn)
     mine = [r for r in results if id_matches(r.id, cid)]
     crash_id = f"{group}.{fn.__name__}"

@@ -18,9 +18,12 @@ _ITEMS = [
 
 @pytest.mark.parametrize(("group", "fn", "cid"), _ITEMS)
 def test_check(group: str, fn: CheckFn, cid: str, blocktrust_checks: CheckSession) -> None:
-    """The check ``cid``: fails with its evidence and fix, skips with the reason it did not run."""
-    status, message = judge(cid, group, fn, blocktrust_checks.results(group, fn))
-    message = blocktrust_checks.target.redact(message)
+    """The check ``cid``: fails with its evidence and fix, skips with the reason it did not run
+    (fails when the profile requires it)."""
+    target = blocktrust_checks.target
+    results = blocktrust_checks.results(group, fn)
+    status, message = judge(cid, group, fn, results, target.profile.require)
+    message = target.redact(message)
     if status is Status.FAIL:
         pytest.fail(message, pytrace=False)
     if status is Status.SKIP:
