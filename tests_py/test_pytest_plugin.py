@@ -295,6 +295,37 @@ def test_require_option_fails_what_it_names_and_is_checked_up_front(tmp_path: Pa
         assert says in proc.stderr, proc.stderr
 
 
+def test_logs_options_feed_the_log_checks(tmp_path: Path) -> None:
+    secret = "k3Jx9vQ2mZ7pL4tR8wY1nB6cF0hD5sGa"
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"JWT_SECRET={secret}\n")
+    log = tmp_path / "api.log"
+    log.write_text(f"INFO started\nDEBUG signing with {secret}\n")
+    nobody = f"http://127.0.0.1:{free_port()}"
+    base = ["--pyargs", "validate_all_flows", "-rA", "-v", "-k", "logs", "--blocktrust-url", nobody,
+            "--blocktrust-env-file", str(env_file)]  # fmt: skip
+    proc = _pytest(tmp_path, *base, "--blocktrust-logs", str(log))
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "test_check[logs.errors] PASSED" in out, out
+    assert "test_check[logs.secrets] FAILED" in out, out
+    assert "api.log:2: a secret from the environment" in out
+    assert secret not in out + proc.stderr
+    # The command's output is read as the file's is; without either, the log checks skip.
+    proc = _pytest(tmp_path, *base, "--blocktrust-logs-cmd", f"cat {log}")
+    assert "test_check[logs.secrets] FAILED" in proc.stdout, proc.stdout
+    proc = _pytest(tmp_path, *base)
+    assert "test_check[logs.secrets] SKIPPED" in proc.stdout, proc.stdout
+    # A file that cannot be read, or a command that fails, stops the session as a usage error.
+    for args, says in (
+        (["--blocktrust-logs", str(tmp_path / "missing.log")], "--blocktrust-logs "),
+        (["--blocktrust-logs-cmd", "false"], "--blocktrust-logs-cmd exited 1"),
+    ):
+        proc = _pytest(tmp_path, *base, *args)
+        assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
+        assert says in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
 def test_declarations_are_checked() -> None:
     with pytest.raises(ValueError, match=r"do not start with 'env\.'"):
         check("env", ids=("http.health",))(lambda t: [])

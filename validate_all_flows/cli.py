@@ -17,8 +17,6 @@ import argparse
 import datetime as dt
 import io
 import logging
-import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -91,26 +89,6 @@ def _parser() -> argparse.ArgumentParser:
 
 class _CannotRun(Exception):
     pass
-
-
-def _read_logs(args: argparse.Namespace) -> list[tuple[str, str]]:
-    out = []
-    for path in args.logs:
-        try:
-            out.append((path, Path(path).read_text(errors="replace")))
-        except OSError as exc:
-            raise _CannotRun(f"--logs {path}: {exc.strerror}") from None
-    if args.logs_cmd:
-        try:
-            proc = subprocess.run(
-                shlex.split(args.logs_cmd), capture_output=True, text=True, timeout=60, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise _CannotRun(f"--logs-cmd failed: {exc}") from None
-        if proc.returncode != 0:
-            raise _CannotRun(f"--logs-cmd exited {proc.returncode}: {proc.stderr.strip()[:200]}")
-        out.append((args.logs_cmd, proc.stdout))
-    return out
 
 
 def _check_flows(path: Path) -> None:
@@ -234,10 +212,11 @@ def _check_arguments(args: argparse.Namespace) -> set[str] | None:
 def _validate(args: argparse.Namespace, version: str) -> int:
     from validate_all_flows.checks import run_checks
     from validate_all_flows.envcheck import EnvSchemaError, parse_env_file
+    from validate_all_flows.logsource import read_logs
     from validate_all_flows.progress import Progress
     from validate_all_flows.report import decide, render
     from validate_all_flows.rollout import wait_for_version
-    from validate_all_flows.target import DeploymentSlo, Target, check_min_gas_balance
+    from validate_all_flows.target import DeploymentSlo, InputError, Target, check_min_gas_balance
 
     groups = _check_arguments(args)
     target = Target(
@@ -275,8 +254,8 @@ def _validate(args: argparse.Namespace, version: str) -> int:
     except ValueError as exc:
         raise _CannotRun(target.redact(str(exc))) from None
     try:
-        target.log_texts = _read_logs(args)
-    except _CannotRun as exc:  # --logs-cmd's own stderr may hold a credential
+        target.log_texts = read_logs(args.logs, args.logs_cmd)
+    except InputError as exc:  # --logs-cmd's own stderr may hold a credential
         raise _CannotRun(target.redact(str(exc))) from None
     given = any(
         [args.base_url, args.database_url, args.rpc_url, args.contracts, args.env_file,

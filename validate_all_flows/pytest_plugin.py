@@ -2,17 +2,17 @@
 
 Options name the deployment (``--blocktrust-url``, ``--blocktrust-database-url``,
 ``--blocktrust-rpc-url``, ``--blocktrust-contracts``, ``--blocktrust-env-file``,
-``--blocktrust-env-schema``), the objectives (``--blocktrust-p95-ms``,
-``--blocktrust-error-rate``, ``--blocktrust-availability``, ``--blocktrust-listener-lag``,
-``--blocktrust-min-gas-balance``, ``--blocktrust-failsafe-margin``,
-``--blocktrust-worker-stale-after``, ``--blocktrust-job-objective``; as the command's, with its
-checks: a bad value is a usage error naming the option) and the load
-(``--blocktrust-load VUS``, ``--blocktrust-load-duration``, ``--blocktrust-load-rate``,
-``--blocktrust-load-flows``, as ``--load`` and friends of the command) and the checks that
-must run (``--blocktrust-require``, added to the profile's ``require``: such a check that skips
-fails its test, as it makes the command's verdict NO-GO); without
-``--blocktrust-url`` the ``blocktrust_target`` fixture brings the embedded stack up once per
-session.
+``--blocktrust-env-schema``; its logs ``--blocktrust-logs``, ``--blocktrust-logs-cmd``), the
+objectives (``--blocktrust-p95-ms``, ``--blocktrust-error-rate``,
+``--blocktrust-availability``, ``--blocktrust-listener-lag``, ``--blocktrust-min-gas-balance``,
+``--blocktrust-failsafe-margin``, ``--blocktrust-worker-stale-after``,
+``--blocktrust-job-objective``), the load (``--blocktrust-load VUS``,
+``--blocktrust-load-duration``, ``--blocktrust-load-rate``, ``--blocktrust-load-flows``) and the
+checks that must run (``--blocktrust-require``, added to the profile's ``require``: such a check
+that skips fails its test, as it makes the command's verdict NO-GO). Each works as the
+command's option without ``blocktrust-``, with its checks: a bad value is a usage error naming
+the option. Without ``--blocktrust-url`` the ``blocktrust_target`` fixture brings the embedded
+stack up once per session.
 
 ``pytest --pyargs validate_all_flows`` collects ONE TEST PER CHECK
 (``validate_all_flows/test_deployment.py``: ``test_check[http.health]``, ...), from the ids each
@@ -92,6 +92,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--blocktrust-load-flows", metavar="FILE", help="load flow spec to run instead")
     g.addoption("--blocktrust-flows", metavar="FILE", help="flows spec to run instead (--flows)")
     g.addoption(
+        "--blocktrust-logs",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a log file for the log checks (--logs; repeatable)",
+    )
+    g.addoption(
+        "--blocktrust-logs-cmd",
+        metavar="CMD",
+        help='a command printing logs, e.g. "journalctl -u api -n 500" (--logs-cmd)',
+    )
+    g.addoption(
         "--blocktrust-require",
         action="append",
         default=[],
@@ -119,6 +131,7 @@ def _slo(config: pytest.Config) -> DeploymentSlo:
 def pytest_configure(config: pytest.Config) -> None:
     """Checks the --blocktrust-* options up front (a usage error stops the session, naming the
     option; the chain work objectives' durations are checked as pytest parses them)."""
+    from validate_all_flows.logsource import read_logs
     from validate_all_flows.profile import ProfileError, load_profile
     from validate_all_flows.target import InputError, check_inputs
 
@@ -133,6 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
             prefix="--blocktrust-",
         )
         _slo(config).check("--blocktrust-")
+        read_logs(opt("--blocktrust-logs", None) or [], None, prefix="--blocktrust-")  # readable
         check_min_gas_balance(
             opt("--blocktrust-min-gas-balance", None), "--blocktrust-min-gas-balance"
         )
@@ -205,6 +219,8 @@ def blocktrust_target(
 ) -> Iterator[Target]:
     """The deployment under test as a Target (from the options, or the embedded stack)."""
     from validate_all_flows.envcheck import parse_env_file
+    from validate_all_flows.logsource import read_logs
+    from validate_all_flows.target import InputError
 
     opt = request.config.getoption
     target = Target(
@@ -232,6 +248,13 @@ def blocktrust_target(
         target.use_stack(stack)
     target.webhook_secret = target.webhook_secret_value()
     target.register_inputs()  # every input's secrets, whichever checks the session runs
+    try:
+        target.log_texts = read_logs(
+            opt("--blocktrust-logs") or [], opt("--blocktrust-logs-cmd"), prefix="--blocktrust-"
+        )
+    except InputError as exc:  # the command's own stderr may hold a credential
+        target.close()
+        pytest.exit(target.redact(str(exc)), returncode=pytest.ExitCode.USAGE_ERROR)
     yield target
     target.close()
 
