@@ -46,6 +46,18 @@ def admin(pg_dsn: str):
         yield p
 
 
+def _wait_served(counts: dict[str, int], errors: list[BaseException], n: int, what: str) -> None:
+    """Waits until the workers counting into ``counts["ok"]`` have run ``n`` more statements than
+    now; fails at once with a worker's unexpected error."""
+    start = counts["ok"]
+
+    def more() -> bool:
+        assert not errors, errors
+        return counts["ok"] >= start + n
+
+    wait_until(more, timeout=SETTLE_S, what=what)
+
+
 def test_terminated_backend_in_flight_raises_then_pool_recovers(pg_dsn: str, admin: Pool) -> None:
     app = app_name()
     with Pool(pg_dsn, min_size=2, max_size=4, application_name=app, wait=True) as pool:
@@ -94,14 +106,7 @@ def test_terminate_under_threaded_load(pg_dsn: str, admin: Pool) -> None:
                     results[key] += 1
 
         def served(n: int, what: str) -> None:
-            """Waits until the workers have run ``n`` more statements than now."""
-            start = results["ok"]
-
-            def more() -> bool:
-                assert not other, other
-                return results["ok"] >= start + n
-
-            wait_until(more, timeout=SETTLE_S, what=what)
+            _wait_served(results, other, n, what)
 
         threads = [threading.Thread(target=worker) for _ in range(8)]
         for t in threads:
@@ -179,14 +184,7 @@ def test_server_restart_during_load() -> None:
                         return
 
             def served(n: int, what: str) -> None:
-                """Waits until the workers have run ``n`` more statements than now."""
-                start = counts["ok"]
-
-                def more() -> bool:
-                    assert not errors, errors
-                    return counts["ok"] >= start + n
-
-                wait_until(more, timeout=SETTLE_S, what=what)
+                _wait_served(counts, errors, n, what)
 
             threads = [threading.Thread(target=worker) for _ in range(6)]
             for t in threads:
